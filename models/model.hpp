@@ -1,0 +1,62 @@
+// The one interface every built-in model implements: full forward (training, equivalence tests) and
+// streamed inference (begin a state, push token blocks of any size, generate greedily). models/ knows
+// nothing of tasks: it sees token ids only.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+namespace lctx::models {
+
+// Opaque per-sequence streaming state (SWA ring-buffer K/V, Mamba conv+SSM state, HSA chunk memory ...).
+struct StreamState {
+  virtual ~StreamState() = default;
+  int64_t position = 0;  // tokens consumed so far
+};
+
+struct StreamOptions {
+  bool kv_offload = false;  // HSA: keep chunk K/V in (pinned) host memory, landmarks on the device
+};
+
+class Model : public torch::nn::Module {
+ public:
+  virtual std::string kind() const = 0;           // "hsa" | "swa" | "mamba"
+  virtual nlohmann::json config() const = 0;      // the architecture part of the checkpoint config
+  virtual int64_t vocab_size() const = 0;
+
+  // Full causal forward: ids [B, T] (int64) -> logits [B, T, V] (float32). `training` enables the
+  // training-only behaviour (HSA's Gumbel-noised selection, dropout if any).
+  virtual torch::Tensor forward_logits(const torch::Tensor& ids) = 0;
+
+  // Streamed inference on device(); results equal forward_logits on the same ids within a documented
+  // tolerance (tests/models).
+  virtual std::unique_ptr<StreamState> begin(const StreamOptions& opt = {}) = 0;
+  // Pushes a block of ids [n] (int64, any n >= 1). Returns the logits of the block's last token [V] (float32).
+  virtual torch::Tensor prefill(StreamState& st, const torch::Tensor& ids) = 0;
+  // Greedy decoding: starts from the logits of the last pushed token, appends up to max_new tokens,
+  // stops after eos_id (not included). Pushes the generated tokens into the state.
+  std::vector<int32_t> generate(StreamState& st, const torch::Tensor& last_logits, int max_new, int32_t eos_id);
+
+  torch::Device device() const;
+};
+
+// Builds a model from an architecture config (kind inside: {"kind":"hsa", ...}); unknown keys are errors.
+std::shared_ptr<Model> build_model(const nlohmann::json& arch);
+
+// Checkpoints are folders: DIR/config.json ({"arch":..., "tokenizer_hash":..., "train":..., "lctx_version":...})
+// and DIR/model.safetensors. load_checkpoint checks names, shapes, dtype and the tokenizer hash (pass "" to
+// skip) and throws lctx::Error with a one-line message on any mismatch or corrupt file.
+struct Checkpoint {
+  std::shared_ptr<Model> model;
+  nlohmann::json config;
+};
+void save_checkpoint(const std::string& dir, Model& model, const nlohmann::json& extra_config);
+Checkpoint load_checkpoint(const std::string& dir, const std::string& expect_tokenizer_hash,
+                           const torch::Device& device);
+
+}  // namespace lctx::models
