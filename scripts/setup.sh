@@ -7,7 +7,7 @@ DATA=${LCTX_DATA:-$ROOT/data}
 
 APT_PKGS=(build-essential cmake ninja-build git pkg-config ca-certificates
   libtorch-dev libopenblas0-pthread libsentencepiece-dev sentencepiece nlohmann-json3-dev
-  catch2 libbenchmark-dev libcli11-dev wordnet-base wamerican)
+  catch2 libbenchmark-dev libcli11-dev libcpp-httplib-dev wordnet-base wamerican)
 [ "${LCTX_WITH_BROWSER:-0}" = 1 ] && APT_PKGS+=(chromium)
 command -v npm >/dev/null || APT_PKGS+=(npm)
 
