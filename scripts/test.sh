@@ -3,6 +3,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-bash scripts/setup.sh
+LCTX_WITH_BROWSER=1 bash scripts/setup.sh   # chromium renders report.html in a test
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure
