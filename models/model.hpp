@@ -47,6 +47,11 @@ class Model : public torch::nn::Module {
 
 // Builds a model from an architecture config (kind inside: {"kind":"hsa", ...}); unknown keys are errors.
 std::shared_ptr<Model> build_model(const nlohmann::json& arch);
+// Kinds: "swa" and "mamba" built in; "hsa" when models/hsa.hpp is part of the build; any other kind through
+// register_model_kind (e.g. from a static initialiser; a registered kind overrides a built-in one).
+using ModelFactory = std::function<std::shared_ptr<Model>(const nlohmann::json&)>;
+void register_model_kind(const std::string& kind, ModelFactory factory);
+std::vector<std::string> model_kinds();  // sorted
 
 // Checkpoints are folders: DIR/config.json ({"arch":..., "tokenizer_hash":..., "train":..., "lctx_version":...})
 // and DIR/model.safetensors. load_checkpoint checks names, shapes, dtype and the tokenizer hash (pass "" to

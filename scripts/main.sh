@@ -9,7 +9,7 @@ bash scripts/setup.sh
 bash scripts/build.sh
 OUT=${LCTX_OUT:-out/main}
 LCTX=build/apps/lctx/lctx
-MODELS=(--model hsa:checkpoints/hsa-tiny --model swa:checkpoints/swa-tiny --model mamba:checkpoints/mamba-tiny)
+MODELS=(--model hsa:assets/checkpoints/hsa-tiny --model swa:assets/checkpoints/swa-tiny --model mamba:assets/checkpoints/mamba-tiny)
 "$LCTX" generate --suite ruler --tasks all --lengths 4k,32k --samples 2 --out "$OUT/data"
 "$LCTX" run "${MODELS[@]}" --suite ruler --tasks niah_single_1,niah_single_2,niah_multikey_1,vt \
   --lengths 1k,2k,4k --depths 0,50,100 --samples 2 --out "$OUT/ruler"

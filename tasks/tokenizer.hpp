@@ -6,8 +6,6 @@
 #include <string_view>
 #include <vector>
 
-namespace sentencepiece { class SentencePieceProcessor; }
-
 namespace lctx {
 
 class Tokenizer {
@@ -40,7 +38,7 @@ class Tokenizer {
 
  private:
   Tokenizer() = default;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  void* sp_ = nullptr;  // handle of the SentencePiece shim (tasks/spm_shim), loaded with dlopen
   std::string path_, hash_;
   bool separable_ = false;
 };

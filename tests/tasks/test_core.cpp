@@ -55,8 +55,8 @@ TEST_CASE("tokenizer loads, round-trips and counts long text exactly", "[tokeniz
   CHECK(tok->hash().size() == 16);
   std::string s = "The special magic number for brave-table is: 1234567.";
   CHECK(tok->decode(tok->encode(s)) == s);
-  REQUIRE_THROWS_WITH(Tokenizer::load("/nonexistent.model"), Catch::Matchers::Contains("no such file"));
-  REQUIRE_THROWS_WITH(Tokenizer::load(LCTX_TEST_DIR "/main.cpp"), Catch::Matchers::Contains("not a valid"));
+  REQUIRE_THROWS_WITH(Tokenizer::load("/nonexistent.model"), lctx_test::Contains("no such file"));
+  REQUIRE_THROWS_WITH(Tokenizer::load(LCTX_TEST_DIR "/main.cpp"), lctx_test::Contains("not a valid"));
 }
 
 TEST_CASE("corpus words, sentences and cached ids agree with the tokenizer", "[corpus]") {
@@ -80,7 +80,7 @@ TEST_CASE("corpus words, sentences and cached ids agree with the tokenizer", "[c
   auto c2 = Corpus::load(Corpus::default_dir(), *tok);
   CHECK(c2->num_tokens() == c->num_tokens());
   CHECK(c2->num_sentences() == c->num_sentences());
-  REQUIRE_THROWS_WITH(Corpus::load("/nonexistent-dir", *tok), Catch::Matchers::Contains("no such directory"));
+  REQUIRE_THROWS_WITH(Corpus::load("/nonexistent-dir", *tok), lctx_test::Contains("no such directory"));
 }
 
 TEST_CASE("word lists", "[words]") {

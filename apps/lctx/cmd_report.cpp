@@ -1,0 +1,37 @@
+// `lctx report DIR... --out OUT`: results.jsonl -> leaderboard.json, report.md, charts/*.svg, report.html.
+#include <cstdio>
+#include <memory>
+
+#include "apps/lctx/command.hpp"
+#include "reports/report.hpp"
+#include "tasks/core.hpp"
+
+namespace {
+
+struct Opts {
+  std::vector<std::string> dirs;
+  std::string out;
+  double threshold = 85.0;
+  std::string title = "lctx report";
+};
+
+lctx::cli::Command reg("report", "Aggregate results into leaderboard.json, Markdown tables, SVG charts and HTML",
+                       [](CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  app.add_option("dirs", o->dirs, "Run folders holding results.jsonl or results.*.jsonl shards (or .jsonl files)")
+      ->required();
+  app.add_option("--out", o->out, "Output folder")->required();
+  app.add_option("--threshold", o->threshold, "Accuracy (%) for the effective context length")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  app.add_option("--title", o->title, "Report title")->capture_default_str();
+  return [o]() -> int {
+    lctx::reports::ReportOptions ro;
+    ro.threshold = o->threshold;
+    ro.title = o->title;
+    auto files = lctx::reports::write_report(o->dirs, o->out, ro);
+    for (auto& f : files) std::printf("wrote %s\n", f.c_str());
+    return 0;
+  };
+});
+
+}  // namespace

@@ -1,0 +1,246 @@
+// `lctx train`: trains a built-in model (hsa | swa | mamba) on the lctx data mixture (harness/train_data)
+// with the trainer of models/train. `lctx train-eval`: greedy-generation accuracy of a checkpoint on
+// held-out samples of one task (the needle bar of docs/training.md).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "apps/lctx/command.hpp"
+#include "harness/train_data.hpp"
+#include "models/model.hpp"
+#include "models/train.hpp"
+#include "tasks/core.hpp"
+#include "tasks/metrics.hpp"
+
+namespace {
+
+struct TrainOpts {
+  std::string arch, preset = "tiny", config_file, mix = "niah:1", lengths, device = "cpu", out, tokenizer,
+      haystack, precision = "auto";
+  int64_t context = 512, steps = 1000, batch = 8, warmup = 100, save_every = 0, log_every = 10;
+  double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0;
+  uint64_t seed = 1;
+  int threads = 0;
+  bool resume = false;
+};
+
+torch::Device parse_device(const std::string& d) {
+  if (d == "cpu") return torch::Device(torch::kCPU);
+  if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available()) throw lctx::Error("--device " + d + ": CUDA is not available");
+    return torch::Device(d);
+  }
+  throw lctx::Error("--device must be cpu or cuda[:N] (got '" + d + "')");
+}
+
+void set_threads(int threads) {
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(n);
+}
+
+nlohmann::json arch_config(const TrainOpts& o) {
+  if (o.arch != "hsa" && o.arch != "swa" && o.arch != "mamba")
+    throw lctx::Error("--arch must be hsa, swa or mamba (got '" + o.arch + "')");
+  if (o.preset != "tiny" && o.preset != "small")
+    throw lctx::Error("--preset must be tiny or small (got '" + o.preset + "')");
+  nlohmann::json arch = {{"kind", o.arch}, {"preset", o.preset}};
+  if (!o.config_file.empty()) {
+    auto j = nlohmann::json::parse(lctx::read_file(o.config_file), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw lctx::Error("--config " + o.config_file + ": not a JSON object");
+    if (j.contains("arch")) j = j["arch"];  // a checkpoint config.json works too
+    if (j.contains("kind") && j["kind"] != o.arch)
+      throw lctx::Error("--config " + o.config_file + ": kind " + j["kind"].dump() + " differs from --arch " + o.arch);
+    for (auto it = j.begin(); it != j.end(); ++it) arch[it.key()] = it.value();
+  }
+  return arch;
+}
+
+std::vector<int64_t> parse_lengths_opt(const std::string& s) {
+  return s.empty() ? std::vector<int64_t>{} : lctx::parse_lengths(s);
+}
+
+lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on the lctx data mixture", [](CLI::App& app) {
+  auto o = std::make_shared<TrainOpts>();
+  app.add_option("--arch", o->arch, "hsa | swa | mamba")->required();
+  app.add_option("--preset", o->preset, "tiny | small (architecture preset)")->capture_default_str();
+  app.add_option("--config", o->config_file, "JSON file with architecture keys overriding the preset");
+  app.add_option("--context", o->context, "training context T (tokens per row)")->capture_default_str();
+  app.add_option("--lengths", o->lengths, "task sample lengths (CSV, each <= context; default: context)");
+  app.add_option("--mix", o->mix, "data mixture NAME:WEIGHT,... (corpus, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)")
+      ->capture_default_str();
+  app.add_option("--prompt-weight", o->prompt_weight, "loss weight of task prompt tokens (answer tokens: 1)")
+      ->capture_default_str();
+  app.add_option("--steps", o->steps, "optimizer steps")->capture_default_str();
+  app.add_option("--batch", o->batch, "rows per step")->capture_default_str();
+  app.add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
+  app.add_option("--warmup", o->warmup, "linear warmup steps")->capture_default_str();
+  app.add_option("--min-lr", o->min_lr, "cosine floor")->capture_default_str();
+  app.add_option("--weight-decay", o->weight_decay, "AdamW weight decay (matrices only)")->capture_default_str();
+  app.add_option("--clip", o->clip, "gradient norm clip (0: off)")->capture_default_str();
+  app.add_option("--seed", o->seed, "seed (init, data, noise)")->capture_default_str();
+  app.add_option("--device", o->device, "cpu | cuda[:N]")->capture_default_str();
+  app.add_option("--precision", o->precision, "auto (bf16 autocast on CUDA) | fp32 | bf16")->capture_default_str();
+  app.add_option("--save-every", o->save_every, "checkpoint every N steps (0: at the end only)")->capture_default_str();
+  app.add_option("--log-every", o->log_every, "stderr progress every N steps")->capture_default_str();
+  app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
+  app.add_option("--tokenizer", o->tokenizer, "SentencePiece model (default: lctx-8k)");
+  app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
+  app.add_option("--out", o->out, "output folder (checkpoint, trainer_state.pt, train_log.jsonl)")->required();
+  app.add_flag("--resume", o->resume, "continue from OUT/trainer_state.pt");
+  return [o]() -> int {
+    const auto arch = arch_config(*o);  // validates arch/preset before any loading
+    lctx::harness::parse_mix(o->mix);    // validates the mixture early
+    const auto device = parse_device(o->device);
+    set_threads(o->threads);
+
+    lctx::harness::TrainDataOptions dopt;
+    dopt.mix = o->mix;
+    dopt.context = o->context;
+    dopt.lengths = parse_lengths_opt(o->lengths);
+    dopt.seed = o->seed;
+    dopt.prompt_weight = o->prompt_weight;
+    dopt.tokenizer = o->tokenizer;
+    dopt.haystack_dir = o->haystack;
+    auto res = lctx::load_resources(o->tokenizer, o->haystack);
+    lctx::harness::TrainData data(dopt, res);
+
+    torch::manual_seed(o->seed);  // model initialisation
+    auto model = lctx::models::build_model(arch);
+    if (model->vocab_size() < res.tokenizer->vocab_size())
+      throw lctx::Error("model vocab " + std::to_string(model->vocab_size()) + " < tokenizer vocab " +
+                        std::to_string(res.tokenizer->vocab_size()));
+    model->to(device);
+
+    lctx::models::TrainOptions t;
+    t.steps = o->steps;
+    t.batch = o->batch;
+    t.lr = o->lr;
+    t.warmup = o->warmup;
+    t.min_lr = o->min_lr;
+    t.weight_decay = o->weight_decay;
+    t.clip = o->clip;
+    t.seed = o->seed;
+    t.precision = o->precision;
+    t.save_every = o->save_every;
+    t.log_every = o->log_every;
+    t.out_dir = o->out;
+    t.resume = o->resume;
+    nlohmann::json recipe = {{"arch", o->arch},          {"preset", o->preset},   {"steps", o->steps},
+                             {"batch", o->batch},        {"lr", o->lr},           {"warmup", o->warmup},
+                             {"min_lr", o->min_lr},      {"weight_decay", o->weight_decay},
+                             {"clip", o->clip},          {"seed", o->seed},       {"device", o->device},
+                             {"precision", o->precision}, {"data", data.describe()}};
+    t.extra_config = {{"tokenizer_hash", res.tokenizer->hash()}, {"train", recipe}};
+    if (o->resume) {  // the folder must hold a run of the same model and data
+      const std::string cfg_path = o->out + "/config.json";
+      if (lctx::file_exists(cfg_path)) {
+        auto old = nlohmann::json::parse(lctx::read_file(cfg_path), nullptr, false);
+        if (!old.is_discarded() && old.contains("train") && old["train"].contains("data") &&
+            (old["train"]["data"] != recipe["data"] || old["train"].value("batch", o->batch) != o->batch ||
+             old["train"].value("arch", o->arch) != o->arch))
+          throw lctx::Error("--resume: " + o->out + " holds a run with another arch, batch or data mixture");
+      }
+    }
+    int64_t params = 0;
+    for (const auto& p : model->parameters()) params += p.numel();
+    std::fprintf(stderr, "train: %s/%s, %.2fM parameters, context %lld, batch %lld, %lld steps, mix %s, device %s\n",
+                 o->arch.c_str(), o->preset.c_str(), params / 1e6, (long long)o->context, (long long)o->batch,
+                 (long long)o->steps, o->mix.c_str(), o->device.c_str());
+    auto r = lctx::models::train(*model, data.source(), t);
+    std::printf("%s\n", nlohmann::json({{"steps", r.steps_done},
+                                        {"loss", r.last_loss},
+                                        {"elapsed_s", r.elapsed_s},
+                                        {"tokens_per_s", r.tokens_per_s},
+                                        {"parameters", params},
+                                        {"out", o->out}})
+                            .dump()
+                            .c_str());
+    return 0;
+  };
+});
+
+struct EvalOpts {
+  std::string checkpoint, suite = "ruler", task = "niah_single_1", device = "cpu", tokenizer, haystack, out;
+  std::string length = "512";
+  int64_t samples = 50, index0 = 0;
+  uint64_t seed = 7;
+  int max_new = 0, threads = 0;
+};
+
+lctx::cli::Command eval_cmd("train-eval", "Greedy accuracy of a checkpoint on held-out samples of one task", [](CLI::App& app) {
+  auto o = std::make_shared<EvalOpts>();
+  app.add_option("--checkpoint", o->checkpoint, "checkpoint folder")->required();
+  app.add_option("--suite", o->suite, "ruler | babilong")->capture_default_str();
+  app.add_option("--task", o->task, "task name")->capture_default_str();
+  app.add_option("--length", o->length, "sample length (e.g. 512, 4k)")->capture_default_str();
+  app.add_option("--samples", o->samples, "number of samples")->capture_default_str();
+  app.add_option("--first-index", o->index0, "index of the first sample")->capture_default_str();
+  app.add_option("--seed", o->seed, "evaluation run seed (< 2^63; training seeds carry bit 63)")->capture_default_str();
+  app.add_option("--max-new", o->max_new, "generated tokens per sample (0: min(task's, 32))");
+  app.add_option("--device", o->device, "cpu | cuda[:N]")->capture_default_str();
+  app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
+  app.add_option("--tokenizer", o->tokenizer, "SentencePiece model (default: lctx-8k)");
+  app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
+  app.add_option("--out", o->out, "write per-sample predictions (JSONL) here");
+  return [o]() -> int {
+    if (lctx::harness::is_training_seed(o->seed))
+      throw lctx::Error("--seed has bit 63 set: that range is reserved for training samples");
+    if (o->samples < 1) throw lctx::Error("--samples must be >= 1");
+    const int64_t length = lctx::parse_length(o->length);
+    const auto device = parse_device(o->device);
+    set_threads(o->threads);
+    auto res = lctx::load_resources(o->tokenizer, o->haystack);
+    lctx::GenOptions g;
+    g.seed = o->seed;
+    g.keep_ids = true;
+    g.haystack_dir = o->haystack;
+    auto gen = lctx::make_generator(o->suite, o->task, res, g);
+    auto ck = lctx::models::load_checkpoint(o->checkpoint, res.tokenizer->hash(), device);
+    auto& model = *ck.model;
+    model.eval();
+    torch::NoGradGuard ng;
+    std::string preds;
+    double score = 0, exact = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < o->samples; ++i) {
+      auto s = gen->generate(length, o->index0 + i);
+      std::vector<int64_t> ids(s.prompt_ids.begin(), s.prompt_ids.end());
+      auto st = model.begin();
+      auto logits = model.prefill(*st, torch::tensor(ids, torch::kInt64).to(device));
+      const int max_new = o->max_new > 0 ? o->max_new : std::min(s.tokens_to_generate, 32);
+      auto out = model.generate(*st, logits, max_new, res.tokenizer->eos_id());
+      std::string pred = res.tokenizer->decode(out);
+      const auto refs = s.target.empty() ? s.outputs : std::vector<std::string>{s.target};
+      double sc = lctx::score_prediction(s.metric, pred, refs, s.question, s.task);
+      std::string trimmed = lctx::ruler_postprocess(pred);
+      std::string ref_join;
+      for (size_t k = 0; k < refs.size(); ++k) ref_join += (k ? ", " : "") + refs[k];
+      const bool ex = trimmed == ref_join;
+      score += sc;
+      exact += ex;
+      if (!o->out.empty())
+        preds += nlohmann::json({{"index", s.index}, {"pred", pred}, {"refs", refs}, {"score", sc}, {"exact", ex},
+                                 {"depth", s.meta.value("depth", nlohmann::json())}})
+                     .dump() +
+                 "\n";
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!o->out.empty()) lctx::write_file_atomic(o->out, preds);
+    std::printf("%s\n", nlohmann::json({{"checkpoint", o->checkpoint},
+                                        {"suite", o->suite},
+                                        {"task", o->task},
+                                        {"length", length},
+                                        {"samples", o->samples},
+                                        {"seed", o->seed},
+                                        {"accuracy", score / o->samples},
+                                        {"exact", exact / o->samples},
+                                        {"seconds", secs}})
+                            .dump()
+                            .c_str());
+    return 0;
+  };
+});
+
+}  // namespace

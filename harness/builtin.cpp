@@ -1,0 +1,129 @@
+#include "harness/builtin.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "harness/memory.hpp"
+#include "models/model.hpp"
+#include "tasks/core.hpp"
+
+namespace lctx::harness {
+
+using nlohmann::json;
+using clk = std::chrono::steady_clock;
+
+json check_checkpoint(const ModelSpec& spec, const Tokenizer& tokenizer) {
+  std::string cfg_path = (std::filesystem::path(spec.path) / "config.json").string();
+  if (!std::filesystem::is_directory(spec.path))
+    throw Error("model " + spec.spec + ": no checkpoint folder " + spec.path);
+  auto cfg = json::parse(read_file(cfg_path), nullptr, false);
+  if (!cfg.is_object()) throw Error("model " + spec.spec + ": " + cfg_path + " is not valid JSON");
+  std::string kind;
+  if (cfg.contains("arch") && cfg["arch"].is_object() && cfg["arch"].contains("kind") && cfg["arch"]["kind"].is_string())
+    kind = cfg["arch"]["kind"].get<std::string>();
+  if (kind.empty()) throw Error("model " + spec.spec + ": " + cfg_path + " has no arch.kind");
+  if (kind != spec.kind)
+    throw Error("model " + spec.spec + ": the checkpoint is a '" + kind + "' model, not '" + spec.kind +
+                "' (use " + kind + ":" + spec.path + ")");
+  std::string th = cfg.value("tokenizer_hash", std::string());
+  if (!th.empty() && th != tokenizer.hash())
+    throw Error("model " + spec.spec + " was trained with tokenizer " + th + " but samples would use " +
+                tokenizer.path() + " (" + tokenizer.hash() + "); pass the checkpoint's tokenizer with --tokenizer");
+  return cfg;
+}
+
+static torch::Device parse_device(const std::string& d) {
+  if (d == "cpu") return torch::Device(torch::kCPU);
+  if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw Error("--device " + d + ": no CUDA device (this LibTorch has no CUDA, or no GPU is visible)");
+    torch::Device dev(d == "cuda" ? std::string("cuda:0") : d);
+    if (dev.index() >= static_cast<int>(torch::cuda::device_count()))
+      throw Error("--device " + d + ": only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+    return dev;
+  }
+  throw Error("bad --device '" + d + "': expected cpu, cuda or cuda:N");
+}
+
+BuiltinModel::BuiltinModel(const ModelSpec& spec, std::shared_ptr<const Tokenizer> tokenizer,
+                           const BuiltinOptions& opt)
+    : spec_(spec), tok_(std::move(tokenizer)), opt_(opt) {
+  if (opt_.block < 1) throw Error("--block must be >= 1");
+  auto cfg = check_checkpoint(spec_, *tok_);
+  // A checkpoint without a recorded tokenizer hash (hand-built) is accepted with the tokenizer given.
+  bool has_hash = !cfg.value("tokenizer_hash", std::string()).empty();
+  auto ck = models::load_checkpoint(spec_.path, has_hash ? tok_->hash() : std::string(), parse_device(opt_.device));
+  model_ = ck.model;
+  config_ = ck.config;
+  model_->eval();
+  // A checkpoint trained on BOS-prefixed sequences says so in its train config.
+  if (config_.contains("train") && config_["train"].is_object())
+    add_bos_ = config_["train"].value("add_bos", false);
+  if (model_->vocab_size() < tok_->vocab_size())
+    throw Error("model " + spec_.spec + ": vocabulary " + std::to_string(model_->vocab_size()) +
+                " is smaller than the tokenizer's " + std::to_string(tok_->vocab_size()));
+}
+
+BuiltinModel::~BuiltinModel() = default;
+
+std::string BuiltinModel::device_name() const {
+  auto d = model_->device();
+  if (d.is_cuda()) return "cuda:" + std::to_string(d.has_index() ? d.index() : 0);
+  return "cpu";
+}
+
+Completion BuiltinModel::complete(const std::vector<int32_t>& prompt, int max_new) {
+  std::lock_guard<std::mutex> lock(mu_);
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> ids;
+  ids.reserve(prompt.size() + 1);
+  if (add_bos_ && tok_->bos_id() >= 0) ids.push_back(tok_->bos_id());
+  ids.insert(ids.end(), prompt.begin(), prompt.end());
+  if (ids.empty()) throw Error("empty prompt");
+  const auto dev = model_->device();
+  const bool cuda = dev.is_cuda();
+  const int di = cuda ? (dev.has_index() ? dev.index() : 0) : 0;
+  if (cuda) {
+    torch::cuda::synchronize(di);
+    reset_device_peak(di);
+  }
+  bool host_reset = reset_host_peak();
+  int64_t rss0 = host_rss_bytes();
+
+  Completion out;
+  auto t0 = clk::now();
+  auto st = model_->begin(models::StreamOptions{opt_.kv_offload});
+  auto all = torch::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, torch::kInt64);
+  torch::Tensor logits;
+  const int64_t n = static_cast<int64_t>(ids.size());
+  for (int64_t off = 0; off < n; off += opt_.block) {
+    auto blk = all.slice(0, off, std::min(n, off + opt_.block));
+    logits = model_->prefill(*st, cuda ? blk.to(dev, /*non_blocking=*/false) : blk.clone());
+  }
+  if (cuda) torch::cuda::synchronize(di);
+  auto t1 = clk::now();
+  std::vector<int32_t> gen;
+  if (max_new > 0) gen = model_->generate(*st, logits, max_new, tok_->eos_id());
+  if (cuda) torch::cuda::synchronize(di);
+  auto t2 = clk::now();
+
+  out.text = tok_->decode(gen);
+  out.completion_tokens = static_cast<int64_t>(gen.size());
+  out.finish_reason = static_cast<int>(gen.size()) < max_new ? "stop" : "length";
+  out.prefill_s = std::chrono::duration<double>(t1 - t0).count();
+  out.decode_s = std::chrono::duration<double>(t2 - t1).count();
+  if (cuda) {
+    if (auto p = device_peak_bytes(di)) out.peak_device_mb = static_cast<double>(*p) / (1024.0 * 1024.0);
+  } else if (host_reset) {
+    // CPU: the growth of resident memory while the sample ran (model state, activations).
+    int64_t peak = host_peak_rss_bytes();
+    out.peak_device_mb = static_cast<double>(std::max<int64_t>(0, peak - rss0)) / (1024.0 * 1024.0);
+  }
+  return out;
+}
+
+}  // namespace lctx::harness

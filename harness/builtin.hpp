@@ -1,0 +1,52 @@
+// A built-in checkpoint (hsa/swa/mamba) ready for streamed greedy completion: ids pushed through
+// Model::prefill in blocks, then Model::generate. Used by `lctx run` and `lctx serve`.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/backend.hpp"
+#include "harness/grid.hpp"
+#include "tasks/tokenizer.hpp"
+
+namespace lctx::models { class Model; }
+
+namespace lctx::harness {
+
+struct BuiltinOptions {
+  std::string device = "cpu";   // "cpu", "cuda", "cuda:N"
+  int64_t block = 4096;         // prefill block size in tokens
+  bool kv_offload = false;      // StreamOptions::kv_offload (HSA)
+};
+
+// Reads DIR/config.json and checks the model kind and the tokenizer hash against `tokenizer` before anything
+// heavy is loaded. Throws Error with a one-line message (names both hashes on a mismatch).
+nlohmann::json check_checkpoint(const ModelSpec& spec, const Tokenizer& tokenizer);
+
+class BuiltinModel {
+ public:
+  BuiltinModel(const ModelSpec& spec, std::shared_ptr<const Tokenizer> tokenizer, const BuiltinOptions& opt);
+  ~BuiltinModel();
+  // Greedy completion of `ids` (the prompt, BOS not included: added when the checkpoint asks for it).
+  // Thread-safe (calls are serialised).
+  Completion complete(const std::vector<int32_t>& ids, int max_new);
+  std::string device_name() const;   // "cpu" | "cuda:0"
+  const std::string& name() const { return spec_.name; }
+  const Tokenizer& tokenizer() const { return *tok_; }
+  const nlohmann::json& config() const { return config_; }
+
+ private:
+  ModelSpec spec_;
+  std::shared_ptr<const Tokenizer> tok_;
+  BuiltinOptions opt_;
+  std::shared_ptr<models::Model> model_;
+  nlohmann::json config_;
+  bool add_bos_ = false;
+  std::mutex mu_;
+};
+
+}  // namespace lctx::harness

@@ -1,0 +1,41 @@
+// OpenAI-compatible HTTP client (cpp-httplib): POST {base}/completions, or {base}/chat/completions with chat,
+// greedy (temperature 0), with timeouts and retries with exponential backoff on timeouts, connection errors,
+// HTTP 429 and 5xx. Other 4xx fail at once. Thread-safe (one connection per call).
+#pragma once
+#include <string>
+
+#include "harness/backend.hpp"
+#include "tasks/core.hpp"
+
+namespace lctx::harness {
+
+struct OpenAIOptions {
+  std::string base_url;      // e.g. http://127.0.0.1:8000/v1 (the part before /completions)
+  std::string model;         // "model" field of the request
+  bool chat = false;         // /chat/completions with one user message
+  double timeout_s = 600;    // connect, read and write timeout of one attempt
+  int retries = 3;           // extra attempts after the first
+  double backoff_s = 1.0;    // wait before retry k (k = 1, 2, ...): backoff_s * 2^(k-1), capped at max_backoff_s
+  double max_backoff_s = 60;
+  std::string api_key;       // sent as "Authorization: Bearer ..." when not empty ($OPENAI_API_KEY by default)
+};
+
+// One request failed for good (after retries). The message names the URL, the reason and the attempts.
+struct HttpError : Error {
+  using Error::Error;
+};
+
+class OpenAIClient {
+ public:
+  explicit OpenAIClient(OpenAIOptions opt);  // validates the URL; throws Error
+  // Greedy completion of `prompt` with max_tokens = max_new. Throws HttpError.
+  Completion complete(const std::string& prompt, int max_new) const;
+  const OpenAIOptions& options() const { return opt_; }
+  std::string endpoint() const;  // full URL of the endpoint used
+
+ private:
+  OpenAIOptions opt_;
+  std::string scheme_host_port_, path_prefix_;
+};
+
+}  // namespace lctx::harness

@@ -1,0 +1,148 @@
+#include "harness/results.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "tasks/core.hpp"
+
+namespace lctx::harness {
+
+namespace fs = std::filesystem;
+
+std::string depth_key(std::optional<double> depth) {
+  if (!depth) return "";
+  double d = *depth;
+  if (!std::isfinite(d)) throw Error("depth must be a finite number");
+  char buf[64];
+  for (int prec = 1; prec <= 17; ++prec) {  // shortest representation that reads back exactly
+    std::snprintf(buf, sizeof buf, "%.*g", prec, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  std::string s = buf;
+  if (s == "-0") s = "0";
+  return s;
+}
+
+std::string result_key(const std::string& model, const std::string& suite, const std::string& task,
+                       int64_t length, std::optional<double> depth, int64_t index, uint64_t seed) {
+  return model + "|" + suite + "|" + task + "|" + std::to_string(length) + "|" + depth_key(depth) + "|" +
+         std::to_string(index) + "|" + std::to_string(seed);
+}
+
+std::string results_file_name(int shard_index, int shard_count) {
+  if (shard_count <= 1) return "results.jsonl";
+  return "results.shard-" + std::to_string(shard_index) + "-of-" + std::to_string(shard_count) + ".jsonl";
+}
+
+template <class F>
+static void for_each_line(const std::string& path, F&& f) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t nl = data.find('\n', pos);
+    if (nl == std::string::npos) break;  // incomplete last line
+    if (nl > pos) f(std::string_view(data).substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+}
+
+void read_keys(const std::string& path, std::set<std::string>& keys) {
+  for_each_line(path, [&](std::string_view line) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("key") && j["key"].is_string()) keys.insert(j["key"].get<std::string>());
+  });
+}
+
+std::vector<nlohmann::json> read_records(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  for_each_line(path, [&](std::string_view line) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object()) out.push_back(std::move(j));
+  });
+  return out;
+}
+
+std::vector<std::string> results_files(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (auto& e : fs::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("results", 0) == 0 && name.size() > 6 && name.substr(name.size() - 6) == ".jsonl" &&
+        e.is_regular_file(ec))
+      out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+ResultStore::ResultStore(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
+  // Find the end of the last complete line and drop anything after it.
+  off_t size = ::lseek(fd_, 0, SEEK_END);
+  if (size < 0) throw Error("cannot seek " + path + ": " + std::strerror(errno));
+  off_t keep = size;
+  if (size > 0) {
+    const off_t chunk = 1 << 16;
+    std::string buf;
+    off_t end = size;
+    bool found = false;
+    while (end > 0 && !found) {
+      off_t start = std::max<off_t>(0, end - chunk);
+      buf.resize(static_cast<size_t>(end - start));
+      ssize_t n = ::pread(fd_, buf.data(), buf.size(), start);
+      if (n != static_cast<ssize_t>(buf.size())) throw Error("cannot read " + path + ": " + std::strerror(errno));
+      auto p = buf.rfind('\n');
+      if (p != std::string::npos) {
+        keep = start + static_cast<off_t>(p) + 1;
+        found = true;
+      }
+      end = start;
+    }
+    if (!found) keep = 0;
+  }
+  if (keep != size) {
+    if (::ftruncate(fd_, keep) != 0) throw Error("cannot truncate " + path + ": " + std::strerror(errno));
+    ::fsync(fd_);
+    truncated_ = size - keep;
+  }
+  ::close(fd_);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
+}
+
+ResultStore::~ResultStore() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ResultStore::append(const nlohmann::json& record) {
+  std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  line += '\n';
+  std::lock_guard<std::mutex> lock(mu_);
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {  // one write() for a line in practice; loop only on a short write
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error("cannot write " + path_ + ": " + std::strerror(errno));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd_) != 0 && errno != EINVAL) throw Error("cannot fsync " + path_ + ": " + std::strerror(errno));
+}
+
+}  // namespace lctx::harness

@@ -1,0 +1,57 @@
+// `lctx run`: the grid (model x task x length x depth x sample) streamed from the generators into the models,
+// scored, and appended to DIR/results.jsonl (docs/results-schema.md), resumable after any kill.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace lctx::harness {
+
+struct RunOptions {
+  std::vector<std::string> models;   // --model (repeatable)
+  std::string suite = "ruler";
+  std::string tasks = "all";
+  std::string lengths = "4k";
+  std::string depths;                // "" = generator's choice (null depth); else CSV of percents
+  int64_t samples = 10;
+  uint64_t seed = 42;
+  std::string device = "cpu";
+  bool kv_offload = false;
+  int64_t block = 4096;
+  std::string tokenizer;             // "" = the default tokenizer
+  std::string haystack;              // "" = the default corpus folder
+  std::string templates;
+  std::string qa_data;
+  std::string shard = "0/1";
+  int concurrency = 4;               // openai models: requests in flight
+  double timeout_s = 600;
+  int retries = 3;
+  double backoff_s = 1.0;
+  int max_new = 0;                   // > 0 overrides the task's tokens_to_generate
+  bool chat = false;
+  bool quiet = false;                // no progress output
+  std::string out;                   // --out DIR
+  std::vector<std::string> argv;     // the command line, recorded in run.json
+};
+
+struct RunSummary {
+  int64_t grid = 0;        // items in this shard
+  int64_t skipped = 0;     // already in DIR/results*.jsonl
+  int64_t written = 0;     // records written by this run
+  int64_t failed = 0;      // remote items that failed after retries (no record written; a re-run retries them)
+  std::string first_error;
+  std::string results_path;
+  double mean_score = 0;   // over the records written by this run
+};
+
+// Runs the grid. Throws Error for bad options or model failures; remote request failures are counted in
+// `failed` (the CLI exits non-zero when any failed).
+RunSummary run_benchmark(const RunOptions& opt);
+
+// The settings that change what a record means without appearing in its key (tokenizer, templates,
+// haystack, QA data, max_new, chat): a results folder holds one setting only; run.json records it.
+nlohmann::json run_settings(const RunOptions& opt, const std::string& tokenizer_hash);
+
+}  // namespace lctx::harness

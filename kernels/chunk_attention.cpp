@@ -1,0 +1,119 @@
+// LibTorch reference of the HSA retrieval primitives (see chunk_attention.hpp). Everything here runs on any
+// device; memory is bounded by processing query rows in blocks.
+#include "kernels/chunk_attention.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+namespace lctx::kernels {
+
+namespace {
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+}
+
+ChunkSelection topk_visible(const torch::Tensor& scores, const torch::Tensor& visible, int64_t k,
+                            const torch::Tensor& noise) {
+  TORCH_CHECK(scores.dim() >= 2, "topk_visible: scores must be [..., Tq, N]");
+  const int64_t tq = scores.size(-2), n = scores.size(-1);
+  TORCH_CHECK(visible.dim() == 1 && visible.size(0) == tq, "topk_visible: visible must be [Tq]");
+  const int64_t kk = std::max<int64_t>(0, std::min(k, n));
+  auto sizes = scores.sizes().vec();
+  sizes.back() = kk;
+  ChunkSelection sel;
+  if (kk == 0) {
+    sel.idx = torch::full(sizes, -1, scores.options().dtype(torch::kInt64));
+    sel.scores = torch::full(sizes, kNegInf, scores.options());
+    return sel;
+  }
+  torch::NoGradGuard ng;
+  torch::Tensor clean = scores.detach();
+  torch::Tensor rank = noise.defined() ? clean + noise.to(clean.dtype()) : clean;
+  auto vis = visible.to(scores.device(), torch::kInt64).unsqueeze(-1);                            // [Tq, 1]
+  auto hidden = torch::arange(n, vis.options()).unsqueeze(0).ge(vis);                               // [Tq, N]
+  rank = rank.masked_fill(hidden, kNegInf);
+  auto top = rank.topk(kk, -1, /*largest=*/true, /*sorted=*/true);
+  auto vals = std::get<0>(top);
+  auto ind = std::get<1>(top);
+  auto empty = vals.eq(kNegInf);
+  sel.idx = ind.masked_fill(empty, -1);
+  sel.scores = clean.gather(-1, ind).masked_fill(empty, kNegInf);
+  return sel;
+}
+
+ChunkSelection select_chunks(const torch::Tensor& q, const torch::Tensor& landmarks, const torch::Tensor& visible,
+                             int64_t k, double scale, int64_t max_elems) {
+  TORCH_CHECK(q.dim() == 2 && landmarks.dim() == 2 && q.size(1) == landmarks.size(1),
+              "select_chunks: q [Tq, d] and landmarks [N, d] must agree");
+  torch::NoGradGuard ng;
+  const int64_t tq = q.size(0), n = landmarks.size(0);
+  if (n == 0 || tq == 0) return topk_visible(torch::zeros({tq, n}, q.options()), visible, k);
+  const int64_t rows = std::max<int64_t>(1, max_elems / n);
+  if (rows >= tq) return topk_visible(torch::matmul(q, landmarks.t()) * scale, visible, k);
+  std::vector<torch::Tensor> idx, sc;
+  auto vis = visible.to(q.device(), torch::kInt64);
+  for (int64_t t0 = 0; t0 < tq; t0 += rows) {
+    const int64_t t1 = std::min(tq, t0 + rows);
+    auto s = torch::matmul(q.slice(0, t0, t1), landmarks.t()) * scale;
+    auto part = topk_visible(s, vis.slice(0, t0, t1), k);
+    idx.push_back(part.idx);
+    sc.push_back(part.scores);
+  }
+  return {torch::cat(idx, 0), torch::cat(sc, 0)};
+}
+
+torch::Tensor chunk_attention_reference(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
+                                        const torch::Tensor& k, const torch::Tensor& v, double scale) {
+  TORCH_CHECK(q.dim() == 3, "chunk_attention: q must be [H, Tq, D]");
+  TORCH_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), "chunk_attention: k and v must be [N, H, S, D]");
+  const int64_t h = q.size(0), tq = q.size(1), d = q.size(2);
+  TORCH_CHECK(k.size(1) == h && k.size(3) == d, "chunk_attention: k/v heads or head size differ from q");
+  TORCH_CHECK(idx.dim() == 2 && idx.size(0) == tq && weights.sizes() == idx.sizes(),
+              "chunk_attention: idx and weights must be [Tq, K]");
+  const int64_t kk = idx.size(1), n = k.size(0), s = k.size(2);
+  if (kk == 0 || n == 0 || tq == 0) return torch::zeros_like(q);
+  // Softmax in float32 at least (the storage may be half precision on the GPU).
+  const auto cdt = (q.scalar_type() == torch::kDouble) ? torch::kDouble : torch::kFloat;
+  auto id_all = idx.to(q.device(), torch::kInt64);
+  auto valid_all = id_all.ge(0);
+  auto w_all = weights.to(q.device(), cdt).masked_fill(valid_all.logical_not(), 0.0);
+  auto kc = k.to(q.device(), cdt), vc = v.to(q.device(), cdt), qc = q.to(cdt);
+
+  // Few distinct chunks (the usual case: neighbouring tokens select alike, and the caller passes only the
+  // gathered chunks): dense over all N chunks with per-chunk softmax and zero weights for unselected ones.
+  // This reads each chunk once instead of once per (token, slot).
+  if (n <= 4 * kk) {
+    auto dense = torch::zeros({tq, n + 1}, w_all.options());
+    dense.scatter_add_(1, id_all.masked_fill(valid_all.logical_not(), n), w_all);
+    dense = dense.slice(1, 0, n);                                                  // [Tq, N]
+    auto kh = kc.permute({1, 0, 2, 3}).reshape({h, n * s, d});                    // [H, N*S, D]
+    auto vh = vc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
+    auto p = torch::softmax((torch::matmul(qc, kh.transpose(1, 2)) * scale).view({h, tq, n, s}), -1);
+    p = (p * dense.view({1, tq, n, 1})).view({h, tq, n * s});
+    return torch::matmul(p, vh).to(q.scalar_type());
+  }
+  // Many distinct chunks: gather each row's K chunks (query rows in blocks to bound memory); batched
+  // matrix-vector products over contiguous [S, D] chunk slices, no transposed copies.
+  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, kk * h * s * d));
+  auto qt = qc.permute({1, 0, 2});  // [Tq, H, D]
+  std::vector<torch::Tensor> outs;
+  for (int64_t t0 = 0; t0 < tq; t0 += rows) {
+    const int64_t t1 = std::min(tq, t0 + rows), nr = t1 - t0;
+    auto flat = id_all.slice(0, t0, t1).clamp_min(0).reshape({-1});
+    auto kg = kc.index_select(0, flat).view({nr, kk, h, s, d});
+    auto vg = vc.index_select(0, flat).view({nr, kk, h, s, d});
+    auto qb = qt.slice(0, t0, t1).view({nr, 1, h, d, 1});
+    auto logits = torch::matmul(kg, qb).squeeze(-1) * scale;                       // [nr, K, H, S]
+    auto p = torch::softmax(logits, -1) * w_all.slice(0, t0, t1).view({nr, kk, 1, 1});
+    auto o = torch::matmul(p.unsqueeze(-2), vg).squeeze(-2).sum(1);                // [nr, H, D]
+    outs.push_back(o);
+  }
+  return torch::cat(outs, 0).permute({1, 0, 2}).to(q.scalar_type()).contiguous();
+}
+
+torch::Tensor chunk_attention(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
+                              const torch::Tensor& k, const torch::Tensor& v, double scale) {
+  return chunk_attention_reference(q, idx, weights, k, v, scale);
+}
+
+}  // namespace lctx::kernels

@@ -1,0 +1,48 @@
+// kernels/: the operations LibTorch does badly, each with a LibTorch reference (any device, autograd) and,
+// when compiled with LCTX_WITH_CUDA, a CUDA implementation picked by the dispatcher for CUDA inputs.
+// Shared header: models (window attention, selective scan) and HSA (chunk attention) declarations.
+#pragma once
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "kernels/chunk_attention.hpp"
+
+namespace lctx::kernels {
+
+// ---- causal sliding-window attention ------------------------------------------------------------------
+// q [B, H, Tq, D], k/v [B, H, Tk, D]. Query i sits at absolute position q_pos0 + i, key j at k_pos0 + j;
+// query p attends to keys at positions p - window + 1 .. p (window keys, itself included). Every query must
+// see its own position (k_pos0 <= q_pos0 and q_pos0 + Tq <= k_pos0 + Tk). Softmax scale 1/sqrt(D) unless
+// scale > 0. Computed in query blocks so memory is O(Tq * (block + window)) rather than O(Tq * Tk).
+// Output [B, H, Tq, D] in q's dtype (softmax in float32). Autograd works through the reference.
+torch::Tensor window_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               int64_t window, int64_t q_pos0, int64_t k_pos0, double scale = 0.0);
+torch::Tensor window_attention_reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                         int64_t window, int64_t q_pos0, int64_t k_pos0, double scale = 0.0,
+                                         int64_t query_block = 0);
+// Dense O(Tq*Tk) masked attention: the definition, for tests.
+torch::Tensor window_attention_dense(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                     int64_t window, int64_t q_pos0, int64_t k_pos0, double scale = 0.0);
+
+// ---- Mamba selective scan -----------------------------------------------------------------------------
+//   h_t = exp(dt_t * A) * h_{t-1} + dt_t * B_t * x_t        (per channel d and state n)
+//   y_t = sum_n C_t[n] * h_t[d, n] + D[d] * x_t[d]
+// x, dt [B, T, Di] (dt already positive, e.g. softplus'd); A [Di, N] (negative); Bm, C [B, T, N]; D [Di] (or
+// undefined: no skip term); h0 [B, Di, N] (or undefined: zeros). Returns y [B, T, Di]; the final state
+// [B, Di, N] goes to *h_last when given. Computed in chunks of `chunk` steps: inside a chunk a parallel
+// (Hillis-Steele) scan over the decays and inputs, across chunks a sequential carry, so the number of
+// LibTorch calls is O(T / chunk * log chunk) and memory O(B * chunk * Di * N) per chunk. Autograd works.
+torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                             const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                             const torch::Tensor& h0, torch::Tensor* h_last = nullptr, int64_t chunk = 64);
+torch::Tensor selective_scan_reference(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                       const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                                       const torch::Tensor& h0, torch::Tensor* h_last = nullptr,
+                                       int64_t chunk = 64);
+// One step per time index (the definition, for tests and single-token decoding).
+torch::Tensor selective_scan_sequential(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                        const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                                        const torch::Tensor& h0, torch::Tensor* h_last = nullptr);
+
+}  // namespace lctx::kernels

@@ -1,0 +1,84 @@
+// Mamba baseline (selective SSM, Gu & Dao 2023): token embedding -> n_layers residual blocks
+// x + Mixer(RMSNorm(x)) -> final RMSNorm -> LM head. Mixer: in_proj -> (x, z); causal depthwise conv1d
+// (width d_conv) + SiLU on x; x_proj -> (dt, B, C); dt = softplus(dt_proj(dt)); selective scan with
+// A = -exp(A_log) and skip D; gate by SiLU(z); out_proj. Training uses the chunked scan of kernels/;
+// streaming keeps per layer the last d_conv-1 conv inputs and the SSM state [d_inner, d_state].
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/layers.hpp"
+#include "models/model.hpp"
+
+namespace lctx::models {
+
+struct MambaConfig {
+  int64_t vocab = 8192;
+  int64_t d_model = 128;
+  int64_t n_layers = 8;
+  int64_t d_state = 16;
+  int64_t d_conv = 4;
+  int64_t expand = 2;
+  int64_t dt_rank = 0;          // 0 -> ceil(d_model / 16)
+  double dt_min = 0.001, dt_max = 0.1;  // initial range of softplus(dt_proj.bias)
+  double norm_eps = 1e-6;
+  bool tie_embeddings = true;
+  int64_t scan_chunk = 64;      // chunk of the parallel scan (training / autograd path)
+  int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size
+
+  int64_t d_inner() const { return expand * d_model; }
+  int64_t rank() const { return dt_rank > 0 ? dt_rank : (d_model + 15) / 16; }
+  static MambaConfig preset(const std::string& name);  // "tiny" | "small"
+  // Keys: the field names, "kind" ("mamba") and "preset" (applied first). Unknown keys -> lctx::Error.
+  static MambaConfig from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;
+};
+
+struct MambaLayerState {
+  torch::Tensor conv;  // [B, d_inner, d_conv-1]: the last conv inputs, oldest first
+  torch::Tensor ssm;   // [B, d_inner, d_state] float32
+};
+
+struct MambaMixerImpl : torch::nn::Module {
+  explicit MambaMixerImpl(const MambaConfig& c);
+  // x [B, T, C]. With st: continues from (and updates) the streamed state; without: starts from zeros.
+  torch::Tensor forward(const torch::Tensor& x, MambaLayerState* st = nullptr);
+  MambaConfig cfg;
+  torch::nn::Linear in_proj{nullptr}, x_proj{nullptr}, dt_proj{nullptr}, out_proj{nullptr};
+  torch::Tensor conv_weight, conv_bias, A_log, D;  // [Di, 1, K], [Di], [Di, N], [Di]
+};
+TORCH_MODULE(MambaMixer);
+
+struct MambaBlockImpl : torch::nn::Module {
+  explicit MambaBlockImpl(const MambaConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, MambaLayerState* st = nullptr);
+  RMSNorm norm{nullptr};
+  MambaMixer mixer{nullptr};
+};
+TORCH_MODULE(MambaBlock);
+
+struct MambaState : StreamState {
+  std::vector<MambaLayerState> layers;
+  int64_t bytes() const;
+};
+
+class MambaModel : public Model {
+ public:
+  explicit MambaModel(const MambaConfig& cfg);
+  std::string kind() const override { return "mamba"; }
+  nlohmann::json config() const override { return cfg_.to_json(); }
+  int64_t vocab_size() const override { return cfg_.vocab; }
+  torch::Tensor forward_logits(const torch::Tensor& ids) override;
+  std::unique_ptr<StreamState> begin(const StreamOptions& opt = {}) override;
+  torch::Tensor prefill(StreamState& st, const torch::Tensor& ids) override;
+  const MambaConfig& mamba_config() const { return cfg_; }
+
+ private:
+  MambaConfig cfg_;
+  EmbeddingHead emb_{nullptr};
+  std::vector<MambaBlock> blocks_;
+  RMSNorm final_norm_{nullptr};
+};
+
+}  // namespace lctx::models

@@ -1,0 +1,98 @@
+// SWA baseline model (see swa.hpp).
+#include "models/swa.hpp"
+
+#include "tasks/core.hpp"
+
+namespace lctx::models {
+
+SwaConfig SwaConfig::preset(const std::string& name) {
+  SwaConfig c;
+  if (name == "tiny") {
+    c.d_model = 128; c.n_layers = 4; c.n_heads = 4; c.window = 256;
+  } else if (name == "small") {
+    c.d_model = 512; c.n_layers = 8; c.n_heads = 8; c.window = 512;
+  } else {
+    throw Error("swa config: unknown preset '" + name + "' (tiny, small)");
+  }
+  return c;
+}
+
+SwaConfig SwaConfig::from_json(const nlohmann::json& j) {
+  ConfigReader r(j, "swa config");
+  if (r.get_string("kind", "swa") != "swa") r.fail("kind must be \"swa\"");
+  SwaConfig d = r.has("preset") ? preset(r.get_string("preset", "", {"tiny", "small"})) : SwaConfig();
+  SwaConfig c;
+  c.vocab = r.get_int("vocab", d.vocab, 2);
+  c.d_model = r.get_int("d_model", d.d_model);
+  c.n_layers = r.get_int("n_layers", d.n_layers);
+  c.n_heads = r.get_int("n_heads", d.n_heads);
+  c.window = r.get_int("window", d.window);
+  c.mlp_hidden = r.get_int("mlp_hidden", d.mlp_hidden, 0);
+  c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
+  c.norm_eps = r.get_double("norm_eps", d.norm_eps, 0.0);
+  c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
+  c.prefill_block = r.get_int("prefill_block", d.prefill_block);
+  r.finish();
+  if (c.d_model % c.n_heads) r.fail("d_model must be a multiple of n_heads");
+  if ((c.d_model / c.n_heads) % 2) r.fail("head dim (d_model / n_heads) must be even for RoPE");
+  return c;
+}
+
+nlohmann::json SwaConfig::to_json() const {
+  return {{"kind", "swa"},           {"vocab", vocab},       {"d_model", d_model},
+          {"n_layers", n_layers},    {"n_heads", n_heads},   {"window", window},
+          {"mlp_hidden", mlp_hidden}, {"rope_base", rope_base}, {"norm_eps", norm_eps},
+          {"tie_embeddings", tie_embeddings}, {"prefill_block", prefill_block}};
+}
+
+int64_t SwaState::bytes() const {
+  int64_t b = 0;
+  for (const auto& c : caches) b += c.bytes();
+  return b;
+}
+
+SwaModel::SwaModel(const SwaConfig& cfg) : cfg_(cfg) {
+  emb_ = register_module("emb", EmbeddingHead(cfg.vocab, cfg.d_model, cfg.tie_embeddings));
+  auto list = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg.n_layers; ++i) {
+    blocks_.push_back(TransformerBlock(cfg.d_model, cfg.n_heads, cfg.window, cfg.mlp_hidden, cfg.rope_base,
+                                       cfg.norm_eps));
+    list->push_back(blocks_.back());
+  }
+  final_norm_ = register_module("final_norm", RMSNorm(cfg.d_model, cfg.norm_eps));
+  init_weights(*this, cfg.n_layers);
+}
+
+torch::Tensor SwaModel::forward_logits(const torch::Tensor& ids_in) {
+  auto ids = check_batch(ids_in, cfg_.vocab, device());
+  auto x = emb_->embed(ids);
+  auto rt = blocks_.front()->attn->rope.tables(0, ids.size(1), x.device());
+  for (auto& b : blocks_) x = b->forward(x, 0, rt);
+  return emb_->logits(final_norm_(x));
+}
+
+std::unique_ptr<StreamState> SwaModel::begin(const StreamOptions&) {
+  auto st = std::make_unique<SwaState>();
+  st->caches.resize(blocks_.size());
+  return st;
+}
+
+torch::Tensor SwaModel::prefill(StreamState& base, const torch::Tensor& ids_in) {
+  auto* st = dynamic_cast<SwaState*>(&base);
+  if (!st || st->caches.size() != blocks_.size()) throw Error("swa prefill: state was not made by this model");
+  torch::NoGradGuard ng;
+  auto ids = check_block(ids_in, cfg_.vocab, device());
+  torch::Tensor last;
+  for (int64_t i0 = 0; i0 < ids.size(0); i0 += cfg_.prefill_block) {
+    auto piece = ids.slice(0, i0, std::min<int64_t>(ids.size(0), i0 + cfg_.prefill_block)).unsqueeze(0);
+    const int64_t n = piece.size(1);
+    auto x = emb_->embed(piece);
+    auto rt = blocks_.front()->attn->rope.tables(st->position, n, x.device());
+    for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->forward_stream(x, st->position, rt, st->caches[l]);
+    st->position += n;
+    last = x.select(1, n - 1);  // [1, C]
+  }
+  return emb_->logits(final_norm_(last)).reshape({-1});
+}
+
+}  // namespace lctx::models

@@ -1,0 +1,31 @@
+// The one place where LibTorch 1.13 (Debian, CPU) and LibTorch 2.x (GPU box) differ for lctx's models.
+// Everything else in models/ and kernels/ uses only the stable C++ API common to both.
+#pragma once
+#include <cstdint>
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#define LCTX_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace lctx::models::compat {
+
+// Read-only raw pointer (2.x adds const_data_ptr; 1.13 only has data_ptr).
+template <class T>
+inline const T* cdata(const torch::Tensor& t) {
+  return static_cast<const T*>(t.data_ptr());
+}
+
+// Whether a CUDA device is usable (same call in both; kept here so callers need not include cuda headers).
+inline bool cuda_available() { return torch::cuda::is_available(); }
+
+// "cpu" | "cuda" | "cuda:1" -> Device (the string constructor exists in both versions).
+inline torch::Device parse_device(const std::string& s) { return torch::Device(s); }
+
+// Synchronise the device before reading a wall clock (CUDA launches are asynchronous).
+inline void synchronize(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize(d.has_index() ? d.index() : -1);
+}
+
+}  // namespace lctx::models::compat

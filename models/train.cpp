@@ -1,0 +1,329 @@
+// Trainer: see train.hpp. Mixed precision: on CUDA the forward runs under LibTorch's autocast with bf16
+// (the C++ autocast API differs between LibTorch 1.13 and 2.4+; the two spellings are below). Weights,
+// gradients and AdamW state stay fp32 throughout (autocast casts per op), so no separate master copy exists.
+#include "models/train.hpp"
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+
+#include "tasks/core.hpp"
+
+namespace lctx::models {
+namespace {
+
+void autocast_cuda_bf16(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(on);
+#endif
+  if (!on) at::autocast::clear_cache();
+}
+
+struct AutocastGuard {
+  bool on;
+  explicit AutocastGuard(bool enable) : on(enable) { if (on) autocast_cuda_bf16(true); }
+  ~AutocastGuard() { if (on) autocast_cuda_bf16(false); }
+};
+
+torch::Device model_device(Model& m) {
+  for (const auto& p : m.parameters()) return p.device();
+  return torch::Device(torch::kCPU);
+}
+
+// Local file helpers (models/ links no tasks/ library; only tasks/core.hpp's header-only Error is used).
+bool exists(const std::string& p) { return std::filesystem::exists(p); }
+
+void write_text(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f || !(f << text) || !f.flush()) throw Error("cannot write " + path);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string join_path(const std::string& dir, const char* name) {
+  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+void check_options(const TrainOptions& o) {
+  if (o.steps < 1) throw Error("train: --steps must be >= 1");
+  if (o.batch < 1) throw Error("train: --batch must be >= 1");
+  if (!(o.lr > 0)) throw Error("train: --lr must be > 0");
+  if (o.min_lr < 0 || o.min_lr > o.lr) throw Error("train: --min-lr must be in [0, lr]");
+  if (o.warmup < 0) throw Error("train: --warmup must be >= 0");
+  if (o.weight_decay < 0) throw Error("train: --weight-decay must be >= 0");
+  if (o.save_every < 0) throw Error("train: --save-every must be >= 0");
+  if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16")
+    throw Error("train: precision must be auto, fp32 or bf16 (got '" + o.precision + "')");
+  if (o.resume && o.out_dir.empty()) throw Error("train: --resume needs --out");
+}
+
+// Named tensors of the model that the state file carries (parameters and buffers).
+std::vector<std::pair<std::string, torch::Tensor>> model_tensors(Model& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& kv : m.named_parameters()) out.emplace_back("p." + kv.key(), kv.value());
+  for (const auto& kv : m.named_buffers()) out.emplace_back("b." + kv.key(), kv.value());
+  return out;
+}
+
+void save_state(const std::string& path, Model& model, torch::optim::Optimizer& optim, int64_t step,
+                int64_t tokens) {
+  torch::serialize::OutputArchive ar;
+  ar.write("step", torch::tensor(step, torch::kInt64));
+  ar.write("tokens", torch::tensor(tokens, torch::kInt64));
+  torch::serialize::OutputArchive mar;
+  for (auto& [name, t] : model_tensors(model)) mar.write(name, t.detach().cpu(), /*is_buffer=*/true);
+  ar.write("model", mar);
+  torch::serialize::OutputArchive oar;
+  optim.save(oar);
+  ar.write("optimizer", oar);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    ar.write("rng_cpu", gen.get_state(), true);
+  }
+  if (torch::cuda::is_available()) {
+    auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CUDA);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    ar.write("rng_cuda", gen.get_state(), true);
+  }
+  const std::string tmp = path + ".tmp";
+  ar.save_to(tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write " + path);
+}
+
+void load_state(const std::string& path, Model& model, torch::optim::Optimizer& optim, int64_t& step,
+                int64_t& tokens) {
+  if (!exists(path)) throw Error("train: --resume: no " + path);
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path);
+    torch::Tensor t_step, t_tokens;  // read() into a defined tensor would try to resize its storage
+    ar.read("step", t_step);
+    step = t_step.item<int64_t>();
+    ar.read("tokens", t_tokens);
+    tokens = t_tokens.item<int64_t>();
+    torch::serialize::InputArchive mar;
+    ar.read("model", mar);
+    torch::NoGradGuard ng;
+    for (auto& [name, dst] : model_tensors(model)) {
+      torch::Tensor src;
+      mar.read(name, src, true);
+      if (src.sizes() != dst.sizes())
+        throw Error("train: --resume: " + name + " has another shape in " + path);
+      dst.copy_(src);
+    }
+    torch::serialize::InputArchive oar;
+    ar.read("optimizer", oar);
+    optim.load(oar);
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      torch::Tensor t;
+      ar.read("rng_cpu", t, true);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(t);
+    }
+    torch::Tensor tc;
+    if (torch::cuda::is_available() && ar.try_read("rng_cuda", tc, true)) {
+      auto gen = at::globalContext().defaultGenerator(c10::DeviceType::CUDA);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(tc);
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    throw Error("train: --resume: cannot read " + path + ": " + msg);
+  }
+}
+
+// Keeps the log lines of steps <= `step` (a resumed run redoes the steps after the last save).
+void trim_log(const std::string& path, int64_t step) {
+  if (!exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > step) continue;
+    kept += line + "\n";
+  }
+  in.close();
+  write_text(path, kept);
+}
+
+}  // namespace
+
+double lr_at(const TrainOptions& o, int64_t step) {
+  if (o.warmup > 0 && step < o.warmup) return o.lr * double(step + 1) / double(o.warmup);
+  const int64_t decay = o.steps - 1 - o.warmup;
+  if (decay <= 0) return o.lr;
+  double t = double(step - o.warmup) / double(decay);
+  t = std::min(1.0, std::max(0.0, t));
+  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * t));
+}
+
+torch::Tensor batch_loss(Model& model, const Batch& b) {
+  if (!b.tokens.defined() || b.tokens.dim() != 2 || b.tokens.size(1) < 2)
+    throw Error("train: batch tokens must be [B, T+1] with T >= 1");
+  const int64_t B = b.tokens.size(0), T = b.tokens.size(1) - 1;
+  if (!b.weight.defined() || b.weight.sizes() != torch::IntArrayRef({B, T}))
+    throw Error("train: batch weight must be [B, T]");
+  const auto dev = model_device(model);
+  auto tokens = b.tokens.to(dev, torch::kInt64);
+  auto inputs = tokens.narrow(1, 0, T);
+  auto targets = tokens.narrow(1, 1, T).reshape({-1});
+  auto logits = model.forward_logits(inputs).to(torch::kFloat32);
+  const int64_t V = logits.size(-1);
+  auto nll = torch::nn::functional::cross_entropy(
+      logits.reshape({-1, V}), targets,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  auto w = b.weight.to(dev, torch::kFloat32).reshape({-1});
+  return (nll * w).sum() / w.sum().clamp_min(1e-6);
+}
+
+TrainResult train(Model& model, const BatchSource& source, const TrainOptions& opt,
+                  const std::function<void(const StepLog&)>& on_step) {
+  check_options(opt);
+  const auto dev = model_device(model);
+  const bool bf16 = opt.precision == "bf16" || (opt.precision == "auto" && dev.is_cuda());
+  if (bf16 && !dev.is_cuda()) throw Error("train: bf16 autocast is supported on CUDA only (use fp32 on CPU)");
+
+  // AdamW with decoupled weight decay on matrices only (norm gains, biases and other vectors: none).
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : model.parameters()) {
+    if (!p.requires_grad()) continue;
+    (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  }
+  auto base = torch::optim::AdamWOptions(opt.lr)
+                  .betas(std::make_tuple(opt.beta1, opt.beta2))
+                  .eps(opt.eps)
+                  .weight_decay(opt.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(base));
+  auto nd = base;
+  nd.weight_decay(0.0);
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(nd));
+  torch::optim::AdamW optim(std::move(groups), base);
+
+  int64_t step = 0, tokens = 0;
+  const std::string state_path = opt.out_dir.empty() ? "" : join_path(opt.out_dir, kTrainerState);
+  const std::string log_path = opt.out_dir.empty() ? "" : join_path(opt.out_dir, kTrainLog);
+  if (!opt.out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(opt.out_dir, ec);
+    if (ec || !std::filesystem::is_directory(opt.out_dir)) throw Error("cannot create " + opt.out_dir);
+  }
+  if (opt.resume) {
+    load_state(state_path, model, optim, step, tokens);
+    trim_log(log_path, step);
+    if (!opt.quiet) std::cerr << "train: resumed at step " << step << " from " << state_path << "\n";
+  } else {
+    torch::manual_seed(opt.seed);
+    if (!log_path.empty()) write_text(log_path, "");
+  }
+  std::ofstream log;
+  if (!log_path.empty()) {
+    log.open(log_path, std::ios::app);
+    if (!log) throw Error("cannot write " + log_path);
+  }
+
+  auto save_all = [&](int64_t s) {
+    if (opt.out_dir.empty()) return;
+    if (opt.save_model) {
+      auto extra = opt.extra_config;
+      if (!extra.is_object()) extra = nlohmann::json::object();
+      if (!extra.contains("train") || !extra["train"].is_object()) extra["train"] = nlohmann::json::object();
+      extra["train"]["steps_done"] = s;
+      extra["train"]["tokens_seen"] = tokens;
+      save_checkpoint(opt.out_dir, model, extra);
+    }
+    save_state(state_path, model, optim, s, tokens);
+  };
+
+  const bool was_training = model.is_training();
+  model.train(true);
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  const int64_t tokens0 = tokens;
+  TrainResult res;
+  res.steps_done = step;
+  double window_loss = 0;
+  int window_n = 0;
+  for (; step < opt.steps; ++step) {
+    const double lr = lr_at(opt, step);
+    for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    Batch b = source(step, opt.batch);
+    torch::Tensor loss;
+    {
+      AutocastGuard ac(bf16);
+      loss = batch_loss(model, b);
+    }
+    optim.zero_grad();
+    loss.backward();
+    double gnorm = 0;
+    if (opt.clip > 0) {
+      gnorm = torch::nn::utils::clip_grad_norm_(model.parameters(), opt.clip);
+    } else {
+      double s = 0;
+      for (auto& p : model.parameters())
+        if (p.grad().defined()) s += p.grad().pow(2).sum().item<double>();
+      gnorm = std::sqrt(s);
+    }
+    optim.step();
+    tokens += b.tokens.size(0) * (b.tokens.size(1) - 1);
+
+    StepLog L;
+    L.step = step + 1;
+    L.loss = loss.item<double>();
+    if (!std::isfinite(L.loss)) throw Error("train: loss is not finite at step " + std::to_string(step + 1));
+    L.lr = lr;
+    L.grad_norm = gnorm;
+    L.tokens = tokens;
+    L.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
+    L.tokens_per_s = L.elapsed_s > 0 ? double(tokens - tokens0) / L.elapsed_s : 0;
+    if (log.is_open()) {
+      nlohmann::json j = {{"step", L.step},       {"loss", L.loss},         {"lr", L.lr},
+                          {"grad_norm", L.grad_norm}, {"tokens", L.tokens}, {"tokens_per_s", L.tokens_per_s},
+                          {"elapsed_s", L.elapsed_s}};
+      log << j.dump() << "\n";
+      log.flush();
+    }
+    window_loss += L.loss;
+    ++window_n;
+    if (!opt.quiet && (L.step % std::max<int64_t>(1, opt.log_every) == 0 || L.step == opt.steps)) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  %.1fs\n",
+                    (long long)L.step, (long long)opt.steps, window_loss / window_n, L.lr, L.grad_norm,
+                    L.tokens_per_s, L.elapsed_s);
+      std::cerr << buf << std::flush;
+      window_loss = 0;
+      window_n = 0;
+    }
+    res.last_loss = L.loss;
+    res.steps_done = L.step;
+    if (opt.save_every > 0 && L.step % opt.save_every == 0 && L.step != opt.steps) save_all(L.step);
+    if (on_step) on_step(L);
+  }
+  save_all(res.steps_done);
+  model.train(was_training);
+  res.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
+  res.tokens_per_s = res.elapsed_s > 0 ? double(tokens - tokens0) / res.elapsed_s : 0;
+  return res;
+}
+
+}  // namespace lctx::models

@@ -1,0 +1,22 @@
+// BABILong assembler: bAbI facts (tasks/babi) spread in order through background sentences of the haystack
+// corpus, formatted with BABILong's prompt structure. The registry entry points (make_babilong_generator,
+// babilong_task_names) are declared in tasks/sample.hpp; this header exposes the pieces tests look at.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace lctx::babilong {
+
+constexpr int kTokensToGenerate = 20;
+// Largest shortfall (in tokens) of a generated prompt below its budget (length - kTokensToGenerate):
+// the context is cut at whole corpus words, so the shortfall is below one word's tokens plus the re-encoding of
+// the two context edges; documented in docs/babilong.md and asserted by the tests.
+constexpr int kSlack = 48;
+
+// The template file (tasks/templates/babilong.json or GenOptions::templates), parsed and checked: every task
+// qa1..qa20 has "instruction", "examples" and "post_prompt" strings. Throws Error otherwise.
+nlohmann::json load_templates(const std::string& path);
+std::string default_templates_path();
+
+}  // namespace lctx::babilong

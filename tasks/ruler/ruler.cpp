@@ -1,0 +1,225 @@
+// RULER suite: task table, templates, the shared sample/record logic, and the registry entry points.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "tasks/ruler/ruler.hpp"
+
+namespace lctx {
+
+std::vector<std::string> ruler_task_names() {
+  return {"niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
+          "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2"};
+}
+
+std::unique_ptr<TaskGenerator> make_ruler_generator(const std::string& task, const Resources& res,
+                                                    const GenOptions& opts) {
+  auto names = ruler_task_names();
+  if (std::find(names.begin(), names.end(), task) == names.end())
+    throw Error("unknown task '" + task + "' for suite ruler");
+  if (!res.tokenizer) throw Error("ruler: no tokenizer loaded");
+  if (!res.words) throw Error("ruler: no word lists loaded");
+  auto ctx = std::make_shared<ruler::Ctx>();
+  ctx->res = res;
+  ctx->opts = opts;
+  ctx->tpl = ruler::Templates::load(opts.templates);
+  if (task.rfind("niah_", 0) == 0) {
+    if (!res.corpus && (task == "niah_single_2" || task == "niah_single_3" || task == "niah_multikey_1" ||
+                        task == "niah_multivalue" || task == "niah_multiquery"))
+      throw Error("ruler " + task + ": no haystack corpus loaded");
+    return ruler::make_niah(ctx, task);
+  }
+  if (task == "vt") return ruler::make_vt(ctx);
+  if (task == "cwe") return ruler::make_cwe(ctx);
+  if (task == "fwe") return ruler::make_fwe(ctx);
+  return ruler::make_qa(ctx, task);
+}
+
+}  // namespace lctx
+
+namespace lctx::ruler {
+
+std::shared_ptr<const Templates> Templates::load(const std::string& file) {
+  const std::string path = file.empty() ? asset("tasks/templates/ruler.json") : file;
+  auto t = std::make_shared<Templates>();
+  std::string body = read_file(path);
+  try {
+    t->j = nlohmann::json::parse(body);
+  } catch (const std::exception& e) {
+    throw Error("templates " + path + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!t->j.is_object()) throw Error("templates " + path + ": expected a JSON object");
+  t->id = t->j.value("id", std::string("custom-") + hex64(fnv1a64(body)).substr(0, 8));
+  // Validate every field the generators read, so a bad file fails before any sample is written.
+  for (auto& [task, fields] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"niah", {"needle", "instruction_single", "question_single", "answer_prefix_single", "instruction_multi",
+                     "question_multi", "answer_prefix_multi"}},
+           {"vt", {"instruction", "question", "answer_prefix", "example_separator"}},
+           {"cwe", {"instruction", "question", "answer_prefix", "example_separator"}},
+           {"fwe", {"instruction", "question", "answer_prefix", "noise_word"}},
+           {"qa", {"instruction", "question", "answer_prefix", "document", "document_separator"}}})
+    for (auto& f : fields) t->str(task, f);
+  if (t->noise_sentences().empty()) throw Error("templates " + path + ": 'noise' must list filler sentences");
+  return t;
+}
+
+std::string Templates::str(const std::string& task, const std::string& field) const {
+  auto it = j.find(task);
+  if (it == j.end() || !it->is_object()) throw Error("templates " + id + ": missing section '" + task + "'");
+  auto f = it->find(field);
+  if (f == it->end() || !f->is_string()) throw Error("templates " + id + ": missing string '" + task + "." + field + "'");
+  return f->get<std::string>();
+}
+
+std::vector<std::string> Templates::noise_sentences() const {
+  std::vector<std::string> v;
+  auto it = j.find("noise");
+  if (it != j.end() && it->is_array())
+    for (auto& s : *it)
+      if (s.is_string() && !s.get<std::string>().empty()) v.push_back(s.get<std::string>());
+  return v;
+}
+
+std::string fill(std::string s, const std::vector<std::pair<std::string, std::string>>& kv) {
+  for (auto& [k, v] : kv) {
+    const std::string key = "{" + k + "}";
+    for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p + v.size())) s.replace(p, key.size(), v);
+  }
+  return s;
+}
+
+int64_t ruler_slack(const std::string& task) { return task == "niah_multikey_3" ? 48 : 32; }
+
+const std::vector<int>& depth_grid() {
+  static const std::vector<int> g = [] {
+    std::vector<int> v;
+    for (int i = 0; i < 40; ++i) v.push_back(static_cast<int>(std::nearbyint(100.0 * i / 39.0)));
+    return v;
+  }();
+  return g;
+}
+
+std::string random_word_key(Rng& rng, const WordLists& w) { return rng.choice(w.adjectives) + "-" + rng.choice(w.nouns); }
+std::string random_number7(Rng& rng) { return std::to_string(rng.range(1000000, 9999999)); }
+std::string random_value(Rng& rng, const WordLists& w, const std::string& type) {
+  if (type == "numbers") return random_number7(rng);
+  if (type == "uuids") return rng.uuid4();
+  return random_word_key(rng, w);
+}
+
+void finish_built(Built& b, PromptBuilder& pb, size_t input_end, bool keep_ids) {
+  pb.finish();
+  b.prompt_tokens = pb.tokens();
+  b.input = std::move(pb.text());
+  b.answer_prefix = b.input.substr(input_end);
+  b.input.resize(input_end);
+  b.input.shrink_to_fit();
+  if (keep_ids) b.ids = std::move(pb.ids());
+}
+
+// Prompts up to this many tokens are re-counted with Tokenizer::count (a check of the chunk arithmetic);
+// longer ones rely on it (proved equal by the tests). LCTX_RULER_VERIFY=N overrides (0 = never).
+static int64_t verify_limit() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("LCTX_RULER_VERIFY");
+    return e && *e ? std::strtoll(e, nullptr, 10) : int64_t(1) << 17;
+  }();
+  return v;
+}
+
+static std::string depth_key(std::optional<double> d) {
+  if (!d) return {};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "depth=%.4f", *d);
+  return buf;
+}
+
+Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> depth) const {
+  if (depth && (!(*depth >= 0) || *depth > 100)) throw Error("depth must be in [0, 100], got " + std::to_string(*depth));
+  const std::string where = "ruler/" + name_ + " at " + format_length(length);
+  if (length < min_len_)
+    throw Error("impossible length " + format_length(length) + " for ruler/" + name_ + " (minimum " +
+                format_length(min_len_) + ")");
+  if (!supports_depth()) depth.reset();
+  Sample s;
+  s.suite = "ruler";
+  s.task = name_;
+  s.length = length;
+  s.index = index;
+  s.seed = ctx_->opts.seed;
+  s.depth = depth;
+  const uint64_t ss = sample_seed("ruler", name_, length, index, ctx_->opts.seed, depth_key(depth));
+  Rng rng(ss);
+  const int64_t budget = length - ttg_;
+  Built b;
+  try {
+    b = build(budget, rng, depth, index);
+  } catch (const TooShort&) {
+    throw Error("impossible length " + format_length(length) + " for ruler/" + name_ +
+                ": the fixed part of the prompt does not fit (minimum about " + format_length(min_len_) + ")");
+  }
+  if (b.prompt_tokens > budget || b.prompt_tokens < budget - ruler_slack(name_))
+    throw Error("internal: " + where + " prompt has " + std::to_string(b.prompt_tokens) + " tokens, budget " +
+                std::to_string(budget));
+  bool verified = false;
+  if (b.prompt_tokens <= verify_limit()) {
+    // The check re-encodes the prompt; with keep_ids these ids replace the chunk ids, which can differ from
+    // a whole-text encoding where two segmentations score exactly the same ("bb b" vs "b bb"): same count,
+    // same text. Longer prompts keep the chunk ids.
+    std::string full = b.input + b.answer_prefix;
+    std::vector<int32_t> ids = ctx_->res.tokenizer->encode_long(full);
+    const int64_t n = static_cast<int64_t>(ids.size());
+    if (ctx_->opts.keep_ids) b.ids = std::move(ids);
+    if (n != b.prompt_tokens)
+      throw Error("internal: " + where + " token count " + std::to_string(b.prompt_tokens) +
+                  " differs from the tokenizer's " + std::to_string(n));
+    verified = true;
+  }
+  s.input = std::move(b.input);
+  s.answer_prefix = std::move(b.answer_prefix);
+  s.outputs = std::move(b.outputs);
+  s.prompt_tokens = b.prompt_tokens;
+  if (ctx_->opts.keep_ids) s.prompt_ids = std::move(b.ids);
+  s.tokens_to_generate = ttg_;
+  s.metric = metric_;
+  auto& m = s.meta;
+  m["depths"] = b.depths;
+  m["needle_token_positions"] = b.needle_tokens;
+  m["needle_char_offsets"] = b.needle_chars;
+  m["answer_token_position"] = b.answer_token;
+  m["seed"] = ctx_->opts.seed;
+  m["sample_seed"] = hex64(ss);
+  m["tokenizer"] = ctx_->res.tokenizer->hash();
+  m["haystack"] = b.haystack;
+  if (b.haystack == "essay" && ctx_->res.corpus) m["corpus"] = ctx_->res.corpus->hash();
+  m["template"] = ctx_->tpl->id;
+  m["budget"] = budget;
+  m["slack"] = ruler_slack(name_);
+  m["count_verified"] = verified;
+  if (depth) m["requested_depth"] = *depth;
+  for (auto& [k, v] : b.extra.items()) m[k] = v;
+  return s;
+}
+
+nlohmann::json RulerTask::record(const Sample& s) const {
+  nlohmann::json r;
+  r["index"] = s.index;
+  r["input"] = s.input;
+  r["outputs"] = s.outputs;
+  r["length"] = s.prompt_tokens + s.tokens_to_generate;
+  r["length_w_model_temp"] = s.prompt_tokens + s.tokens_to_generate;  // no chat template is applied
+  r["answer_prefix"] = s.answer_prefix;
+  r["token_position_answer"] = s.meta.value("answer_token_position", int64_t(-1));
+  nlohmann::json m = s.meta;
+  m["suite"] = s.suite;
+  m["task"] = s.task;
+  m["target_length"] = s.length;
+  m["prompt_tokens"] = s.prompt_tokens;
+  m["tokens_to_generate"] = s.tokens_to_generate;
+  m["metric"] = s.metric;
+  r["lctx"] = std::move(m);
+  return r;
+}
+
+}  // namespace lctx::ruler

@@ -1,0 +1,179 @@
+// Internal header of the native RULER generators (tasks/ruler/*.cpp). Not a public contract.
+//
+// Token accounting. A prompt is assembled by PromptBuilder, which splits the text it is given into
+// "chunks" at every single space that has a non-whitespace character on both sides (the same cut rule as
+// Tokenizer::count's long-text segmentation). For a whitespace-separable SentencePiece model (the default
+// tokenizer and most Llama-style models, probed by Tokenizer::whitespace_separable) the encoding of the whole
+// prompt is the concatenation of the encodings of its chunks, so the builder knows the exact token count and
+// the token offset of any character without ever encoding the whole prompt: corpus words come with cached
+// ids, repeated filler lines are encoded once, other chunks go through a per-sample memo. A model that is not
+// separable falls back to encoding the whole text (exact, but RULER-slow).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tasks/core.hpp"
+#include "tasks/sample.hpp"
+
+namespace lctx::ruler {
+
+inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+// Token ids of chunks, encoded once per distinct chunk text.
+class ChunkMemo {
+ public:
+  explicit ChunkMemo(const Tokenizer& tok) : tok_(tok) {}
+  // A memo that lives with the calling thread, so that samples share the encodings of recurring chunks
+  // (template words, list numbers, documents). Emptied when it grows past a few million entries; call it at
+  // the start of a sample only (it never changes what get() returns, only how fast).
+  static ChunkMemo& local(const Tokenizer& tok);
+  const std::vector<int32_t>& get(std::string_view chunk);
+  const Tokenizer& tokenizer() const { return tok_; }
+
+ private:
+  const Tokenizer* tok_ptr() const { return &tok_; }
+  const Tokenizer& tok_;
+  std::deque<std::string> keys_;
+  std::unordered_map<std::string_view, std::vector<int32_t>> map_;
+};
+
+// A piece of literal text pre-split at its first and last cut, so that appending it costs two chunk look-ups
+// however long it is: head (before the first cut), mid (whole chunks, ids precomputed), tail (after the last).
+struct Line {
+  std::string text;
+  bool has_cut = false;
+  std::string head, tail;
+  std::string mid_text;            // chunks between the first and last cut, joined by their single spaces
+  std::vector<int32_t> mid_ids;
+  static Line make(std::string text, ChunkMemo& memo);
+};
+
+class PromptBuilder {
+ public:
+  // keep_text: materialise the prompt text; keep_ids: materialise the token ids. Count-only otherwise.
+  PromptBuilder(ChunkMemo& memo, bool keep_text, bool keep_ids);
+
+  void lit(std::string_view s);                              // any literal text
+  void words(const Corpus& c, size_t a, size_t b);           // corpus words [a, b) joined by single spaces
+  void line(const Line& l);                                  // == lit(l.text), fast
+  void repeat(std::string_view sep, const Line& l, int64_t k);  // k times (sep + line), O(1) when counting
+  size_t mark();                                             // a mark at the current end of the text
+  void finish();                                             // flush the last chunk
+
+  int64_t tokens() const { return tokens_; }                 // after finish()
+  int64_t bytes() const { return bytes_; }
+  int64_t mark_token(size_t m) const { return marks_[m].token; }  // token containing the marked character
+  int64_t mark_char(size_t m) const { return marks_[m].offset; }
+  std::string& text() { return out_; }
+  std::vector<int32_t>& ids() { return ids_; }
+
+ private:
+  struct Mark {
+    int64_t offset;
+    int64_t token = -1;
+  };
+  void emit(std::string_view chunk, int64_t start);
+  void flush_at_cut();  // the pending chunk ends at a cut that follows immediately
+  void resolve(std::string_view chunk, int64_t start, int64_t first_token, const std::vector<int32_t>& ids);
+
+  ChunkMemo& memo_;
+  const Tokenizer& tok_;
+  bool keep_text_, keep_ids_, separable_;
+  std::string out_, pend_;
+  int64_t pend_start_ = 0, bytes_ = 0, tokens_ = 0;
+  std::vector<int32_t> ids_;
+  std::vector<Mark> marks_;
+  size_t first_open_mark_ = 0;
+  bool finished_ = false;
+};
+
+// Largest n in [0, n_max] with T(n) <= budget, for a T that is (nearly) nondecreasing; T(0) must fit, else
+// the caller's length is impossible (returns -1). guess: a first estimate of n.
+int64_t fit_units(const std::function<int64_t(int64_t)>& T, int64_t budget, int64_t guess, int64_t n_max);
+
+// Prompt templates (tasks/templates/ruler.json or --templates FILE).
+struct Templates {
+  std::string id;
+  nlohmann::json j;
+  static std::shared_ptr<const Templates> load(const std::string& file);  // "" = built-in
+  std::string str(const std::string& task, const std::string& field) const;  // throws Error if missing
+  std::vector<std::string> noise_sentences() const;
+};
+// "{name}" substitution.
+std::string fill(std::string s, const std::vector<std::pair<std::string, std::string>>& kv);
+
+// Shared state of all RULER generators.
+struct Ctx {
+  Resources res;
+  GenOptions opts;
+  std::shared_ptr<const Templates> tpl;
+};
+
+// The documented fill slack: every prompt has budget - slack <= prompt_tokens <= budget.
+int64_t ruler_slack(const std::string& task);
+
+// Base class: a task fills `Built` from (length, index, depth); the base turns it into a Sample (exact token
+// count, verification, metadata) and writes RULER records.
+struct Built {
+  std::string input, answer_prefix;
+  std::vector<std::string> outputs;
+  int64_t prompt_tokens = 0;
+  std::vector<int32_t> ids;
+  std::vector<double> depths;                 // percent, one per needle/golden item (empty if none)
+  std::vector<int64_t> needle_tokens, needle_chars;  // token/char offset of each needle in the prompt
+  int64_t answer_token = -1;                  // token offset of the first answer in the prompt
+  std::string haystack;                       // "essay" | "noise" | "needle" | "words" | "documents"
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+class RulerTask : public TaskGenerator {
+ public:
+  RulerTask(std::shared_ptr<const Ctx> ctx, std::string name, int ttg, int64_t min_len, std::string metric)
+      : ctx_(std::move(ctx)), name_(std::move(name)), ttg_(ttg), min_len_(min_len), metric_(std::move(metric)) {}
+  std::string suite() const override { return "ruler"; }
+  std::string name() const override { return name_; }
+  int64_t min_length() const override { return min_len_; }
+  Sample generate(int64_t length, int64_t index, std::optional<double> depth = std::nullopt) const override;
+  nlohmann::json record(const Sample& s) const override;
+
+ protected:
+  // budget = length - tokens_to_generate. Must return a prompt of at most `budget` tokens.
+  virtual Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t index) const = 0;
+  std::shared_ptr<const Ctx> ctx_;
+  std::string name_;
+  int ttg_;
+  int64_t min_len_;
+  std::string metric_;
+};
+
+// Builder for a task's prompt parts: instruction + context + question, answer prefix.
+// Finishes `b` from a builder that holds the whole prompt (input followed by answer_prefix).
+void finish_built(Built& b, PromptBuilder& pb, size_t input_end_bytes, bool keep_ids);
+
+// RULER's 40 evenly spaced depths: round(linspace(0, 100, 40)).
+const std::vector<int>& depth_grid();
+
+// Words for keys/vocabularies.
+std::string random_word_key(Rng& rng, const WordLists& w);   // "adjective-noun"
+std::string random_number7(Rng& rng);
+std::string random_value(Rng& rng, const WordLists& w, const std::string& type);  // words | numbers | uuids
+
+// Factories (one per source file).
+std::unique_ptr<TaskGenerator> make_niah(std::shared_ptr<const Ctx> ctx, const std::string& task);
+std::unique_ptr<TaskGenerator> make_vt(std::shared_ptr<const Ctx> ctx);
+std::unique_ptr<TaskGenerator> make_cwe(std::shared_ptr<const Ctx> ctx);
+std::unique_ptr<TaskGenerator> make_fwe(std::shared_ptr<const Ctx> ctx);
+std::unique_ptr<TaskGenerator> make_qa(std::shared_ptr<const Ctx> ctx, const std::string& task);
+
+// Thrown by build() when even the smallest prompt does not fit the budget; generate() turns it into an
+// "impossible length" Error.
+struct TooShort {};
+}  // namespace lctx::ruler

@@ -1,0 +1,88 @@
+// End-to-end: `lctx generate --suite babilong` writes BABILong records whose prompts the library reproduces, and
+// reports unknown tasks and impossible lengths as one-line errors.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tasks/babi_check/check.hpp"
+#include "tasks/core.hpp"
+#include "tests/catch.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int run_cmd(const std::string& args, std::string& out) {
+  std::string cmd = lctx_test::lctx_bin() + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  size_t n;
+  out.clear();
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+}  // namespace
+
+TEST_CASE("lctx generate --suite babilong writes BABILong records", "[cli][babilong]") {
+  auto dir = (fs::temp_directory_path() / ("lctx-test-babilong-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  std::string out;
+  REQUIRE(run_cmd("generate --suite babilong --tasks qa1,qa7 --lengths 0k,4k --samples 3 --out " + dir, out) == 0);
+  for (auto task : {"qa1", "qa7"}) {
+    for (auto len : {"0", "4k"}) {
+      std::string file = dir + "/babilong/" + task + "/" + len + ".jsonl";
+      INFO(file << "\n" << out);
+      REQUIRE(fs::exists(file));
+      std::ifstream in(file);
+      std::string line;
+      int n = 0;
+      while (std::getline(in, line)) {
+        auto r = nlohmann::json::parse(line);
+        REQUIRE(r.contains("input"));
+        REQUIRE(r.contains("question"));
+        REQUIRE(r.contains("target"));
+        REQUIRE(r["lctx"]["prompt_tokens"].get<int64_t>() > 0);
+        if (std::string(len) == "4k") REQUIRE(r["lctx"]["prompt_tokens"].get<int64_t>() + 20 <= 4096);
+        // The facts of a 0k record are the whole input; the checker answers them.
+        if (std::string(len) == "0") {
+          std::vector<std::string> facts;
+          std::string in_text = r["input"];
+          size_t a = 0;
+          while (a < in_text.size()) {
+            size_t b = in_text.find(". ", a);
+            if (b == std::string::npos) b = in_text.size() - 1;
+            facts.push_back(in_text.substr(a, b + 1 - a));
+            a = b + 2;
+          }
+          REQUIRE(lctx::babi_check::answer(task, facts, r["question"]) == r["target"].get<std::string>());
+        }
+        ++n;
+      }
+      REQUIRE(n == 3);
+    }
+  }
+  fs::remove_all(dir);
+  // Same seed, same bytes through --index.
+  std::string a, b;
+  REQUIRE(run_cmd("generate --suite babilong --tasks qa2 --lengths 2k --samples 2 --index 1", a) == 0);
+  REQUIRE(run_cmd("generate --suite babilong --tasks qa2 --lengths 2k --samples 2 --index 1", b) == 0);
+  REQUIRE(a == b);
+  REQUIRE(a.find("\"target\"") != std::string::npos);
+}
+
+TEST_CASE("lctx generate --suite babilong: one-line errors", "[cli][babilong]") {
+  std::string out;
+  REQUIRE(run_cmd("generate --suite babilong --tasks qa33 --lengths 4k --samples 1 --index 0", out) == 1);
+  REQUIRE(out.find("lctx: error: unknown task 'qa33'") != std::string::npos);
+  REQUIRE(run_cmd("generate --suite babilong --tasks qa1 --lengths 200 --samples 1 --index 0", out) == 1);
+  REQUIRE(out.find("lctx: error: babilong qa1: length 200 is too short") != std::string::npos);
+}

@@ -1,0 +1,137 @@
+// End-to-end tests of `lctx generate`: files, manifest, determinism, --index, and one-line errors.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tasks/core.hpp"
+#include "tests/catch.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int rc;
+  std::string out;  // stdout + stderr
+};
+
+Result run(const std::string& args) {
+  std::string cmd = lctx_test::lctx_bin() + " " + args + " 2>&1";
+  Result r{0, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+  return r;
+}
+
+std::string slurp(const std::string& f) {
+  std::ifstream in(f, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string tmpdir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("lctx-test-generate-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d.string();
+}
+
+void check_error(const std::string& args, const std::string& needle) {
+  Result r = run(args);
+  INFO(args << "\n-> " << r.out);
+  CHECK(r.rc != 0);
+  CHECK(r.out.rfind("lctx: error: ", 0) == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);  // one line
+  CHECK(r.out.find(needle) != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("generate writes JSONL files and a manifest, deterministically", "[cli][generate]") {
+  const std::string a = tmpdir("a"), b = tmpdir("b");
+  const std::string args = " --suite ruler --tasks niah_single_1,vt,niah_multivalue --lengths 4k,8k --samples 3 --out ";
+  Result ra = run("generate" + args + a + " --threads 2");
+  INFO(ra.out);
+  REQUIRE(ra.rc == 0);
+  Result rb = run("generate" + args + b + " --threads 1");
+  REQUIRE(rb.rc == 0);
+  for (std::string t : {"niah_single_1", "vt", "niah_multivalue"})
+    for (std::string L : {"4k", "8k"}) {
+      const std::string f = "/ruler/" + t + "/" + L + ".jsonl";
+      REQUIRE(fs::exists(a + f));
+      CHECK(!fs::exists(a + f + ".tmp"));
+      std::string x = slurp(a + f);
+      CHECK(x == slurp(b + f));  // same bytes whatever the thread count
+      CHECK(std::count(x.begin(), x.end(), '\n') == 3);
+      std::istringstream lines(x);
+      std::string line;
+      int64_t i = 0;
+      while (std::getline(lines, line)) {
+        auto j = nlohmann::json::parse(line);
+        CHECK(j["index"] == i++);
+        for (auto k : {"input", "outputs", "length", "length_w_model_temp", "answer_prefix", "token_position_answer", "lctx"})
+          CHECK(j.contains(k));
+        CHECK(j["length"].get<int64_t>() <= lctx::parse_length(L));
+      }
+    }
+  auto man = nlohmann::json::parse(slurp(a + "/manifest.json"));
+  CHECK(man["files"].size() == 6);
+  CHECK(man["seed"] == 42);
+  CHECK(man["tasks"].size() == 3);
+
+  // One sample regenerated alone equals the same sample of the full run.
+  Result one = run("generate --tasks vt --lengths 8k --index 2");
+  REQUIRE(one.rc == 0);
+  std::istringstream lines(slurp(a + "/ruler/vt/8k.jsonl"));
+  std::string line;
+  for (int i = 0; i < 3; ++i) std::getline(lines, line);
+  CHECK(one.out == line + "\n");
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST_CASE("generate all: qa skipped without --qa-data, fixed depths, qa with fixtures", "[cli][generate]") {
+  const std::string d = tmpdir("all");
+  Result r = run("generate --tasks all --lengths 4k --samples 1 --out " + d);
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("skipping qa_1, qa_2: no --qa-data") != std::string::npos);
+  CHECK(fs::exists(d + "/ruler/fwe/4k.jsonl"));
+  CHECK(!fs::exists(d + "/ruler/qa_1"));
+  Result q = run("generate --tasks qa_1,qa_2,niah_single_2,cwe --lengths 4k --samples 2 --depths 0,100 --out " + d +
+                 " --qa-data " + lctx_test::fixture("qa"));
+  INFO(q.out);
+  REQUIRE(q.rc == 0);
+  CHECK(fs::exists(d + "/ruler/qa_1/4k-depth0.jsonl"));
+  CHECK(fs::exists(d + "/ruler/qa_2/4k-depth100.jsonl"));
+  CHECK(fs::exists(d + "/ruler/niah_single_2/4k-depth100.jsonl"));
+  CHECK(fs::exists(d + "/ruler/cwe/4k.jsonl"));  // depth-free task: one file
+  auto j = nlohmann::json::parse(slurp(d + "/ruler/niah_single_2/4k-depth0.jsonl").substr(0, slurp(d + "/ruler/niah_single_2/4k-depth0.jsonl").find('\n')));
+  CHECK(j["lctx"]["requested_depth"] == 0.0);
+  CHECK(j["lctx"]["needle_token_positions"][0].get<int64_t>() < 200);
+  fs::remove_all(d);
+}
+
+TEST_CASE("generate errors are one line with a non-zero exit", "[cli][generate]") {
+  const std::string d = tmpdir("err");
+  check_error("generate --tasks nope --lengths 4k --out " + d, "unknown task 'nope'");
+  check_error("generate --tasks vt --lengths 4q --out " + d, "4q");
+  check_error("generate --tasks niah_single_1 --lengths 512 --out " + d, "impossible length 512");
+  check_error("generate --tasks vt --lengths 4k --tokenizer /nonexistent.model --out " + d, "no such file");
+  check_error("generate --tasks vt --lengths 4k --haystack /nonexistent-corpus --out " + d, "no such directory");
+  check_error("generate --tasks vt --lengths 4k --out /proc/lctx-cannot-write", "/proc/lctx-cannot-write");
+  check_error("generate --tasks qa_1 --lengths 4k --out " + d, "--qa-data");
+  check_error("generate --suite nope --out " + d, "unknown suite");
+  check_error("generate --tasks vt --lengths 4k --depths 150 --out " + d, "bad depth");
+  fs::remove_all(d);
+}

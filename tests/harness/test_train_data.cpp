@@ -1,0 +1,175 @@
+// Training data mixture: parsing, determinism, tagged (training-only) seeds, answer-only loss weights, and
+// `lctx train` / `lctx train-eval` input errors.
+#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <set>
+
+#include "harness/train_data.hpp"
+#include "tasks/core.hpp"
+#include "tests/catch.hpp"
+
+using namespace lctx;
+using namespace lctx::harness;
+
+namespace {
+
+const Resources& resources() {
+  static Resources r = load_resources("", "");
+  return r;
+}
+
+// Runs a shell command, returns (exit status, stderr+stdout).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[512];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  int rc = p ? pclose(p) : -1;
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+}  // namespace
+
+TEST_CASE("train data: mixture strings", "[train_data]") {
+  auto m = parse_mix("corpus:0.3, niah:0.5,babi:0.2");
+  REQUIRE(m.size() == 3);
+  REQUIRE(m[0].name == "corpus");
+  REQUIRE(m[1].suite == "ruler");
+  REQUIRE(m[1].tasks.size() == 3);
+  REQUIRE(m[2].suite == "babilong");
+  REQUIRE(m[2].tasks == std::vector<std::string>{"qa1", "qa2", "qa3", "qa4", "qa5"});
+  REQUIRE(std::abs(m[0].weight + m[1].weight + m[2].weight - 1.0) < 1e-12);
+  auto m2 = parse_mix("niah1:3,ruler/vt:1");
+  REQUIRE(std::abs(m2[0].weight - 0.75) < 1e-12);
+  REQUIRE(m2[1].tasks == std::vector<std::string>{"vt"});
+  REQUIRE(parse_mix("corpus")[0].weight == 1.0);
+  REQUIRE_THROWS_AS(parse_mix(""), Error);
+  REQUIRE_THROWS_AS(parse_mix("wiki:1"), Error);
+  REQUIRE_THROWS_AS(parse_mix("corpus:abc"), Error);
+  REQUIRE_THROWS_AS(parse_mix("corpus:0.5x"), Error);
+  REQUIRE_THROWS_AS(parse_mix("corpus:-1"), Error);
+  REQUIRE_THROWS_AS(parse_mix("corpus:0,niah:0"), Error);
+  REQUIRE_THROWS_AS(parse_mix("corpus:1,corpus:2"), Error);
+  REQUIRE_THROWS_AS(parse_mix("ruler/nosuchtask:1"), Error);
+}
+
+TEST_CASE("train data: seeds are tagged and disjoint from evaluation seeds", "[train_data]") {
+  REQUIRE(is_training_seed(training_run_seed(0)));
+  REQUIRE(is_training_seed(training_run_seed(42)));
+  REQUIRE(!is_training_seed(42));
+  REQUIRE(!is_training_seed(0xffffffffULL));
+  REQUIRE(training_run_seed(42) != 42);
+}
+
+TEST_CASE("train data: rows are deterministic, answer-weighted, and not evaluation samples", "[train_data]") {
+  TrainDataOptions o;
+  o.mix = "corpus:0.3,niah1:0.5,babi:0.2";
+  o.context = 512;
+  o.seed = 5;
+  TrainData d(o, resources());
+  TrainData d2(o, resources());
+  std::set<std::string> sources;
+  int task_rows = 0;
+  for (int64_t step = 0; step < 4; ++step)
+    for (int64_t r = 0; r < 6; ++r) {
+      auto a = d.row(step, r);
+      auto b = d2.row(step, r);
+      REQUIRE(a.tokens == b.tokens);
+      REQUIRE(a.weight == b.weight);
+      REQUIRE(a.source == b.source);
+      REQUIRE(a.tokens.size() == 513);
+      REQUIRE(a.weight.size() == 512);
+      sources.insert(a.source);
+      if (a.source == "corpus") {
+        for (float w : a.weight) REQUIRE(w == 1.0f);
+        continue;
+      }
+      ++task_rows;
+      // Weighted positions: exactly the answer tokens plus EOS (prompt weight 0), the last one predicts EOS.
+      int64_t nw = 0, last = -1;
+      for (int64_t i = 0; i < 512; ++i)
+        if (a.weight[i] > 0) {
+          ++nw;
+          last = i;
+        }
+      REQUIRE(nw == a.answer_tokens);
+      REQUIRE(nw >= 2);
+      if (!a.truncated) REQUIRE(a.tokens[last + 1] == resources().tokenizer->eos_id());
+    }
+  REQUIRE(sources.count("corpus") == 1);
+  REQUIRE(sources.count("ruler/niah_single_1") == 1);
+  REQUIRE(task_rows > 0);
+
+  // Another seed gives other rows; the same (step,row) twice is the same row; a batch stacks rows.
+  o.seed = 6;
+  TrainData d3(o, resources());
+  REQUIRE(d3.row(0, 0).tokens != d.row(0, 0).tokens);
+  auto batch = d.batch(2, 3);
+  REQUIRE(batch.tokens.sizes() == torch::IntArrayRef({3, 513}));
+  REQUIRE(batch.weight.sizes() == torch::IntArrayRef({3, 512}));
+  auto r1 = d.row(2, 1);
+  for (int64_t i = 0; i < 513; ++i) REQUIRE(batch.tokens[1][i].item<int64_t>() == r1.tokens[i]);
+
+  // The answer of a NIAH training row is the needle value of a sample generated with the tagged seed,
+  // never the sample an evaluation with the same index and untagged seed would see.
+  TrainDataOptions n;
+  n.mix = "niah1:1";
+  n.context = 512;
+  n.seed = 7;
+  TrainData dn(n, resources());
+  GenOptions g;
+  g.seed = 7;
+  auto eval_gen = make_generator("ruler", "niah_single_1", resources(), g);
+  std::set<std::string> eval_answers;
+  for (int64_t i = 0; i < 50; ++i) eval_answers.insert(eval_gen->generate(512, i).outputs.at(0));
+  for (int64_t r = 0; r < 8; ++r) {
+    auto row = dn.row(0, r);
+    std::vector<int32_t> ans;
+    for (int64_t i = 0; i < 512; ++i)
+      if (row.weight[i] > 0 && row.tokens[i + 1] != resources().tokenizer->eos_id()) ans.push_back(row.tokens[i + 1]);
+    std::string text = resources().tokenizer->decode(ans);
+    while (!text.empty() && text.front() == ' ') text.erase(text.begin());
+    REQUIRE(text.size() >= 6);
+    REQUIRE(text.find_first_not_of("0123456789") == std::string::npos);
+    REQUIRE(eval_answers.count(text) == 0);
+  }
+}
+
+TEST_CASE("train data: bad options", "[train_data]") {
+  TrainDataOptions o;
+  o.context = 512;
+  o.lengths = {1024};
+  REQUIRE_THROWS_AS(TrainData(o, resources()), Error);
+  o.lengths = {};
+  o.prompt_weight = -1;
+  REQUIRE_THROWS_AS(TrainData(o, resources()), Error);
+  o.prompt_weight = 0;
+  o.mix = "bogus:1";
+  REQUIRE_THROWS_AS(TrainData(o, resources()), Error);
+}
+
+TEST_CASE("lctx train / train-eval: bad input is a one-line error", "[train_data][cli]") {
+  const std::string bin = lctx_test::lctx_bin();
+  const std::string out = "/tmp/lctx_test_train_cli_" + std::to_string(::getpid());
+  auto [rc1, o1] = run(bin + " train --arch transformer --steps 1 --out " + out);
+  REQUIRE(rc1 == 1);
+  REQUIRE(o1.find("lctx: error: --arch must be hsa, swa or mamba") != std::string::npos);
+  auto [rc2, o2] = run(bin + " train --arch hsa --mix 'corpus:0.5,wiki:0.5' --steps 1 --out " + out);
+  REQUIRE(rc2 == 1);
+  REQUIRE(o2.find("lctx: error: --mix: unknown component 'wiki'") != std::string::npos);
+  auto [rc3, o3] = run(bin + " train --arch hsa --mix 'niah=1' --steps 1 --out " + out);
+  REQUIRE(rc3 == 1);
+  REQUIRE(o3.find("lctx: error: --mix") != std::string::npos);
+  auto [rc4, o4] = run(bin + " train --arch hsa --preset huge --steps 1 --out " + out);
+  REQUIRE(rc4 == 1);
+  REQUIRE(o4.find("--preset") != std::string::npos);
+  auto [rc5, o5] = run(bin + " train --arch swa --resume --steps 1 --out " + out + "_none");
+  REQUIRE(rc5 == 1);
+  REQUIRE(o5.find("trainer_state.pt") != std::string::npos);
+  auto [rc6, o6] = run(bin + " train-eval --checkpoint " + out + " --seed 9223372036854775809");
+  REQUIRE(rc6 == 1);
+  REQUIRE(o6.find("bit 63") != std::string::npos);
+  std::system(("rm -rf " + out + " " + out + "_none").c_str());
+}

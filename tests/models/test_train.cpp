@@ -1,0 +1,246 @@
+// Trainer: schedule, masked loss, loss goes down on a fixed batch, resume == uninterrupted run.
+#include <unistd.h>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "models/train.hpp"
+#include "tasks/core.hpp"
+#include "tests/catch.hpp"
+
+using namespace lctx::models;
+
+namespace {
+
+// A small causal model used only here: embedding, a causal depthwise convolution over 3 tokens, dropout (so
+// that the RNG state matters for resume), an MLP and a tied-free output head.
+class ToyModel : public Model {
+ public:
+  explicit ToyModel(int64_t vocab = 32, int64_t d = 16) : vocab_(vocab) {
+    emb = register_module("emb", torch::nn::Embedding(vocab, d));
+    mix = register_parameter("mix", torch::randn({3, d}) * 0.3);
+    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    fc1 = register_module("fc1", torch::nn::Linear(d, 4 * d));
+    fc2 = register_module("fc2", torch::nn::Linear(4 * d, d));
+    head = register_module("head", torch::nn::Linear(d, vocab));
+  }
+  std::string kind() const override { return "toy"; }
+  nlohmann::json config() const override { return {{"kind", "toy"}}; }
+  int64_t vocab_size() const override { return vocab_; }
+  torch::Tensor forward_logits(const torch::Tensor& ids) override {
+    auto x = emb(ids);                          // [B, T, d]
+    auto x1 = torch::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, x.size(1));
+    auto x2 = torch::constant_pad_nd(x, {0, 0, 2, 0}).narrow(1, 0, x.size(1));
+    auto h = x * mix[0] + x1 * mix[1] + x2 * mix[2];
+    h = h + fc2(torch::gelu(fc1(norm(h))));
+    h = torch::dropout(h, 0.1, is_training());
+    return head(h);
+  }
+  struct St : StreamState {
+    std::vector<int64_t> ids;
+  };
+  std::unique_ptr<StreamState> begin(const StreamOptions&) override { return std::make_unique<St>(); }
+  torch::Tensor prefill(StreamState& s, const torch::Tensor& ids) override {
+    auto& st = static_cast<St&>(s);
+    auto v = ids.to(torch::kInt64).contiguous();
+    st.ids.insert(st.ids.end(), v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
+    st.position = static_cast<int64_t>(st.ids.size());
+    return forward_logits(torch::tensor(st.ids).unsqueeze(0))[0][-1];
+  }
+  torch::nn::Embedding emb{nullptr};
+  torch::Tensor mix;
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
+
+ private:
+  int64_t vocab_;
+};
+
+// A learnable batch source: sequences where token t+1 = (token t * 3 + token t-1) mod V; weight on the second half.
+Batch make_batch(int64_t step, int64_t B, int64_t T = 24, int64_t V = 32) {
+  uint64_t x = 1000 + static_cast<uint64_t>(step);  // a small LCG (models tests link no tasks/ library)
+  auto below = [&x](int64_t n) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<int64_t>((x >> 33) % static_cast<uint64_t>(n));
+  };
+  auto tokens = torch::empty({B, T + 1}, torch::kInt64);
+  auto weight = torch::zeros({B, T});
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t a = below(V), c = below(V);
+    tokens[b][0] = a;
+    tokens[b][1] = c;
+    for (int64_t t = 2; t <= T; ++t) {
+      const int64_t n = (c * 3 + a) % V;
+      tokens[b][t] = n;
+      a = c;
+      c = n;
+    }
+    weight[b].narrow(0, T / 2, T - T / 2).fill_(1.0);
+  }
+  return {tokens, weight};
+}
+
+std::string tmpdir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("lctx_test_train_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  return p.string();
+}
+
+std::vector<torch::Tensor> weights(Model& m) {
+  std::vector<torch::Tensor> v;
+  for (auto& p : m.parameters()) v.push_back(p.detach().clone());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("train: warmup + cosine schedule", "[train]") {
+  TrainOptions o;
+  o.lr = 1e-3;
+  o.min_lr = 1e-4;
+  o.warmup = 10;
+  o.steps = 111;  // cosine over steps 10..110
+  REQUIRE(std::abs(lr_at(o, 0) - 1e-4) < 1e-12);
+  REQUIRE(std::abs(lr_at(o, 9) - 1e-3) < 1e-12);
+  REQUIRE(std::abs(lr_at(o, 10) - 1e-3) < 1e-12);
+  REQUIRE(std::abs(lr_at(o, 60) - 5.5e-4) < 1e-9);  // half way: midpoint of lr and min_lr
+  REQUIRE(std::abs(lr_at(o, 110) - 1e-4) < 1e-12);
+  for (int s = 11; s < 111; ++s) REQUIRE(lr_at(o, s) <= lr_at(o, s - 1));
+}
+
+TEST_CASE("train: loss is the weight-masked mean of the token NLL", "[train]") {
+  torch::manual_seed(3);
+  ToyModel m;
+  m.eval();
+  auto b = make_batch(0, 2);
+  auto loss = batch_loss(m, b).item<double>();
+  auto logits = m.forward_logits(b.tokens.narrow(1, 0, 24));
+  auto lp = torch::log_softmax(logits, -1);
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t t = 0; t < 24; ++t) {
+      double w = b.weight[i][t].item<double>();
+      num -= w * lp[i][t][b.tokens[i][t + 1].item<int64_t>()].item<double>();
+      den += w;
+    }
+  REQUIRE(std::abs(loss - num / den) < 1e-4);
+  // Changing a token whose prediction has weight 0 (and is never read by a weighted one) keeps the loss.
+  auto b2 = b;
+  b2.tokens = b.tokens.clone();
+  b2.weight = b.weight.clone();
+  b2.weight[0][23] = 0;
+  b2.tokens[0][24] = (b.tokens[0][24].item<int64_t>() + 1) % 32;
+  b.weight[0][23] = 0;
+  REQUIRE(std::abs(batch_loss(m, b).item<double>() - batch_loss(m, b2).item<double>()) < 1e-6);
+  Batch bad{b.tokens, torch::ones({2, 5})};
+  REQUIRE_THROWS_AS(batch_loss(m, bad), lctx::Error);
+}
+
+TEST_CASE("train: a few steps reduce the loss on a fixed batch", "[train]") {
+  torch::manual_seed(1);
+  ToyModel m;
+  auto fixed = make_batch(0, 8);
+  TrainOptions o;
+  o.steps = 60;
+  o.lr = 1e-2;
+  o.min_lr = 1e-3;
+  o.warmup = 5;
+  o.quiet = true;
+  m.eval();
+  const double before = batch_loss(m, fixed).item<double>();
+  auto r = train(m, [&](int64_t, int64_t) { return fixed; }, o);
+  m.eval();
+  const double after = batch_loss(m, fixed).item<double>();
+  REQUIRE(r.steps_done == 60);
+  REQUIRE(after < 0.5 * before);
+  REQUIRE(!m.is_training());  // the previous mode is restored
+}
+
+TEST_CASE("train: resume after N steps equals an uninterrupted 2N-step run", "[train]") {
+  const int64_t N = 6;
+  TrainOptions o;
+  o.steps = 2 * N;
+  o.batch = 4;
+  o.lr = 5e-3;
+  o.warmup = 3;
+  o.save_every = N;
+  o.quiet = true;
+  o.save_model = false;  // the trainer state carries the weights; the checkpoint format is tested elsewhere
+  auto src = [](int64_t step, int64_t B) { return make_batch(step, B); };
+
+  const auto dirA = tmpdir("A"), dirB = tmpdir("B");
+  torch::manual_seed(7);
+  ToyModel a;
+  o.out_dir = dirA;
+  std::vector<double> lossA;
+  train(a, src, o, [&](const StepLog& L) { lossA.push_back(L.loss); });
+
+  torch::manual_seed(7);
+  ToyModel b;
+  o.out_dir = dirB;
+  std::vector<double> lossB;
+  struct Crash {};
+  REQUIRE_THROWS_AS(train(b, src, o,
+                          [&](const StepLog& L) {
+                            lossB.push_back(L.loss);
+                            if (L.step == N) throw Crash{};
+                          }),
+                    Crash);
+  REQUIRE(lossB.size() == static_cast<size_t>(N));
+  torch::manual_seed(12345);  // a fresh process: other weights, other RNG state
+  ToyModel b2;
+  for (int i = 0; i < 5; ++i) torch::rand({7});
+  o.resume = true;
+  auto r = train(b2, src, o, [&](const StepLog& L) { lossB.push_back(L.loss); });
+  REQUIRE(r.steps_done == 2 * N);
+  REQUIRE(lossB.size() == lossA.size());
+  for (size_t i = 0; i < lossA.size(); ++i) REQUIRE(std::abs(lossA[i] - lossB[i]) < 1e-5);
+  auto wa = weights(a), wb = weights(b2);
+  for (size_t i = 0; i < wa.size(); ++i) REQUIRE(torch::allclose(wa[i], wb[i], 1e-5, 1e-6));
+
+  // The JSONL log of the resumed run has each step once, in order.
+  std::ifstream log(dirB + "/" + kTrainLog);
+  std::string line;
+  int64_t expect = 1;
+  while (std::getline(log, line)) {
+    auto j = nlohmann::json::parse(line);
+    REQUIRE(j["step"].get<int64_t>() == expect++);
+    REQUIRE(j.contains("loss"));
+    REQUIRE(j.contains("lr"));
+    REQUIRE(j.contains("tokens_per_s"));
+    REQUIRE(j.contains("elapsed_s"));
+  }
+  REQUIRE(expect == 2 * N + 1);
+  std::filesystem::remove_all(dirA);
+  std::filesystem::remove_all(dirB);
+}
+
+TEST_CASE("train: bad options and a missing state are one-line errors", "[train]") {
+  ToyModel m;
+  auto src = [](int64_t step, int64_t B) { return make_batch(step, B); };
+  TrainOptions o;
+  o.quiet = true;
+  o.steps = 0;
+  REQUIRE_THROWS_AS(train(m, src, o), lctx::Error);
+  o.steps = 2;
+  o.min_lr = 1.0;
+  REQUIRE_THROWS_AS(train(m, src, o), lctx::Error);
+  o.min_lr = 0;
+  o.precision = "fp8";
+  REQUIRE_THROWS_AS(train(m, src, o), lctx::Error);
+  o.precision = "bf16";  // CPU model: bf16 autocast is CUDA-only
+  REQUIRE_THROWS_AS(train(m, src, o), lctx::Error);
+  o.precision = "auto";
+  o.resume = true;
+  o.out_dir = tmpdir("missing");
+  std::string msg;
+  try {
+    train(m, src, o);
+  } catch (const lctx::Error& e) {
+    msg = e.what();
+  }
+  REQUIRE(msg.find("trainer_state.pt") != std::string::npos);
+  REQUIRE(msg.find('\n') == std::string::npos);
+  std::filesystem::remove_all(o.out_dir);
+}
