@@ -126,7 +126,7 @@ TEST_CASE("generate errors are one line with a non-zero exit", "[cli][generate]"
   const std::string d = tmpdir("err");
   check_error("generate --tasks nope --lengths 4k --out " + d, "unknown task 'nope'");
   check_error("generate --tasks vt --lengths 4q --out " + d, "4q");
-  check_error("generate --tasks niah_single_1 --lengths 512 --out " + d, "impossible length 512");
+  check_error("generate --tasks niah_single_1 --lengths 128 --out " + d, "impossible length 128");
   check_error("generate --tasks vt --lengths 4k --tokenizer /nonexistent.model --out " + d, "no such file");
   check_error("generate --tasks vt --lengths 4k --haystack /nonexistent-corpus --out " + d, "no such directory");
   check_error("generate --tasks vt --lengths 4k --out /proc/lctx-cannot-write", "/proc/lctx-cannot-write");
