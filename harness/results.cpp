@@ -23,8 +23,8 @@ std::string depth_key(std::optional<double> depth) {
   double d = *depth;
   if (!std::isfinite(d)) throw Error("depth must be a finite number");
   char buf[64];
-  for (int prec = 1; prec <= 17; ++prec) {  // shortest representation that reads back exactly
-    std::snprintf(buf, sizeof buf, "%.*g", prec, d);
+  for (int prec = 0; prec <= 17; ++prec) {  // shortest fixed-point form that reads back exactly
+    std::snprintf(buf, sizeof buf, "%.*f", prec, d);
     if (std::strtod(buf, nullptr) == d) break;
   }
   std::string s = buf;

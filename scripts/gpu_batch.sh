@@ -1,60 +1,78 @@
 #!/usr/bin/env bash
-# One batch on a CUDA machine (LibTorch from Python's torch; no apt): configure with CUDA, build, run the
-# tests (model tests on the GPU through LCTX_TEST_DEVICE=cuda), run the GPU benchmarks, and copy logs to
-# $OUT (or out/gpu). Header-only libraries (CLI11, cpp-httplib) and the data folder travel in .carry/
-# (see docs/gpu.md). Environment: LCTX_GPU_STEPS="build train test bench" (default "build test bench"; train: LCTX_TRAIN_SECONDS, LCTX_TRAIN_ARCHS, STEPS/BATCH/... of train_builtin.sh),
-# LCTX_BENCH_MAXLEN (default 1m), LCTX_CTEST_ARGS, LCTX_BENCH_FILTER.
+# One batch on a CUDA machine (LibTorch from Python's torch; no apt): configure with CUDA, build, train the
+# built-in tiny checkpoints, run the model tests on the GPU (LCTX_TEST_DEVICE=cuda), run the GPU benchmarks.
+# Header-only libraries (CLI11, cpp-httplib) and the data folder travel in .carry/ (see docs/gpu.md).
+# Results go to $OUT (default out/gpu): logs.tgz (every log, bench JSON, eval predictions, configs) and
+# <arch>-tiny.safetensors, so that the device tool's file-count limit is never hit.
+# Environment:
+#   LCTX_GPU_STEPS      phases run in the order given, any of "build train test bench" (default "build test bench")
+#   LCTX_BUILD_TARGETS  cmake targets (default: all)
+#   LCTX_TRAIN_ARCHS    (default "hsa swa mamba"); LCTX_TRAIN_SECONDS (150) bounds each;
+#                       LCTX_TRAIN_STEPS_<arch> overrides STEPS per arch; BATCH/CONTEXT/LENGTHS/MIX/LR as in
+#                       scripts/train_builtin.sh
+#   LCTX_EVAL_LENGTHS ("512 4096"), LCTX_EVAL_SAMPLES (100), LCTX_EVAL_SECONDS (120)
+#   LCTX_CTEST_SECONDS (300), LCTX_CTEST_ARGS; LCTX_BENCH_MAXLEN (1m), LCTX_BENCH_FILTER, LCTX_BENCH_SECONDS (300)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-$ROOT/out/gpu}
+LOG=$OUT/logs
 PHASES=${LCTX_GPU_STEPS:-build test bench}
-mkdir -p "$OUT"
+mkdir -p "$LOG"
 [ -e data ] || ln -s .carry/data data           # tests and the CLI read <source>/data
 export LCTX_CACHE=/tmp/lctx-cache
 TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+pack() { tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$LOG"; }
+trap pack EXIT
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c 'import torch;print("torch", torch.__version__)'
   nproc
-} > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
-if [[ $PHASES == *build* ]]; then
+} > "$LOG/env.txt" 2>&1
+cat "$LOG/env.txt"
+phase_build() {
   t0=$(date +%s)
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DLCTX_WITH_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$ROOT/.carry" > "$OUT/configure.log" 2>&1 \
-    || { tail -30 "$OUT/configure.log"; exit 1; }
-  cmake --build build-cuda -j 16 -- -k 0 > "$OUT/build.log" 2>&1 || { grep -E -A3 "error|Error" "$OUT/build.log" | head -60; exit 1; }
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$ROOT/.carry" > "$LOG/configure.log" 2>&1 \
+    || { tail -30 "$LOG/configure.log"; return 1; }
+  targets=()
+  for t in ${LCTX_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+  cmake --build build-cuda -j 16 "${targets[@]}" -- -k 0 > "$LOG/build.log" 2>&1 \
+    || { grep -E -A3 "error|Error" "$LOG/build.log" | head -60; return 1; }
   echo "build ok in $(( $(date +%s) - t0 ))s"
-fi
-if [[ $PHASES == *train* ]]; then
-  # Built-in tiny checkpoints on the GPU (each arch bounded by LCTX_TRAIN_SECONDS; the last periodic
-  # checkpoint is kept if the limit hits), then held-out needle accuracy, then a tarball in $OUT.
+}
+phase_test() {
+  t0=$(date +%s)
+  LCTX_TEST_DEVICE=cuda timeout "${LCTX_CTEST_SECONDS:-300}" ctest --test-dir build-cuda --output-on-failure \
+    ${LCTX_CTEST_ARGS:-} > "$LOG/ctest.log" 2>&1
+  echo "ctest rc=$? in $(( $(date +%s) - t0 ))s"; grep -E "tests passed|Passed|Failed|\*\*\*|FAILED" "$LOG/ctest.log" | tail -20
+}
+phase_bench() {
+  export LCTX_BENCH_DEVICE=cuda LCTX_BENCH_MAXLEN=${LCTX_BENCH_MAXLEN:-1m}
+  b=build-cuda/bench/lctx_bench_models
+  timeout "${LCTX_BENCH_SECONDS:-300}" "$b" ${LCTX_BENCH_FILTER:+--benchmark_filter=$LCTX_BENCH_FILTER} \
+    --benchmark_out="$LOG/bench_models.json" --benchmark_out_format=json > "$LOG/bench_models.txt" 2>&1
+  echo "bench rc=$?"; grep -v "^\*\*\*\|^---" "$LOG/bench_models.txt" | tail -30
+}
+phase_train() {
+  # Built-in tiny checkpoints (each arch bounded by LCTX_TRAIN_SECONDS; the last periodic checkpoint is kept
+  # if the limit hits), then held-out needle accuracy.
   for arch in ${LCTX_TRAIN_ARCHS:-hsa swa mamba}; do
     t0=$(date +%s)
-    LCTX=build-cuda/apps/lctx/lctx DEVICE=cuda NO_EVAL=1 timeout "${LCTX_TRAIN_SECONDS:-150}" \
-      bash scripts/train_builtin.sh "$arch" > "$OUT/train-$arch.log" 2>&1
-    echo "train $arch rc=$? in $(( $(date +%s) - t0 ))s"; tail -3 "$OUT/train-$arch.log"
+    v=LCTX_TRAIN_STEPS_$arch
+    LCTX=build-cuda/apps/lctx/lctx DEVICE=cuda NO_EVAL=1 STEPS=${!v:-${STEPS:-300}} \
+      timeout "${LCTX_TRAIN_SECONDS:-150}" bash scripts/train_builtin.sh "$arch" > "$LOG/train-$arch.log" 2>&1
+    echo "train $arch rc=$? in $(( $(date +%s) - t0 ))s"; tail -2 "$LOG/train-$arch.log"
     w=runs/train/$arch-tiny d=assets/checkpoints/$arch-tiny
     if [ -f "$w/model.safetensors" ] && [ ! -f "$d/model.safetensors" ]; then
       mkdir -p "$d" && cp "$w/config.json" "$w/model.safetensors" "$w/train_log.jsonl" "$d/"
     fi
+    if [ -f "$d/model.safetensors" ]; then
+      cp "$d/model.safetensors" "$OUT/$arch-tiny.safetensors"
+      mkdir -p "$LOG/$arch-tiny" && cp "$d/config.json" "$d/train_log.jsonl" "$LOG/$arch-tiny/"
+    fi
   done
-  tar czf "$OUT/checkpoints.tgz" assets/checkpoints
   LCTX=build-cuda/apps/lctx/lctx DEVICE=cuda LENGTHS="${LCTX_EVAL_LENGTHS:-512 4096}" SAMPLES=${LCTX_EVAL_SAMPLES:-100} \
-    OUT="$OUT/eval" timeout "${LCTX_EVAL_SECONDS:-120}" bash scripts/eval_needle.sh | tee "$OUT/eval_needle.txt"
-fi
-if [[ $PHASES == *test* ]]; then
-  LCTX_TEST_DEVICE=cuda timeout "${LCTX_CTEST_SECONDS:-300}" ctest --test-dir build-cuda --output-on-failure ${LCTX_CTEST_ARGS:-} > "$OUT/ctest.log" 2>&1
-  echo "ctest rc=$?"; grep -E "tests passed|Passed|Failed|\*\*\*" "$OUT/ctest.log" | tail -20
-fi
-if [[ $PHASES == *bench* ]]; then
-  export LCTX_BENCH_DEVICE=cuda LCTX_BENCH_MAXLEN=${LCTX_BENCH_MAXLEN:-1m}
-  for b in build-cuda/bench/lctx_bench_models; do
-    [ -x "$b" ] || continue
-    name=$(basename "$b")
-    timeout 300 "$b" ${LCTX_BENCH_FILTER:+--benchmark_filter=$LCTX_BENCH_FILTER} \
-      --benchmark_out="$OUT/$name.json" --benchmark_out_format=json > "$OUT/$name.txt" 2>&1
-    echo "$name rc=$?"; tail -40 "$OUT/$name.txt"
-  done
-fi
+    OUT="$LOG/eval" timeout "${LCTX_EVAL_SECONDS:-120}" bash scripts/eval_needle.sh | tee "$LOG/eval_needle.txt"
+}
+for phase in $PHASES; do "phase_$phase" || exit 1; done

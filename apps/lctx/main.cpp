@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
     for (Command* c : cmds) {
       CLI::App* sub = app.add_subcommand(c->name, c->help);
       runners.emplace_back(sub, c->setup(*sub));
+      // A single-valued option given twice keeps the last value (scripts append overrides to a base command
+      // line); repeatable options (--model, lists) keep every value.
+      for (CLI::Option* o : sub->get_options())
+        if (o->get_items_expected_max() == 1 && o->get_expected_max() == 1 && !o->get_positional())
+          o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     }
     try {
       app.parse(argc, argv);

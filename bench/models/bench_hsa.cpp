@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/chunk_attention.hpp"
 #include "models/hsa.hpp"
@@ -106,11 +107,15 @@ int register_all() {
         ->Iterations(1)
         ->UseRealTime();
   }
-  benchmark::RegisterBenchmark("BM_HsaStreamedPrefill/device_kv/64k",
-                               [](benchmark::State& st) { stream_prefill(st, 64 * 1024, false); })
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1)
-      ->UseRealTime();
+  std::vector<int64_t> device_kv_lengths = {64 * 1024};  // chunk K/V kept on the device
+  if (maxlen > 64 * 1024) device_kv_lengths.push_back(maxlen);
+  for (int64_t len : device_kv_lengths) {
+    const std::string name = "BM_HsaStreamedPrefill/device_kv/" + length_name(len);
+    benchmark::RegisterBenchmark(name.c_str(), [len](benchmark::State& st) { stream_prefill(st, len, false); })
+        ->Unit(benchmark::kSecond)
+        ->Iterations(1)
+        ->UseRealTime();
+  }
   benchmark::RegisterBenchmark("BM_ChunkAttention/tq256_k8", chunk_attention_bench)
       ->Arg(1024)
       ->Arg(16384)

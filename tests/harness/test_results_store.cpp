@@ -56,7 +56,7 @@ TEST_CASE("the store truncates an incomplete last line and appends whole lines")
   spit(path, good + "{\"key\":\"c\",\"predic");
   {
     ResultStore st(path);
-    CHECK(st.truncated_bytes() == 20);
+    CHECK(st.truncated_bytes() == 18);  // the partial line {"key":"c","predic
     CHECK(slurp(path) == good);
     st.append({{"key", "c"}, {"text", "line\nbreak \xff"}});
   }

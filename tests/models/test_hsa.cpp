@@ -9,6 +9,7 @@
 #include "models/hsa.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
+#include "tests/models/device.hpp"
 
 using lctx::models::HsaConfig;
 using lctx::models::HsaModel;
@@ -155,7 +156,8 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     c.residual = var.res;
     c.granularity = var.gran;
     auto m = make(c);
-    auto ids = random_ids(t, c.vocab, 11);
+    m->to(lctx_test::test_device());
+    auto ids = random_ids(t, c.vocab, 11).to(lctx_test::test_device());
     torch::Tensor full;
     {
       torch::NoGradGuard ng;
@@ -168,7 +170,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
       if (std::getenv("LCTX_TEST_VERBOSE"))
         std::printf("stream-vs-full %s %s %s block %lld: max |dlogit| %.3g\n", var.enc, var.res, var.gran,
                     (long long)blk, diff);
-      CHECK(diff < 1e-4);
+      CHECK(diff < lctx_test::device_tol(1e-4));
     }
   }
 }
@@ -192,7 +194,8 @@ TEST_CASE("hsa retrieval changes the logits (top-k and residual form matter)", "
 TEST_CASE("hsa kv_offload gives the same logits; memory stats separate landmarks from K/V", "[hsa]") {
   auto c = small_cfg();
   auto m = make(c);
-  auto ids = random_ids(140, c.vocab, 5);
+  m->to(lctx_test::test_device());
+  auto ids = random_ids(140, c.vocab, 5).to(lctx_test::test_device());
   torch::Tensor full;
   {
     torch::NoGradGuard ng;
@@ -200,7 +203,7 @@ TEST_CASE("hsa kv_offload gives the same logits; memory stats separate landmarks
   }
   lctx::models::StreamOptions off;
   off.kv_offload = true;
-  REQUIRE(stream_diff(*m, ids, 17, full, off) < 1e-4);
+  REQUIRE(stream_diff(*m, ids, 17, full, off) < lctx_test::device_tol(1e-4));
   auto a = m->begin(), b = m->begin(off);
   auto la = m->prefill(*a, ids), lb = m->prefill(*b, ids);
   REQUIRE((la - lb).abs().max().item<double>() == 0.0);

@@ -4,6 +4,7 @@
 #include "models/mamba.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
+#include "tests/models/device.hpp"
 
 using namespace lctx::models;
 
@@ -38,8 +39,9 @@ TEST_CASE("mamba config: presets, round trip, unknown keys", "[mamba]") {
 
 TEST_CASE("mamba: streamed prefill equals the full forward for every block size", "[mamba]") {
   auto m = small_mamba();
+  m->to(lctx_test::test_device());
   torch::manual_seed(22);
-  auto ids = torch::randint(0, 512, {150}, torch::kLong);
+  auto ids = torch::randint(0, 512, {150}, torch::kLong).to(lctx_test::test_device());
   // forward_logits with grad enabled uses the chunked autograd scan; prefill the CPU loop.
   auto full = m->forward_logits(ids.unsqueeze(0)).squeeze(0).detach();
   for (int64_t block : {1, 7, 64, 150}) {
@@ -51,7 +53,7 @@ TEST_CASE("mamba: streamed prefill equals the full forward for every block size"
       auto last = m->prefill(*st, ids.slice(0, p, p + n));
       worst = std::max(worst, (last - full[p + n - 1]).abs().max().item<double>());
     }
-    CHECK(worst < kTol);
+    CHECK(worst < lctx_test::device_tol(kTol));
     REQUIRE(st->position == 150);
   }
   // the state is O(1) in the length

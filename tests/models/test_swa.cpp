@@ -4,6 +4,7 @@
 #include "models/swa.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
+#include "tests/models/device.hpp"
 
 using namespace lctx::models;
 
@@ -51,11 +52,12 @@ TEST_CASE("swa config: presets, round trip, unknown keys", "[swa]") {
 TEST_CASE("swa: streamed prefill equals the full forward for every block size", "[swa]") {
   auto m = small_swa();
   m->eval();
+  m->to(lctx_test::test_device());
   torch::manual_seed(12);
-  auto ids = torch::randint(0, 512, {160}, torch::kLong);  // > window and > prefill_block
+  auto ids = torch::randint(0, 512, {160}, torch::kLong).to(lctx_test::test_device());  // > window, > prefill_block
   for (int64_t block : {1, 7, 64, 160}) {
-    INFO("block " << block);
-    CHECK(stream_diff(*m, ids, block) < kTol);
+    INFO("block " << block << " on " << lctx_test::test_device());
+    CHECK(stream_diff(*m, ids, block) < lctx_test::device_tol(kTol));
   }
 }
 
