@@ -7,7 +7,7 @@
 # Environment:
 #   LCTX_GPU_STEPS      phases run in the order given, any of "build train test bench" (default "build test bench")
 #   LCTX_BUILD_TARGETS  cmake targets (default: all)
-#   LCTX_TRAIN_ARCHS    (default "hsa swa mamba"); LCTX_TRAIN_SECONDS (150) bounds each;
+#   LCTX_TRAIN_ARCHS    (default "hsa swa mamba"; ARCH=CONFIG.json trains a variant); LCTX_TRAIN_SECONDS (150) bounds each;
 #                       LCTX_TRAIN_STEPS_<arch> overrides STEPS per arch; BATCH/CONTEXT/LENGTHS/MIX/LR as in
 #                       scripts/train_builtin.sh
 #   LCTX_EVAL_LENGTHS ("512 4096"), LCTX_EVAL_SAMPLES (100), LCTX_EVAL_SECONDS (120)
@@ -55,24 +55,30 @@ phase_bench() {
   echo "bench rc=$?"; grep -v "^\*\*\*\|^---" "$LOG/bench_models.txt" | tail -30
 }
 phase_train() {
-  # Built-in tiny checkpoints (each arch bounded by LCTX_TRAIN_SECONDS; the last periodic checkpoint is kept
-  # if the limit hits), then held-out needle accuracy.
-  for arch in ${LCTX_TRAIN_ARCHS:-hsa swa mamba}; do
+  # Built-in tiny checkpoints (each bounded by LCTX_TRAIN_SECONDS; the last periodic checkpoint is kept if
+  # the limit hits), then held-out needle accuracy. LCTX_TRAIN_ARCHS items: ARCH or ARCH=CONFIG.json (keys
+  # over the tiny preset; the checkpoint is then named ARCH-tiny-<config file name>).
+  local cks=()
+  for item in ${LCTX_TRAIN_ARCHS:-hsa swa mamba}; do
+    local arch=${item%%=*} cfg="" name=${item%%=*}-tiny
+    if [[ $item == *=* ]]; then cfg=${item#*=}; name=$name-$(basename "$cfg" .json); fi
     t0=$(date +%s)
     v=LCTX_TRAIN_STEPS_$arch
-    LCTX=build-cuda/apps/lctx/lctx DEVICE=cuda NO_EVAL=1 STEPS=${!v:-${STEPS:-300}} \
-      timeout "${LCTX_TRAIN_SECONDS:-150}" bash scripts/train_builtin.sh "$arch" > "$LOG/train-$arch.log" 2>&1
-    echo "train $arch rc=$? in $(( $(date +%s) - t0 ))s"; tail -2 "$LOG/train-$arch.log"
-    w=runs/train/$arch-tiny d=assets/checkpoints/$arch-tiny
+    LCTX=build-cuda/apps/lctx/lctx DEVICE=cuda NO_EVAL=1 STEPS=${!v:-${STEPS:-300}} CONFIG=$cfg NAME=$name \
+      timeout "${LCTX_TRAIN_SECONDS:-150}" bash scripts/train_builtin.sh "$arch" > "$LOG/train-$name.log" 2>&1
+    echo "train $name rc=$? in $(( $(date +%s) - t0 ))s"; tail -2 "$LOG/train-$name.log"
+    w=runs/train/$name d=assets/checkpoints/$name
     if [ -f "$w/model.safetensors" ] && [ ! -f "$d/model.safetensors" ]; then
       mkdir -p "$d" && cp "$w/config.json" "$w/model.safetensors" "$w/train_log.jsonl" "$d/"
     fi
     if [ -f "$d/model.safetensors" ]; then
-      cp "$d/model.safetensors" "$OUT/$arch-tiny.safetensors"
-      mkdir -p "$LOG/$arch-tiny" && cp "$d/config.json" "$d/train_log.jsonl" "$LOG/$arch-tiny/"
+      cp "$d/model.safetensors" "$OUT/$name.safetensors"
+      mkdir -p "$LOG/$name" && cp "$d/config.json" "$d/train_log.jsonl" "$LOG/$name/"
+      cks+=("$d")
     fi
   done
+  [ ${#cks[@]} -gt 0 ] || return 0
   LCTX=build-cuda/apps/lctx/lctx DEVICE=cuda LENGTHS="${LCTX_EVAL_LENGTHS:-512 4096}" SAMPLES=${LCTX_EVAL_SAMPLES:-100} \
-    OUT="$LOG/eval" timeout "${LCTX_EVAL_SECONDS:-120}" bash scripts/eval_needle.sh | tee "$LOG/eval_needle.txt"
+    OUT="$LOG/eval" timeout "${LCTX_EVAL_SECONDS:-120}" bash scripts/eval_needle.sh "${cks[@]}" | tee "$LOG/eval_needle.txt"
 }
 for phase in $PHASES; do "phase_$phase" || exit 1; done

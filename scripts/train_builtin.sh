@@ -3,7 +3,8 @@
 # them into assets/checkpoints/{hsa,swa,mamba}-tiny (config.json, model.safetensors, train_log.jsonl).
 # Work folders (with trainer_state.pt for --resume) stay in runs/train/. Then measures needle accuracy.
 # Usage: scripts/train_builtin.sh [hsa swa mamba]
-# Env: LCTX (binary), DEVICE (cpu|cuda), STEPS, BATCH, CONTEXT, MIX, LR, THREADS, RESUME=1 (continue runs/train/*), NO_EVAL=1.
+# Env: LCTX (binary), DEVICE (cpu|cuda), STEPS, BATCH, CONTEXT, MIX, LR, THREADS, RESUME=1 (continue runs/train/*), NO_EVAL=1,
+#      CONFIG (JSON of architecture keys over the tiny preset), NAME (checkpoint name, default ARCH-tiny).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LCTX=${LCTX:-build/apps/lctx/lctx}
@@ -18,20 +19,23 @@ SEED=${SEED:-1}
 [ -x "$LCTX" ] || { echo "train_builtin: no lctx binary at $LCTX (set LCTX=...)" >&2; exit 1; }
 if [ $# -eq 0 ]; then set -- hsa swa mamba; fi
 for arch in "$@"; do
-  work=runs/train/$arch-tiny
+  name=${NAME:-$arch-tiny}
+  work=runs/train/$name
+  config=()
+  if [ -n "${CONFIG:-}" ]; then config=(--config "$CONFIG"); fi
   resume=()
   if [ "${RESUME:-0}" = 1 ] && [ -f "$work/trainer_state.pt" ]; then resume=(--resume); fi
-  echo "== $arch-tiny: $STEPS steps x $BATCH x $CONTEXT, mix $MIX" >&2
+  echo "== $name: $STEPS steps x $BATCH x $CONTEXT, mix $MIX" >&2
   "$LCTX" train --arch "$arch" --preset tiny --context "$CONTEXT" --lengths "$LENGTHS" --mix "$MIX" \
     --steps "$STEPS" --batch "$BATCH" --lr "$LR" --min-lr 3e-4 --warmup 30 --weight-decay 0.1 --clip 1.0 \
-    --seed "$SEED" --device "${DEVICE:-cpu}" --threads "$THREADS" --save-every 100 --log-every 10 --out "$work" "${resume[@]}"
-  dest=assets/checkpoints/$arch-tiny
+    --seed "$SEED" --device "${DEVICE:-cpu}" --threads "$THREADS" --save-every 100 --log-every 10 --out "$work" "${config[@]}" "${resume[@]}"
+  dest=assets/checkpoints/$name
   mkdir -p "$dest"
   cp "$work/config.json" "$work/model.safetensors" "$work/train_log.jsonl" "$dest/"
   du -sh "$dest" >&2
 done
 if [ "${NO_EVAL:-0}" != 1 ]; then
   cks=()
-  for arch in "$@"; do cks+=("assets/checkpoints/$arch-tiny"); done
+  for arch in "$@"; do cks+=("assets/checkpoints/${NAME:-$arch-tiny}"); done
   LCTX=$LCTX scripts/eval_needle.sh "${cks[@]}"
 fi
