@@ -77,11 +77,10 @@ std::vector<std::string> results_files(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return out;
-  for (auto& e : fs::directory_iterator(dir, ec)) {
-    auto name = e.path().filename().string();
-    if (name.rfind("results", 0) == 0 && name.size() > 6 && name.substr(name.size() - 6) == ".jsonl" &&
-        e.is_regular_file(ec))
-      out.push_back(e.path().string());
+  for (auto& e : list_dir(dir)) {
+    const std::string& name = e.name;
+    if (name.rfind("results", 0) == 0 && name.size() > 6 && name.substr(name.size() - 6) == ".jsonl" && e.is_file)
+      out.push_back(e.path);
   }
   std::sort(out.begin(), out.end());
   return out;

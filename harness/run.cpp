@@ -198,11 +198,11 @@ RunSummary run_benchmark(const RunOptions& opt) {
   // ---- output folder: settings check, run file, results store, completed keys ----------------------------
   ensure_dir(opt.out);
   json settings = run_settings(opt, tok_hash);
-  for (auto& e : fs::directory_iterator(opt.out)) {
-    auto name = e.path().filename().string();
-    if (name.rfind("run", 0) != 0 || e.path().extension() != ".json" || name.find(".tmp") != std::string::npos)
+  for (auto& e : list_dir(opt.out)) {
+    const std::string& name = e.name;
+    if (name.rfind("run", 0) != 0 || fs::path(name).extension() != ".json" || name.find(".tmp") != std::string::npos)
       continue;
-    auto prev = json::parse(read_file(e.path().string()), nullptr, false);
+    auto prev = json::parse(read_file(e.path), nullptr, false);
     if (!prev.is_object() || !prev.contains("settings")) continue;
     if (prev["settings"] != settings) {
       std::string diff;

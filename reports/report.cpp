@@ -41,11 +41,11 @@ std::vector<std::string> result_files(const std::string& input) {
     return {input};
   }
   std::vector<std::string> out;
-  for (auto& e : fs::directory_iterator(input)) {
-    std::string n = e.path().filename().string();
+  for (auto& e : list_dir(input)) {
+    const std::string& n = e.name;
     bool match = n == "results.jsonl" ||
                  (n.rfind("results.", 0) == 0 && n.size() > 14 && n.compare(n.size() - 6, 6, ".jsonl") == 0);
-    if (match && e.is_regular_file()) out.push_back(e.path().string());
+    if (match && e.is_file) out.push_back(e.path);
   }
   if (out.empty()) throw Error("no results.jsonl or results.*.jsonl in " + input);
   std::sort(out.begin(), out.end());

@@ -1,5 +1,10 @@
 #include "tasks/core.hpp"
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -192,6 +197,50 @@ std::string asset(const std::string& rel) {
 }
 
 std::string default_tokenizer_path() { return asset("assets/tokenizer/lctx-8k.model"); }
+
+std::vector<DirEntry> list_dir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw Error("cannot list " + dir + ": " + std::strerror(errno));
+  std::vector<DirEntry> out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    DirEntry de;
+    de.name = n;
+    de.path = dir + (!dir.empty() && dir.back() == '/' ? "" : "/") + n;
+    struct stat st;
+    if (::stat(de.path.c_str(), &st) == 0) {
+      de.is_file = S_ISREG(st.st_mode);
+      de.is_dir = S_ISDIR(st.st_mode);
+    }
+    out.push_back(std::move(de));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+  return out;
+}
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    throw Error("cannot remove " + path + ": " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    DIR* d = ::opendir(path.c_str());
+    if (!d) throw Error("cannot remove " + path + ": " + std::strerror(errno));
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(path + "/" + n);
+    }
+    ::closedir(d);
+    for (auto& n : names) remove_tree(n);
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw Error("cannot remove " + path + ": " + std::strerror(errno));
+  } else if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    throw Error("cannot remove " + path + ": " + std::strerror(errno));
+  }
+}
 
 std::string read_file(const std::string& path) {
   std::error_code ec;

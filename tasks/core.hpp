@@ -72,6 +72,16 @@ void write_file_atomic(const std::string& path, std::string_view data);
 void ensure_dir(const std::string& path);
 bool file_exists(const std::string& path);
 
+// Directory listing and recursive removal with POSIX calls. std::filesystem's directory iterators are not used
+// anywhere: LibTorch >= 2.5 wheels export their own statically linked copies of those libstdc++ symbols,
+// which then replace the system ones in any binary that links LibTorch and crash (pytorch/pytorch#133437).
+struct DirEntry {
+  std::string name, path;  // file name; dir + "/" + name
+  bool is_file = false, is_dir = false;  // after following symlinks
+};
+std::vector<DirEntry> list_dir(const std::string& dir);  // sorted by name, no "." / ".."; throws Error
+void remove_tree(const std::string& path);               // like rm -rf: no error when missing; throws Error
+
 // Build identity for metadata.
 std::string version_string();  // "0.1.0"
 std::string git_hash();        // short hash at configure time, or "unknown"

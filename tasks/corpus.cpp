@@ -61,8 +61,8 @@ void Corpus::build(const std::string& dir, const Tokenizer& tok) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error("haystack corpus " + dir + ": no such directory (run scripts/setup.sh or pass --haystack DIR)");
   std::vector<std::string> files;
-  for (auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file() && e.path().extension() == ".txt") files.push_back(e.path().string());
+  for (auto& e : list_dir(dir))
+    if (e.is_file && fs::path(e.name).extension() == ".txt") files.push_back(e.path);
   std::sort(files.begin(), files.end());
   if (files.empty()) throw Error("haystack corpus " + dir + ": no .txt files");
 

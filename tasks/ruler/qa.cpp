@@ -99,12 +99,11 @@ std::string find_file(const std::string& path, const std::string& task) {
   for (auto& n : names)
     if (fs::is_regular_file(fs::path(path) / n, ec)) return (fs::path(path) / n).string();
   std::vector<std::string> hits;
-  for (auto& e : fs::directory_iterator(path, ec)) {
-    std::string f = e.path().filename().string();
-    std::string low = f;
+  for (auto& e : list_dir(path)) {
+    std::string low = e.name;
     for (auto& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (e.is_regular_file() && e.path().extension() == ".json" && low.find(squad ? "squad" : "hotpot") != std::string::npos)
-      hits.push_back(e.path().string());
+    if (e.is_file && fs::path(e.name).extension() == ".json" && low.find(squad ? "squad" : "hotpot") != std::string::npos)
+      hits.push_back(e.path);
   }
   std::sort(hits.begin(), hits.end());
   if (hits.empty())

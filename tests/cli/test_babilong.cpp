@@ -34,7 +34,7 @@ int run_cmd(const std::string& args, std::string& out) {
 
 TEST_CASE("lctx generate --suite babilong writes BABILong records", "[cli][babilong]") {
   auto dir = (fs::temp_directory_path() / ("lctx-test-babilong-" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
   std::string out;
   REQUIRE(run_cmd("generate --suite babilong --tasks qa1,qa7 --lengths 0k,4k --samples 3 --out " + dir, out) == 0);
   for (auto task : {"qa1", "qa7"}) {
@@ -70,7 +70,7 @@ TEST_CASE("lctx generate --suite babilong writes BABILong records", "[cli][babil
       REQUIRE(n == 3);
     }
   }
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
   // Same seed, same bytes through --index.
   std::string a, b;
   REQUIRE(run_cmd("generate --suite babilong --tasks qa2 --lengths 2k --samples 2 --index 1", a) == 0);

@@ -42,7 +42,7 @@ std::string slurp(const std::string& f) {
 
 std::string tmpdir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("lctx-test-generate-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  lctx::remove_tree(d);
   return d.string();
 }
 
@@ -96,8 +96,8 @@ TEST_CASE("generate writes JSONL files and a manifest, deterministically", "[cli
   std::string line;
   for (int i = 0; i < 3; ++i) std::getline(lines, line);
   CHECK(one.out == line + "\n");
-  fs::remove_all(a);
-  fs::remove_all(b);
+  lctx::remove_tree(a);
+  lctx::remove_tree(b);
 }
 
 TEST_CASE("generate all: qa skipped without --qa-data, fixed depths, qa with fixtures", "[cli][generate]") {
@@ -119,7 +119,7 @@ TEST_CASE("generate all: qa skipped without --qa-data, fixed depths, qa with fix
   auto j = nlohmann::json::parse(slurp(d + "/ruler/niah_single_2/4k-depth0.jsonl").substr(0, slurp(d + "/ruler/niah_single_2/4k-depth0.jsonl").find('\n')));
   CHECK(j["lctx"]["requested_depth"] == 0.0);
   CHECK(j["lctx"]["needle_token_positions"][0].get<int64_t>() < 200);
-  fs::remove_all(d);
+  lctx::remove_tree(d);
 }
 
 TEST_CASE("generate errors are one line with a non-zero exit", "[cli][generate]") {
@@ -133,5 +133,5 @@ TEST_CASE("generate errors are one line with a non-zero exit", "[cli][generate]"
   check_error("generate --tasks qa_1 --lengths 4k --out " + d, "--qa-data");
   check_error("generate --suite nope --out " + d, "unknown suite");
   check_error("generate --tasks vt --lengths 4k --depths 150 --out " + d, "bad depth");
-  fs::remove_all(d);
+  lctx::remove_tree(d);
 }

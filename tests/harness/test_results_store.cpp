@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 std::string temp_dir(const std::string& tag) {
   auto d = fs::temp_directory_path() / ("lctx-harness-" + tag + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  lctx::remove_tree(d);
   fs::create_directories(d);
   return d.string();
 }
@@ -90,7 +90,7 @@ TEST_CASE("the store truncates an incomplete last line and appends whole lines")
     REQUIRE_THROWS_WITH(ResultStore(dir + "/no/such/dir/results.jsonl"),
                         lctx_test::Contains("cannot open"));
   }
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
 }
 
 TEST_CASE("concurrent appends never interleave") {
@@ -115,7 +115,7 @@ TEST_CASE("concurrent appends never interleave") {
     CHECK(pad == std::string(3000, pad[0]));
   }
   CHECK(keys.size() == 320);
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
 }
 
 TEST_CASE("results_files lists the unsharded and shard files only") {
@@ -128,7 +128,7 @@ TEST_CASE("results_files lists the unsharded and shard files only") {
   CHECK(fs::path(f[0]).filename() == "results.jsonl");
   CHECK(fs::path(f[2]).filename() == "results.shard-1-of-2.jsonl");
   CHECK(results_files(dir + "/missing").empty());
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
 }
 
 TEST_CASE("model specs") {

@@ -33,7 +33,7 @@ std::string g_root;  // per-process temp root
 const std::string& root() {
   if (g_root.empty()) {
     g_root = (fs::temp_directory_path() / ("lctx-e2e-" + std::to_string(::getpid()))).string();
-    fs::remove_all(g_root);
+    lctx::remove_tree(g_root);
     fs::create_directories(g_root);
   }
   return g_root;
@@ -145,7 +145,7 @@ TEST_CASE("run: a second identical run writes nothing") {
 TEST_CASE("run: kill -9 at any moment, then resume: same records, no duplicates") {
   auto& ref = reference_run();
   std::string dir = root() + "/killed";
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
   // Kill repeatedly at different moments (early, after a few records, between and during writes).
   int kills = 0;
   for (int round = 0; round < 12 && kills < 4; ++round) {
@@ -199,7 +199,7 @@ TEST_CASE("run: shards cover the grid exactly and give the same records") {
 TEST_CASE("run: seeds coexist in one folder; other settings are refused") {
   reference_run();
   std::string dir = root() + "/seeds";
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
   auto a = run_args(dir, {"-q", "--samples", "1"});
   REQUIRE(run_cmd(a, root()) == 0);
   auto b = a;
@@ -216,7 +216,7 @@ TEST_CASE("run: seeds coexist in one folder; other settings are refused") {
 
 TEST_CASE("run: clear errors for a tokenizer mismatch and bad options") {
   std::string bad = root() + "/swa-badtok";
-  fs::remove_all(bad);
+  lctx::remove_tree(bad);
   fs::create_directories(bad);
   auto cfg = json::parse(read_text(tiny_checkpoint() + "/config.json"));
   cfg["tokenizer_hash"] = "0123456789abcdef";

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 std::string tmp_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("lctx_test_ckpt_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
+  lctx::remove_tree(d);
   fs::create_directories(d);
   return d.string();
 }
@@ -64,7 +64,7 @@ TEST_CASE("safetensors: round trip of F32 and BF16 with metadata", "[checkpoint]
   std::memcpy(&first, raw.data() + 8 + n, 4);
   REQUIRE(first == a[0][0].item<float>());
   REQUIRE_THROWS_AS(write_safetensors(dir + "/y.safetensors", {{"i", torch::zeros({2}, torch::kLong)}}), lctx::Error);
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
 }
 
 TEST_CASE("safetensors: corrupt and truncated files are one-line errors", "[checkpoint]") {
@@ -94,7 +94,7 @@ TEST_CASE("safetensors: corrupt and truncated files are one-line errors", "[chec
   spit(p, g);
   REQUIRE(one_line_error(rd, "unsupported dtype"));
   REQUIRE(one_line_error([&]() { read_safetensors(dir + "/none.safetensors"); }, "cannot read"));
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
 }
 
 TEST_CASE("checkpoint: save and load give identical logits; mismatches are errors", "[checkpoint]") {
@@ -144,5 +144,5 @@ TEST_CASE("checkpoint: save and load give identical logits; mismatches are error
     REQUIRE(p.value().scalar_type() == torch::kFloat);
     REQUIRE((p.value() - m->named_parameters()[p.key()]).abs().max().item<double>() < 0.02);
   }
-  fs::remove_all(dir);
+  lctx::remove_tree(dir);
 }

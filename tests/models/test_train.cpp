@@ -83,7 +83,7 @@ Batch make_batch(int64_t step, int64_t B, int64_t T = 24, int64_t V = 32) {
 
 std::string tmpdir(const std::string& name) {
   auto p = std::filesystem::temp_directory_path() / ("lctx_test_train_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
+  lctx::remove_tree(p);
   return p.string();
 }
 
@@ -212,8 +212,8 @@ TEST_CASE("train: resume after N steps equals an uninterrupted 2N-step run", "[t
     REQUIRE(j.contains("elapsed_s"));
   }
   REQUIRE(expect == 2 * N + 1);
-  std::filesystem::remove_all(dirA);
-  std::filesystem::remove_all(dirB);
+  lctx::remove_tree(dirA);
+  lctx::remove_tree(dirB);
 }
 
 TEST_CASE("train: bad options and a missing state are one-line errors", "[train]") {
@@ -242,5 +242,5 @@ TEST_CASE("train: bad options and a missing state are one-line errors", "[train]
   }
   REQUIRE(msg.find("trainer_state.pt") != std::string::npos);
   REQUIRE(msg.find('\n') == std::string::npos);
-  std::filesystem::remove_all(o.out_dir);
+  lctx::remove_tree(o.out_dir);
 }

@@ -26,7 +26,7 @@ namespace {
 
 std::string tmpdir(const std::string& name) {
   std::string d = "/tmp/lctx_test_reports_" + name + "_" + std::to_string(::getpid());
-  fs::remove_all(d);
+  lctx::remove_tree(d);
   lctx::ensure_dir(d);
   return d;
 }
