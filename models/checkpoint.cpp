@@ -12,10 +12,6 @@
 #include "models/model.hpp"
 #include "tasks/core.hpp"
 
-#ifndef LCTX_VERSION
-#define LCTX_VERSION "0.1.0"
-#endif
-
 namespace fs = std::filesystem;
 
 namespace lctx::models {
@@ -213,7 +209,7 @@ void save_checkpoint(const std::string& dir, Model& model, const nlohmann::json&
   cfg["arch"] = model.config();
   if (!cfg.contains("tokenizer_hash")) cfg["tokenizer_hash"] = "";
   if (!cfg.contains("train")) cfg["train"] = nlohmann::json::object();
-  if (!cfg.contains("lctx_version")) cfg["lctx_version"] = LCTX_VERSION;
+  if (!cfg.contains("lctx_version")) cfg["lctx_version"] = lctx::version_string();
   nlohmann::json md = {{"format", "pt"}, {"lctx_kind", model.kind()}};
   write_safetensors((fs::path(dir) / kCheckpointWeights).string(), model_tensors(model), md);
   const std::string text = cfg.dump(2) + "\n";

@@ -130,9 +130,13 @@ json opt_json_i(std::optional<int64_t> v) { return v ? json(*v) : json(nullptr);
 
 bool is_null_pred(const std::string& p) { return p.find_first_not_of(" \t\r\n") == std::string::npos; }
 
-std::string suite_average_name(const std::string& suite) {
-  if (suite == "ruler") return "RULER average (13 tasks)";
-  if (suite == "babilong") return "BABILong average (qa1-qa5)";
+// "RULER average (13 tasks)" when the whole headline set is present, else "RULER average (4 of 13 tasks)".
+// used == 0: none of the headline set was run; the average is over the tasks that were.
+std::string suite_average_name(const std::string& suite, size_t used, size_t canon) {
+  if (used == 0) return (suite == "ruler" ? "RULER" : suite == "babilong" ? "BABILong" : suite) + std::string(" average");
+  const std::string of = canon && used < canon ? std::to_string(used) + " of " : "";
+  if (suite == "ruler") return "RULER average (" + of + std::to_string(canon) + " tasks)";
+  if (suite == "babilong") return "BABILong average (" + (of.empty() ? std::string("qa1-qa5") : of + "qa1-qa5") + ")";
   return suite + " average";
 }
 
@@ -255,6 +259,7 @@ json build_leaderboard(const std::vector<Record>& recs, const ReportOptions& opt
       std::vector<std::string> avg_tasks;
       for (auto& c : canon)
         if (present.count(c)) avg_tasks.push_back(c);
+      const size_t canon_used = avg_tasks.size();
       if (avg_tasks.empty())
         for (auto& [to, t] : tasks) avg_tasks.push_back(to.name);
       json jal = json::array();
@@ -288,7 +293,7 @@ json build_leaderboard(const std::vector<Record>& recs, const ReportOptions& opt
       }
       jsuites.push_back({{"suite", suite},
                          {"tasks", jtasks},
-                         {"average", {{"name", suite_average_name(suite)},
+                         {"average", {{"name", suite_average_name(suite, canon_used, canon.size())},
                                       {"tasks", avg_tasks},
                                       {"lengths", jal},
                                       {"overall", opt_json(overall)},

@@ -122,13 +122,7 @@ class Cwe : public RulerTask {
       numbered(pb, list_for(n), mark ? &common[0] : nullptr, mark);
       pb.lit(q);
     };
-    auto count = [&](int64_t n) {
-      PromptBuilder pb(memo, false, false);
-      assemble(pb, n, nullptr);
-      pb.lit(ap);
-      pb.finish();
-      return pb.tokens();
-    };
+    auto count = prompt_counter(memo, assemble, ap);
     int64_t n = fit_units(count, budget, std::max<int64_t>(0, (budget - 2000) / (5 * st.freq_ucw)), budget / st.freq_ucw);
     if (n < 0) throw TooShort{};
 

@@ -61,13 +61,7 @@ class Fwe : public RulerTask {
       }
       pb.lit(q);
     };
-    auto count = [&](int64_t n) {
-      PromptBuilder pb(memo, false, false);
-      assemble(pb, n, nullptr);
-      pb.lit(ap);
-      pb.finish();
-      return pb.tokens();
-    };
+    auto count = prompt_counter(memo, assemble, ap);
     // Count-weighted tokens per word ~ 3-4 for 6 random letters; the fit refines it.
     int64_t n = fit_units(count, budget, std::max<int64_t>(1, (budget - 100) / 4), budget * 2);
     if (n < 0) throw TooShort{};

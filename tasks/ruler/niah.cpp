@@ -286,13 +286,7 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
     per_unit = double(memo.get(get(0)).size());
     n_max = budget + 16;
     // First whole lines, then words of one more line.
-    auto count = [&](int64_t n) {
-      PromptBuilder pb(memo, false, false);
-      assemble(pb, n, nullptr);
-      pb.lit(ap);
-      pb.finish();
-      return pb.tokens();
-    };
+    auto count = prompt_counter(memo, assemble, ap);
     int64_t n = fit_units(count, budget, static_cast<int64_t>(budget / per_unit), n_max);
     if (n < 0) throw TooShort{};
     const int64_t nw = static_cast<int64_t>(std::count(get(n).begin(), get(n).end(), ' ')) + 1;
@@ -301,13 +295,7 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
     n_max = n;  // the final build below uses n directly
   }
 
-  auto count = [&](int64_t n) {
-    PromptBuilder pb(memo, false, false);
-    assemble(pb, n, nullptr);
-    pb.lit(ap);
-    pb.finish();
-    return pb.tokens();
-  };
+  auto count = prompt_counter(memo, assemble, ap);
   int64_t n;
   if (cfg_.haystack == "needle") {
     n = n_max;

@@ -238,13 +238,7 @@ class Qa : public RulerTask {
       if (mk) mk->order = order;
       pb.lit(q);
     };
-    auto count = [&](int64_t n) {
-      PromptBuilder pb(memo, false, false);
-      assemble(pb, n, nullptr);
-      pb.lit(ap);
-      pb.finish();
-      return pb.tokens();
-    };
+    auto count = prompt_counter(memo, assemble, ap);
     int64_t n_cap = budget / 4 + static_cast<int64_t>(G) + 1;  // documents of the sequence (>= 4 tokens each)
     auto shifted = [&](int64_t extra) { return count(static_cast<int64_t>(G) + extra); };
     const double per_doc = double(memo.get(D.docs[seq[0]]).size()) + 8;

@@ -158,6 +158,19 @@ class RulerTask : public TaskGenerator {
 // Finishes `b` from a builder that holds the whole prompt (input followed by answer_prefix).
 void finish_built(Built& b, PromptBuilder& pb, size_t input_end_bytes, bool keep_ids);
 
+// The token count of the prompt that assemble(pb, n, nullptr) builds, followed by the answer prefix `ap`
+// (counting only: no text is kept). The fitting searches (fit_units) call it with candidate unit counts.
+template <class Assemble>
+auto prompt_counter(ChunkMemo& memo, const Assemble& assemble, const std::string& ap) {
+  return [&memo, &assemble, &ap](int64_t n) {
+    PromptBuilder pb(memo, false, false);
+    assemble(pb, n, nullptr);
+    pb.lit(ap);
+    pb.finish();
+    return pb.tokens();
+  };
+}
+
 // RULER's 40 evenly spaced depths: round(linspace(0, 100, 40)).
 const std::vector<int>& depth_grid();
 

@@ -188,7 +188,7 @@ TEST_CASE("leaderboard: values, averages, effective length, schema") {
   const json& weak_ruler = suite_of(lb["models"][1], "ruler");
   CHECK(weak_ruler["average"]["tasks"] == json({"niah_single_1", "vt", "qa_1"}));
   // the weak model falls below 85 before 8k; the good one keeps 1k
-  CHECK(suite_of(lb["models"][0], "babilong")["average"]["name"] == "BABILong average (qa1-qa5)");
+  CHECK(suite_of(lb["models"][0], "babilong")["average"]["name"] == "BABILong average (2 of qa1-qa5)");
   CHECK(weak_ruler["average"]["effective_length"].is_null() == false);
   CHECK(weak_ruler["average"]["effective_length"].get<int64_t>() < 8192);
   // overall and weighted averages
@@ -302,7 +302,7 @@ TEST_CASE("report: rendered files carry titles, legends, axis labels; HTML is se
   std::string md = lctx::read_file(base + "/out/report.md");
   CHECK(md.find("# Test <report> & co") == 0);
   CHECK(md.find("| Model | Effective | 1k | 2k | 4k | 8k | Avg | wAvg (inc) | wAvg (dec) |") != std::string::npos);
-  CHECK(md.find("| BABILong average (qa1-qa5) |") != std::string::npos);
+  CHECK(md.find("| BABILong average (2 of qa1-qa5) |") != std::string::npos);
 }
 
 TEST_CASE("report: input errors") {
