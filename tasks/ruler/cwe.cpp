@@ -129,16 +129,7 @@ class Cwe : public RulerTask {
     Built b;
     b.haystack = "words";
     b.outputs = common;
-    PromptBuilder pb(memo, true, keep_ids);
-    size_t mark = SIZE_MAX;
-    assemble(pb, n, &mark);
-    const size_t input_end = static_cast<size_t>(pb.bytes());
-    pb.lit(ap);
-    finish_built(b, pb, input_end, keep_ids);
-    b.answer_token = pb.mark_token(mark);
-    b.needle_tokens.push_back(b.answer_token);
-    b.needle_chars.push_back(pb.mark_char(mark));
-    b.extra["haystack_units"] = n;
+    build_marked(b, memo, keep_ids, assemble, n, ap);
     b.extra["list_items"] = kNumCw * st.freq_cw + n * st.freq_ucw;
     b.extra["repeats"] = {st.freq_cw, st.freq_ucw};
     b.extra["example_words"] = st.ex_words;

@@ -71,16 +71,7 @@ class Fwe : public RulerTask {
     Built b;
     b.haystack = "words";
     b.outputs = {vocab[1], vocab[2], vocab[3]};
-    PromptBuilder pb(memo, true, keep_ids);
-    size_t mark = SIZE_MAX;
-    assemble(pb, n, &mark);
-    const size_t input_end = static_cast<size_t>(pb.bytes());
-    pb.lit(ap);
-    finish_built(b, pb, input_end, keep_ids);
-    b.answer_token = pb.mark_token(mark);
-    b.needle_tokens.push_back(b.answer_token);
-    b.needle_chars.push_back(pb.mark_char(mark));
-    b.extra["haystack_units"] = n;
+    build_marked(b, memo, keep_ids, assemble, n, ap);
     b.extra["vocab_size"] = V;
     b.extra["alpha"] = kAlpha;
     b.extra["counts_top4"] = std::vector<int64_t>(c.begin(), c.begin() + 4);

@@ -160,6 +160,23 @@ void finish_built(Built& b, PromptBuilder& pb, size_t input_end_bytes, bool keep
 
 // The token count of the prompt that assemble(pb, n, nullptr) builds, followed by the answer prefix `ap`
 // (counting only: no text is kept). The fitting searches (fit_units) call it with candidate unit counts.
+// The final build of a list task (cwe, fwe): assemble(pb, n, &mark) writes the prompt and marks the answer
+// list; the answer prefix follows; the mark becomes the sample's single needle position.
+template <class Assemble>
+void build_marked(Built& b, ChunkMemo& memo, bool keep_ids, const Assemble& assemble, int64_t n,
+                  const std::string& ap) {
+  PromptBuilder pb(memo, true, keep_ids);
+  size_t mark = SIZE_MAX;
+  assemble(pb, n, &mark);
+  const size_t input_end = static_cast<size_t>(pb.bytes());
+  pb.lit(ap);
+  finish_built(b, pb, input_end, keep_ids);
+  b.answer_token = pb.mark_token(mark);
+  b.needle_tokens.push_back(b.answer_token);
+  b.needle_chars.push_back(pb.mark_char(mark));
+  b.extra["haystack_units"] = n;
+}
+
 template <class Assemble>
 auto prompt_counter(ChunkMemo& memo, const Assemble& assemble, const std::string& ap) {
   return [&memo, &assemble, &ap](int64_t n) {
