@@ -32,20 +32,6 @@ const char* dtype_name(torch::ScalarType t) {
     default: return nullptr;
   }
 }
-// Readable name of an unsupported dtype for error messages (no c10::toString: its home and linkage moved
-// between LibTorch 1.13 and 2.x).
-std::string dtype_label(torch::ScalarType t) {
-  switch (t) {
-    case torch::kLong: return "int64";
-    case torch::kInt: return "int32";
-    case torch::kShort: return "int16";
-    case torch::kChar: return "int8";
-    case torch::kByte: return "uint8";
-    case torch::kBool: return "bool";
-    case torch::kDouble: return "float64";
-    default: return "code " + std::to_string(static_cast<int>(t));
-  }
-}
 bool dtype_from_name(const std::string& s, torch::ScalarType* t) {
   if (s == "F32") *t = torch::kFloat;
   else if (s == "BF16") *t = torch::kBFloat16;
@@ -94,7 +80,7 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors, con
     if (!names.insert(name).second) throw Error("safetensors: duplicate tensor name '" + name + "'");
     const char* dn = dtype_name(t0.scalar_type());
     if (!dn) throw Error("safetensors: tensor '" + name + "' has unsupported dtype " +
-                         dtype_label(t0.scalar_type()) + " (F32, BF16, F16 only)");
+                         std::string(c10::toString(t0.scalar_type())) + " (F32, BF16, F16 only)");
     auto t = t0.detach().to(torch::kCPU).contiguous();
     const size_t nbytes = size_t(t.numel()) * t.element_size();
     header[name] = {{"dtype", dn}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
