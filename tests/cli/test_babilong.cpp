@@ -16,27 +16,12 @@
 
 namespace fs = std::filesystem;
 
-namespace {
-
-int run_cmd(const std::string& args, std::string& out) {
-  std::string cmd = lctx_test::lctx_bin() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  size_t n;
-  out.clear();
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
-}
-
-}  // namespace
-
 TEST_CASE("lctx generate --suite babilong writes BABILong records", "[cli][babilong]") {
   auto dir = (fs::temp_directory_path() / ("lctx-test-babilong-" + std::to_string(::getpid()))).string();
   lctx::remove_tree(dir);
-  std::string out;
-  REQUIRE(run_cmd("generate --suite babilong --tasks qa1,qa7 --lengths 0k,4k --samples 3 --out " + dir, out) == 0);
+  auto gen = lctx_test::run_lctx("generate --suite babilong --tasks qa1,qa7 --lengths 0k,4k --samples 3 --out " + dir);
+  REQUIRE(gen.rc == 0);
+  const std::string& out = gen.out;
   for (auto task : {"qa1", "qa7"}) {
     for (auto len : {"0", "4k"}) {
       std::string file = dir + "/babilong/" + task + "/" + len + ".jsonl";
@@ -72,17 +57,19 @@ TEST_CASE("lctx generate --suite babilong writes BABILong records", "[cli][babil
   }
   lctx::remove_tree(dir);
   // Same seed, same bytes through --index.
-  std::string a, b;
-  REQUIRE(run_cmd("generate --suite babilong --tasks qa2 --lengths 2k --samples 2 --index 1", a) == 0);
-  REQUIRE(run_cmd("generate --suite babilong --tasks qa2 --lengths 2k --samples 2 --index 1", b) == 0);
-  REQUIRE(a == b);
-  REQUIRE(a.find("\"target\"") != std::string::npos);
+  auto a = lctx_test::run_lctx("generate --suite babilong --tasks qa2 --lengths 2k --samples 2 --index 1");
+  auto b = lctx_test::run_lctx("generate --suite babilong --tasks qa2 --lengths 2k --samples 2 --index 1");
+  REQUIRE(a.rc == 0);
+  REQUIRE(b.rc == 0);
+  REQUIRE(a.out == b.out);
+  REQUIRE(a.out.find("\"target\"") != std::string::npos);
 }
 
 TEST_CASE("lctx generate --suite babilong: one-line errors", "[cli][babilong]") {
-  std::string out;
-  REQUIRE(run_cmd("generate --suite babilong --tasks qa33 --lengths 4k --samples 1 --index 0", out) == 1);
-  REQUIRE(out.find("lctx: error: unknown task 'qa33'") != std::string::npos);
-  REQUIRE(run_cmd("generate --suite babilong --tasks qa1 --lengths 200 --samples 1 --index 0", out) == 1);
-  REQUIRE(out.find("lctx: error: babilong qa1: length 200 is too short") != std::string::npos);
+  auto r = lctx_test::run_lctx("generate --suite babilong --tasks qa33 --lengths 4k --samples 1 --index 0");
+  REQUIRE(r.rc == 1);
+  REQUIRE(r.out.find("lctx: error: unknown task 'qa33'") != std::string::npos);
+  r = lctx_test::run_lctx("generate --suite babilong --tasks qa1 --lengths 200 --samples 1 --index 0");
+  REQUIRE(r.rc == 1);
+  REQUIRE(r.out.find("lctx: error: babilong qa1: length 200 is too short") != std::string::npos);
 }

@@ -15,24 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int rc;
-  std::string out;  // stdout + stderr
-};
-
-Result run(const std::string& args) {
-  std::string cmd = lctx_test::lctx_bin() + " " + args + " 2>&1";
-  Result r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
-  return r;
-}
-
 std::string slurp(const std::string& f) {
   std::ifstream in(f, std::ios::binary);
   std::stringstream ss;
@@ -47,7 +29,7 @@ std::string tmpdir(const std::string& name) {
 }
 
 void check_error(const std::string& args, const std::string& needle) {
-  Result r = run(args);
+  lctx_test::CmdResult r = lctx_test::run_lctx(args);
   INFO(args << "\n-> " << r.out);
   CHECK(r.rc != 0);
   CHECK(r.out.rfind("lctx: error: ", 0) == 0);
@@ -60,10 +42,10 @@ void check_error(const std::string& args, const std::string& needle) {
 TEST_CASE("generate writes JSONL files and a manifest, deterministically", "[cli][generate]") {
   const std::string a = tmpdir("a"), b = tmpdir("b");
   const std::string args = " --suite ruler --tasks niah_single_1,vt,niah_multivalue --lengths 4k,8k --samples 3 --out ";
-  Result ra = run("generate" + args + a + " --threads 2");
+  lctx_test::CmdResult ra = lctx_test::run_lctx("generate" + args + a + " --threads 2");
   INFO(ra.out);
   REQUIRE(ra.rc == 0);
-  Result rb = run("generate" + args + b + " --threads 1");
+  lctx_test::CmdResult rb = lctx_test::run_lctx("generate" + args + b + " --threads 1");
   REQUIRE(rb.rc == 0);
   for (std::string t : {"niah_single_1", "vt", "niah_multivalue"})
     for (std::string L : {"4k", "8k"}) {
@@ -90,7 +72,7 @@ TEST_CASE("generate writes JSONL files and a manifest, deterministically", "[cli
   CHECK(man["tasks"].size() == 3);
 
   // One sample regenerated alone equals the same sample of the full run.
-  Result one = run("generate --tasks vt --lengths 8k --index 2");
+  lctx_test::CmdResult one = lctx_test::run_lctx("generate --tasks vt --lengths 8k --index 2");
   REQUIRE(one.rc == 0);
   std::istringstream lines(slurp(a + "/ruler/vt/8k.jsonl"));
   std::string line;
@@ -102,13 +84,13 @@ TEST_CASE("generate writes JSONL files and a manifest, deterministically", "[cli
 
 TEST_CASE("generate all: qa skipped without --qa-data, fixed depths, qa with fixtures", "[cli][generate]") {
   const std::string d = tmpdir("all");
-  Result r = run("generate --tasks all --lengths 4k --samples 1 --out " + d);
+  lctx_test::CmdResult r = lctx_test::run_lctx("generate --tasks all --lengths 4k --samples 1 --out " + d);
   INFO(r.out);
   REQUIRE(r.rc == 0);
   CHECK(r.out.find("skipping qa_1, qa_2: no --qa-data") != std::string::npos);
   CHECK(fs::exists(d + "/ruler/fwe/4k.jsonl"));
   CHECK(!fs::exists(d + "/ruler/qa_1"));
-  Result q = run("generate --tasks qa_1,qa_2,niah_single_2,cwe --lengths 4k --samples 2 --depths 0,100 --out " + d +
+  lctx_test::CmdResult q = lctx_test::run_lctx("generate --tasks qa_1,qa_2,niah_single_2,cwe --lengths 4k --samples 2 --depths 0,100 --out " + d +
                  " --qa-data " + lctx_test::fixture("qa"));
   INFO(q.out);
   REQUIRE(q.rc == 0);

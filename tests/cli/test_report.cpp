@@ -13,22 +13,6 @@
 
 using nlohmann::json;
 
-namespace {
-
-std::pair<int, std::string> run_lctx(const std::string& args) {
-  std::string cmd = lctx_test::lctx_bin() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-}  // namespace
-
 TEST_CASE("lctx report: results folder -> leaderboard.json, report.md, charts, report.html") {
   std::string d = "/tmp/lctx_test_cli_report_" + std::to_string(::getpid());
   std::system(("rm -rf " + d).c_str());
@@ -49,7 +33,7 @@ TEST_CASE("lctx report: results folder -> leaderboard.json, report.md, charts, r
                      .dump() + "\n";
       }
   lctx::write_file_atomic(d + "/run/results.jsonl", lines + "{\"key\":\"trunc");  // incomplete last line ignored
-  auto [rc, out] = run_lctx("report " + d + "/run --out " + d + "/rep --threshold 80 --title 'CLI test'");
+  auto [rc, out] = lctx_test::run_lctx("report " + d + "/run --out " + d + "/rep --threshold 80 --title 'CLI test'");
   INFO(out);
   REQUIRE(rc == 0);
   for (auto f : {"leaderboard.json", "report.md", "report.html", "charts/accuracy_ruler.svg",
@@ -64,9 +48,9 @@ TEST_CASE("lctx report: results folder -> leaderboard.json, report.md, charts, r
   CHECK(ruler["average"]["effective_length"] == 8192);  // 16k: 50% < 80
   CHECK(ruler["average"]["lengths"][2]["accuracy"] == 50.0);
 
-  auto bad = run_lctx("report " + d + "/nothing --out " + d + "/rep2");
-  CHECK(bad.first == 1);
-  CHECK(bad.second.find("lctx: error: no such results directory or file: " + d + "/nothing") != std::string::npos);
-  bad = run_lctx("report " + d + "/run --out " + d + "/rep2 --threshold 120");
-  CHECK(bad.first != 0);
+  auto bad = lctx_test::run_lctx("report " + d + "/nothing --out " + d + "/rep2");
+  CHECK(bad.rc == 1);
+  CHECK(bad.out.find("lctx: error: no such results directory or file: " + d + "/nothing") != std::string::npos);
+  bad = lctx_test::run_lctx("report " + d + "/run --out " + d + "/rep2 --threshold 120");
+  CHECK(bad.rc != 0);
 }

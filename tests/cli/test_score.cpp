@@ -16,23 +16,6 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
-  int rc;
-  std::string out;
-};
-
-Run run(const std::string& args) {
-  std::string cmd = lctx_test::lctx_bin() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 std::string tmpdir(const std::string& name) {
   std::string d = "/tmp/lctx_test_score_" + name + "_" + std::to_string(::getpid());
   std::system(("rm -rf " + d).c_str());
@@ -107,7 +90,7 @@ TEST_CASE("lctx score: reference answers score 100, empty predictions 0 with nul
   for (bool ref : {true, false}) {
     std::string d = tmpdir(ref ? "ref" : "empty");
     auto files = write_fixture(d, ref);
-    auto r = run("score" + join(files) + " --out " + d + "/summary.json --csv " + d + "/summary.csv");
+    auto r = lctx_test::run_lctx("score" + join(files) + " --out " + d + "/summary.json --csv " + d + "/summary.csv");
     INFO(r.out);
     REQUIRE(r.rc == 0);
     CHECK(r.out.find("niah_single_1") != std::string::npos);
@@ -142,7 +125,7 @@ TEST_CASE("lctx score: partial matches, per-sample averaging and the default sum
               {{{"index", 0}, {"input", "c"}, {"outputs", {"Paris", "paris, France"}}, {"pred", "It is paris"}},
                {{"index", 1}, {"input", "c"}, {"outputs", {"Rome"}}, {"pred", "Milan"}},
                {{"index", 2}, {"input", "c"}, {"outputs", {"Oslo"}}, {"pred", "\n\n"}}});
-  auto r = run("score " + d + "/niah_multikey_1.jsonl " + d + "/qa_1.jsonl --length 4k");
+  auto r = lctx_test::run_lctx("score " + d + "/niah_multikey_1.jsonl " + d + "/qa_1.jsonl --length 4k");
   INFO(r.out);
   REQUIRE(r.rc == 0);
   json s = json::parse(lctx::read_file(d + "/summary.json"));
@@ -160,8 +143,8 @@ TEST_CASE("lctx score: --metric babilong-strict fixes qa7 none and yes/no substr
   write_lines(d + "/qa7.jsonl", {{{"question", "How many objects is Mary carrying? "}, {"target", "none"}, {"pred", "none"}},
                                  {{"question", "How many objects is Mary carrying? "}, {"target", "one"}, {"pred", "One."}}});
   write_lines(d + "/qa6.jsonl", {{{"question", "Is John in the office? "}, {"target", "yes"}, {"pred", "yes, I know"}}});
-  auto compat = run("score " + d + "/qa7.jsonl " + d + "/qa6.jsonl --out " + d + "/c.json");
-  auto strict = run("score --metric babilong-strict " + d + "/qa7.jsonl " + d + "/qa6.jsonl --out " + d + "/s.json");
+  auto compat = lctx_test::run_lctx("score " + d + "/qa7.jsonl " + d + "/qa6.jsonl --out " + d + "/c.json");
+  auto strict = lctx_test::run_lctx("score --metric babilong-strict " + d + "/qa7.jsonl " + d + "/qa6.jsonl --out " + d + "/s.json");
   REQUIRE(compat.rc == 0);
   REQUIRE(strict.rc == 0);
   json c = json::parse(lctx::read_file(d + "/c.json")), s = json::parse(lctx::read_file(d + "/s.json"));
@@ -177,31 +160,31 @@ TEST_CASE("lctx score: malformed input names file and line") {
   std::string d = tmpdir("bad");
   std::string ok = json{{"index", 0}, {"outputs", {"x"}}, {"pred", "x"}}.dump();
   lctx::write_file_atomic(d + "/vt.jsonl", ok + "\n{\"index\": 1, \"outputs\": [\n");
-  auto r = run("score " + d + "/vt.jsonl");
+  auto r = lctx_test::run_lctx("score " + d + "/vt.jsonl");
   CHECK(r.rc != 0);
   CHECK(r.out.find("lctx: error: " + d + "/vt.jsonl:2: invalid JSON") != std::string::npos);
 
   lctx::write_file_atomic(d + "/cwe.jsonl", ok + "\n" + ok + "\n" + json{{"index", 2}, {"outputs", {"x"}}}.dump() + "\n");
-  r = run("score " + d + "/cwe.jsonl");
+  r = lctx_test::run_lctx("score " + d + "/cwe.jsonl");
   CHECK(r.rc != 0);
   CHECK(r.out.find(d + "/cwe.jsonl:3: missing 'pred'") != std::string::npos);
 
   lctx::write_file_atomic(d + "/qa2.jsonl", json{{"target", "garden"}, {"output", "garden"}}.dump() + "\n");
-  r = run("score " + d + "/qa2.jsonl");
+  r = lctx_test::run_lctx("score " + d + "/qa2.jsonl");
   CHECK(r.rc != 0);
   CHECK(r.out.find("qa2.jsonl:1: missing 'question'") != std::string::npos);
 
   lctx::write_file_atomic(d + "/preds.jsonl", ok + "\n");
-  r = run("score " + d + "/preds.jsonl");
+  r = lctx_test::run_lctx("score " + d + "/preds.jsonl");
   CHECK(r.rc != 0);
   CHECK(r.out.find("preds.jsonl:1: cannot tell the task") != std::string::npos);
 
-  r = run("score --metric exact " + d + "/vt.jsonl");
+  r = lctx_test::run_lctx("score --metric exact " + d + "/vt.jsonl");
   CHECK(r.rc != 0);
   CHECK(r.out.find("unknown metric 'exact'") != std::string::npos);
 
   lctx::write_file_atomic(d + "/fwe.jsonl", "");
-  r = run("score " + d + "/fwe.jsonl");
+  r = lctx_test::run_lctx("score " + d + "/fwe.jsonl");
   CHECK(r.rc != 0);
   CHECK(r.out.find("fwe.jsonl: no records") != std::string::npos);
 }

@@ -20,15 +20,6 @@ const Resources& resources() {
   return r;
 }
 
-// Runs a shell command, returns (exit status, stderr+stdout).
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[512];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  int rc = p ? pclose(p) : -1;
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
-}
 
 }  // namespace
 
@@ -151,24 +142,23 @@ TEST_CASE("train data: bad options", "[train_data]") {
 }
 
 TEST_CASE("lctx train / train-eval: bad input is a one-line error", "[train_data][cli]") {
-  const std::string bin = lctx_test::lctx_bin();
   const std::string out = "/tmp/lctx_test_train_cli_" + std::to_string(::getpid());
-  auto [rc1, o1] = run(bin + " train --arch transformer --steps 1 --out " + out);
+  auto [rc1, o1] = lctx_test::run_lctx("train --arch transformer --steps 1 --out " + out);
   REQUIRE(rc1 == 1);
   REQUIRE(o1.find("lctx: error: --arch must be hsa, swa or mamba") != std::string::npos);
-  auto [rc2, o2] = run(bin + " train --arch hsa --mix 'corpus:0.5,wiki:0.5' --steps 1 --out " + out);
+  auto [rc2, o2] = lctx_test::run_lctx("train --arch hsa --mix 'corpus:0.5,wiki:0.5' --steps 1 --out " + out);
   REQUIRE(rc2 == 1);
   REQUIRE(o2.find("lctx: error: --mix: unknown component 'wiki'") != std::string::npos);
-  auto [rc3, o3] = run(bin + " train --arch hsa --mix 'niah=1' --steps 1 --out " + out);
+  auto [rc3, o3] = lctx_test::run_lctx("train --arch hsa --mix 'niah=1' --steps 1 --out " + out);
   REQUIRE(rc3 == 1);
   REQUIRE(o3.find("lctx: error: --mix") != std::string::npos);
-  auto [rc4, o4] = run(bin + " train --arch hsa --preset huge --steps 1 --out " + out);
+  auto [rc4, o4] = lctx_test::run_lctx("train --arch hsa --preset huge --steps 1 --out " + out);
   REQUIRE(rc4 == 1);
   REQUIRE(o4.find("--preset") != std::string::npos);
-  auto [rc5, o5] = run(bin + " train --arch swa --resume --steps 1 --out " + out + "_none");
+  auto [rc5, o5] = lctx_test::run_lctx("train --arch swa --resume --steps 1 --out " + out + "_none");
   REQUIRE(rc5 == 1);
   REQUIRE(o5.find("trainer_state.pt") != std::string::npos);
-  auto [rc6, o6] = run(bin + " train-eval --checkpoint " + out + " --seed 9223372036854775809");
+  auto [rc6, o6] = lctx_test::run_lctx("train-eval --checkpoint " + out + " --seed 9223372036854775809");
   REQUIRE(rc6 == 1);
   REQUIRE(o6.find("bit 63") != std::string::npos);
   std::system(("rm -rf " + out + " " + out + "_none").c_str());

@@ -9,7 +9,7 @@
 #include "models/hsa.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
-#include "tests/models/device.hpp"
+#include "tests/models/model_test.hpp"
 
 using lctx::models::HsaConfig;
 using lctx::models::HsaModel;

@@ -4,7 +4,7 @@
 #include "models/mamba.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
-#include "tests/models/device.hpp"
+#include "tests/models/model_test.hpp"
 
 using namespace lctx::models;
 
@@ -73,17 +73,6 @@ TEST_CASE("mamba: generation and training", "[mamba]") {
   auto out = m->generate(*st, m->prefill(*st, ids[0]), 4, -1);
   REQUIRE(out.size() == 4);
   REQUIRE(st->position == 69);
-  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
-  auto loss_of = [&]() {
-    auto lg = m->forward_logits(ids.slice(1, 0, 64));
-    return torch::cross_entropy_loss(lg.reshape({-1, 512}), ids.slice(1, 1).reshape({-1}));
-  };
-  const double l0 = loss_of().item<double>();
-  for (int i = 0; i < 10; ++i) {
-    opt.zero_grad();
-    auto l = loss_of();
-    l.backward();
-    opt.step();
-  }
-  REQUIRE(loss_of().item<double>() < l0 - 0.5);
+  auto [l0, l1] = lctx_test::loss_before_after_10_steps(*m, ids, 512);
+  REQUIRE(l1 < l0 - 0.5);
 }

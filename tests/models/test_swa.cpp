@@ -4,7 +4,7 @@
 #include "models/swa.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
-#include "tests/models/device.hpp"
+#include "tests/models/model_test.hpp"
 
 using namespace lctx::models;
 
@@ -107,17 +107,6 @@ TEST_CASE("swa: training step reduces the loss (gradients flow)", "[swa]") {
   m->train();
   torch::manual_seed(15);
   auto ids = torch::randint(0, 512, {2, 65}, torch::kLong);
-  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
-  auto loss_of = [&]() {
-    auto lg = m->forward_logits(ids.slice(1, 0, 64));
-    return torch::cross_entropy_loss(lg.reshape({-1, 512}), ids.slice(1, 1).reshape({-1}));
-  };
-  const double l0 = loss_of().item<double>();
-  for (int i = 0; i < 10; ++i) {
-    opt.zero_grad();
-    auto l = loss_of();
-    l.backward();
-    opt.step();
-  }
-  REQUIRE(loss_of().item<double>() < l0 - 0.5);
+  auto [l0, l1] = lctx_test::loss_before_after_10_steps(*m, ids, 512);
+  REQUIRE(l1 < l0 - 0.5);
 }
