@@ -15,7 +15,7 @@ namespace {
 MixComponent component(const std::string& name) {
   MixComponent c;
   c.name = name;
-  if (name == "corpus") return c;
+  if (name == "corpus" || name == "copy") return c;
   if (name == "niah") {
     c.suite = "ruler";
     c.tasks = {"niah_single_1", "niah_single_2", "niah_single_3"};
@@ -38,7 +38,7 @@ MixComponent component(const std::string& name) {
     c.tasks = {task};
   } else {
     throw Error("--mix: unknown component '" + name +
-                "' (known: corpus, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)");
+                "' (known: corpus, copy, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)");
   }
   return c;
 }
@@ -100,8 +100,8 @@ TrainData::TrainData(const TrainDataOptions& opt, const Resources& res)
   g.keep_ids = true;
   g.haystack_dir = opt_.haystack_dir;
   for (const auto& c : mix_) {
-    if (c.name == "corpus") {
-      if (!res_.corpus) throw Error("train data: the corpus component needs a haystack corpus");
+    if (c.name == "corpus" || c.name == "copy") {
+      if (!res_.corpus) throw Error("train data: the " + c.name + " component needs a haystack corpus");
       if (res_.corpus->num_tokens() < 4 * (opt_.context + 1))
         throw Error("train data: the corpus is too small for context " + std::to_string(opt_.context));
       continue;
@@ -135,6 +135,40 @@ TrainRow TrainData::corpus_row(Rng& rng) const {
     ++w;
   }
   r.weight.assign(opt_.context, 1.0f);
+  return r;
+}
+
+TrainRow TrainData::copy_row(Rng& rng) const {
+  // A segment A of m tokens (m uniform in [T/4, T/2]) followed by A again; the loss is on the second copy
+  // from its second token on. A is made of corpus words drawn independently (no sentence context) and, one
+  // word in five, a random 1-9 digit number, so the only way to predict the second copy is to find the
+  // matching place m tokens back (beyond a short sliding window) and copy what follows it: the retrieval
+  // and copy skill of the needle tasks, with ~T/3 supervised tokens per row instead of ~9.
+  const Corpus& C = *res_.corpus;
+  const int64_t T = opt_.context;
+  const int64_t m = rng.range(std::max<int64_t>(2, T / 4), std::max<int64_t>(2, T / 2));
+  std::vector<int32_t> seg;
+  seg.reserve(m + 16);
+  while (static_cast<int64_t>(seg.size()) < m) {
+    if (rng.below(5) == 0) {
+      std::string num(static_cast<size_t>(rng.range(1, 9)), '0');
+      for (auto& ch : num) ch = static_cast<char>('0' + rng.below(10));
+      for (int32_t id : res_.tokenizer->encode(num)) seg.push_back(id);
+    } else {
+      const size_t w = rng.below(C.num_words());
+      const int32_t* ids = C.word_ids(w);
+      seg.insert(seg.end(), ids, ids + C.word_tokens(w));
+    }
+  }
+  seg.resize(m);
+  TrainRow r;
+  r.source = "copy";
+  r.tokens = seg;
+  r.tokens.insert(r.tokens.end(), seg.begin(), seg.end());  // 2m <= T < T + 1
+  r.answer_tokens = m - 1;
+  r.weight.assign(T, 0.0f);
+  for (int64_t j = m; j < 2 * m - 1; ++j) r.weight[j] = 1.0f;  // predicts tokens m+1 .. 2m-1
+  r.tokens.resize(T + 1, pad_id_);
   return r;
 }
 
@@ -189,6 +223,7 @@ TrainRow TrainData::row(int64_t step, int64_t row) const {
     }
   }
   if (pick->name == "corpus") return corpus_row(rng);
+  if (pick->name == "copy") return copy_row(rng);
   // Sample indices are unique per (step, row) for batches below 2^20 rows.
   return task_row(*pick, rng, (step << 20) + row);
 }

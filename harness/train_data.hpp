@@ -25,7 +25,8 @@ constexpr uint64_t kTrainSeedTag = 1ULL << 63;
 inline uint64_t training_run_seed(uint64_t seed) { return seed | kTrainSeedTag; }
 inline bool is_training_seed(uint64_t seed) { return (seed & kTrainSeedTag) != 0; }
 
-// One component of the mixture. Names: "corpus" (LM on haystack text), "niah" (RULER niah_single_1/2/3),
+// One component of the mixture. Names: "corpus" (LM on haystack text), "copy" (a random segment of corpus
+// words and numbers, then the same segment again, loss on the second copy: a dense retrieval warm-up), "niah" (RULER niah_single_1/2/3),
 // "niah1" (niah_single_1 only), "vt" (RULER vt), "babi" (BABILong qa1..qa5), "ruler/<task>",
 // "babilong/<task>" (one task). Tasks of a group are drawn uniformly.
 struct MixComponent {
@@ -53,8 +54,8 @@ struct TrainDataOptions {
 struct TrainRow {
   std::vector<int32_t> tokens;       // context + 1
   std::vector<float> weight;         // context
-  std::string source;                // "corpus" or "<suite>/<task>"
-  int64_t answer_tokens = 0;         // task rows: answer + EOS tokens kept in the row
+  std::string source;                // "corpus", "copy" or "<suite>/<task>"
+  int64_t answer_tokens = 0;         // task rows: answer + EOS tokens kept in the row (copy: weighted tokens)
   bool truncated = false;            // the sample did not fit and was cut at the end
 };
 
@@ -72,6 +73,7 @@ class TrainData {
 
  private:
   TrainRow corpus_row(Rng& rng) const;
+  TrainRow copy_row(Rng& rng) const;
   TrainRow task_row(const MixComponent& c, Rng& rng, int64_t index) const;
   TrainDataOptions opt_;
   Resources res_;

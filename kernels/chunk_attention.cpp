@@ -111,6 +111,53 @@ torch::Tensor chunk_attention_reference(const torch::Tensor& q, const torch::Ten
   return torch::cat(outs, 0).permute({1, 0, 2}).to(q.scalar_type()).contiguous();
 }
 
+torch::Tensor chunk_attention_joint(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& bias,
+                                    const torch::Tensor& k, const torch::Tensor& v, double scale) {
+  TORCH_CHECK(q.dim() == 3, "chunk_attention_joint: q must be [H, Tq, D]");
+  TORCH_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), "chunk_attention_joint: k and v must be [N, H, S, D]");
+  const int64_t h = q.size(0), tq = q.size(1), d = q.size(2);
+  TORCH_CHECK(k.size(1) == h && k.size(3) == d, "chunk_attention_joint: k/v heads or head size differ from q");
+  TORCH_CHECK(idx.dim() == 2 && idx.size(0) == tq && bias.sizes() == idx.sizes(),
+              "chunk_attention_joint: idx and bias must be [Tq, K]");
+  const int64_t kk = idx.size(1), n = k.size(0), s = k.size(2);
+  if (kk == 0 || n == 0 || tq == 0) return torch::zeros_like(q);
+  const auto cdt = (q.scalar_type() == torch::kDouble) ? torch::kDouble : torch::kFloat;
+  auto id_all = idx.to(q.device(), torch::kInt64);
+  auto empty_all = id_all.lt(0).logical_or(bias.to(q.device()).eq(kNegInf));
+  auto b_all = bias.to(q.device(), cdt).masked_fill(empty_all, kNegInf);
+  auto kc = k.to(q.device(), cdt), vc = v.to(q.device(), cdt), qc = q.to(cdt);
+  // Softmax over masked logits; rows without any selected token give 0 instead of NaN.
+  auto safe_softmax = [](const torch::Tensor& logits) {
+    auto none = logits.eq(kNegInf).all(-1, /*keepdim=*/true);
+    return torch::softmax(logits.masked_fill(none, 0.0), -1).masked_fill(none, 0.0);
+  };
+  if (n <= 4 * kk) {  // dense over the N gathered chunks: bias -inf where a row did not select a chunk
+    auto dense = torch::full({tq, n + 1}, kNegInf, b_all.options());
+    dense.scatter_(1, id_all.masked_fill(empty_all, n), b_all);
+    dense = dense.slice(1, 0, n);                                                   // [Tq, N]
+    auto kh = kc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
+    auto vh = vc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
+    auto logits = (torch::matmul(qc, kh.transpose(1, 2)) * scale).view({h, tq, n, s}) + dense.view({1, tq, n, 1});
+    auto p = safe_softmax(logits.view({h, tq, n * s}));
+    return torch::matmul(p, vh).to(q.scalar_type());
+  }
+  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, kk * h * s * d));
+  auto qt = qc.permute({1, 0, 2});  // [Tq, H, D]
+  std::vector<torch::Tensor> outs;
+  for (int64_t t0 = 0; t0 < tq; t0 += rows) {
+    const int64_t t1 = std::min(tq, t0 + rows), nr = t1 - t0;
+    auto flat = id_all.slice(0, t0, t1).clamp_min(0).reshape({-1});
+    auto kg = kc.index_select(0, flat).view({nr, kk, h, s, d});
+    auto vg = vc.index_select(0, flat).view({nr, kk, h, s, d});
+    auto qb = qt.slice(0, t0, t1).view({nr, 1, h, d, 1});
+    auto logits = torch::matmul(kg, qb).squeeze(-1) * scale + b_all.slice(0, t0, t1).view({nr, kk, 1, 1});
+    auto p = safe_softmax(logits.permute({0, 2, 1, 3}).reshape({nr, h, kk * s}));   // [nr, H, K*S]
+    auto vv = vg.permute({0, 2, 1, 3, 4}).reshape({nr, h, kk * s, d});
+    outs.push_back(torch::matmul(p.unsqueeze(-2), vv).squeeze(-2));                   // [nr, H, D]
+  }
+  return torch::cat(outs, 0).permute({1, 0, 2}).to(q.scalar_type()).contiguous();
+}
+
 torch::Tensor chunk_attention(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
                               const torch::Tensor& k, const torch::Tensor& v, double scale) {
   return chunk_attention_reference(q, idx, weights, k, v, scale);

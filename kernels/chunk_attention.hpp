@@ -42,4 +42,12 @@ torch::Tensor chunk_attention(const torch::Tensor& q, const torch::Tensor& idx, 
 torch::Tensor chunk_attention_reference(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
                                         const torch::Tensor& k, const torch::Tensor& v, double scale);
 
+// Joint fusion (HSA config "fusion": "joint"): one softmax over the tokens of all selected chunks, each
+// token's logit shifted by its chunk's selection score:
+// out[h, t] = sum_j sum_s softmax_{(j, s)}(scale * q[h, t] . k[idx[t, j], h, s] + bias[t, j]) * v[idx[t, j], h, s]
+// bias [Tq, K] (-inf or idx -1 = empty slot). Equals chunk_attention with weights[t, j] proportional to
+// exp(bias[t, j]) * sum_s exp(scale * q . k) (the chunk's own partition function joins its weight).
+torch::Tensor chunk_attention_joint(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& bias,
+                                    const torch::Tensor& k, const torch::Tensor& v, double scale);
+
 }  // namespace lctx::kernels

@@ -71,6 +71,7 @@ HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   c.selection_sparsity = r.get_string("selection_sparsity", d.selection_sparsity, {"enforced", "off"});
   c.sparsity_ratio = r.get_int("sparsity_ratio", d.sparsity_ratio);
   c.granularity = r.get_string("granularity", d.granularity, {"token", "chunk"});
+  c.fusion = r.get_string("fusion", d.fusion, {"chunk", "joint"});
   r.get_string("lower", "swa", {"swa"});
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
@@ -101,6 +102,7 @@ nlohmann::json HsaConfig::to_json() const {
           {"selection_sparsity", selection_sparsity},
           {"sparsity_ratio", sparsity_ratio},
           {"granularity", granularity},
+          {"fusion", fusion},
           {"lower", "swa"},
           {"rope_base", rope_base},
           {"tie_embeddings", tie_embeddings},
@@ -327,7 +329,9 @@ nlohmann::json HsaModel::config() const { return cfg_.to_json(); }
 // ---------------------------------------------------------------------------------------------------------
 // Full forward
 
-torch::Tensor HsaModel::forward_logits(const torch::Tensor& ids_in) {
+torch::Tensor HsaModel::head(const torch::Tensor& hidden) { return impl_->emb->logits(hidden); }
+
+torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
   auto& m = *impl_;
   auto ids = check_batch(ids_in, cfg_.vocab, device());
   const int64_t b = ids.size(0), t = ids.size(1), s = cfg_.chunk, d = cfg_.d_model;
@@ -349,6 +353,7 @@ torch::Tensor HsaModel::forward_logits(const torch::Tensor& ids_in) {
   const int64_t k_eff = enforce ? std::min(cfg_.topk, std::max<int64_t>(2, nc / cfg_.sparsity_ratio)) : cfg_.topk;
   const double lscale = 1.0 / std::sqrt(double(m.dl)), ascale = 1.0 / std::sqrt(double(dh));
   const bool chunk_gran = cfg_.granularity == "chunk";
+  const bool joint = cfg_.fusion == "joint";
 
   for (auto& layer : m.upper) {
     auto a = x + layer->attn->forward(layer->attn_norm(x), 0, rt);
@@ -379,8 +384,10 @@ torch::Tensor HsaModel::forward_logits(const torch::Tensor& ids_in) {
       mask.scatter_(-1, slot, true);
       mask = mask.slice(-1, 0, nc);
       auto any = mask.any(-1, true);
-      auto w = torch::softmax(scores.masked_fill(mask.logical_not().logical_and(any), kNegInf), -1) *
-               any.to(scores.dtype());
+      // joint fusion: the selected scores themselves (-inf elsewhere) join the token logits.
+      torch::Tensor w = joint ? scores.masked_fill(mask.logical_not(), kNegInf)
+                              : torch::softmax(scores.masked_fill(mask.logical_not().logical_and(any), kNegInf), -1) *
+                                    any.to(scores.dtype());
       if (chunk_gran) w = w.repeat_interleave(s, 1).slice(1, 0, t);  // [B, T, nc]
       if (trace_) {
         auto ti = chunk_gran ? sel.idx.repeat_interleave(s, 1).slice(1, 0, t) : sel.idx;
@@ -404,9 +411,15 @@ torch::Tensor HsaModel::forward_logits(const torch::Tensor& ids_in) {
         auto qb = q.slice(2, t0, t1);                                       // [B, H, n, dh]
         auto kb = kc.slice(2, 0, mc).reshape({b, h, mc * s, dh});
         auto vb = vc.slice(2, 0, mc).reshape({b, h, mc * s, dh});
-        auto p = torch::softmax((torch::matmul(qb, kb.transpose(2, 3)) * ascale).view({b, h, n, mc, s}), -1);
+        auto logits = (torch::matmul(qb, kb.transpose(2, 3)) * ascale).view({b, h, n, mc, s});
         auto wb = w.slice(1, t0, t1).slice(2, 0, mc).view({b, 1, n, mc, 1});
-        outs.push_back(torch::matmul((p * wb).view({b, h, n, mc * s}), vb));
+        if (joint) {  // every row here sees >= 1 selected chunk, so no row is all -inf
+          auto p = torch::softmax((logits + wb).view({b, h, n, mc * s}), -1);
+          outs.push_back(torch::matmul(p, vb));
+        } else {
+          auto p = torch::softmax(logits, -1);
+          outs.push_back(torch::matmul((p * wb).view({b, h, n, mc * s}), vb));
+        }
         c0 = c1;
       }
       auto o = torch::cat(outs, 2).permute({0, 2, 1, 3}).reshape({b, t, d});
@@ -414,7 +427,7 @@ torch::Tensor HsaModel::forward_logits(const torch::Tensor& ids_in) {
     }
     x = layer->finish(a, r, cfg_.residual == "bypass");
   }
-  return m.emb->logits(m.final_norm(x));
+  return m.final_norm(x);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -489,6 +502,9 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
   auto lmk = st->landmarks.slice(0, 0, nc);
   const double lscale = 1.0 / std::sqrt(double(m.dl)), ascale = 1.0 / std::sqrt(double(dh));
   const bool chunk_gran = cfg_.granularity == "chunk";
+  const bool joint = cfg_.fusion == "joint";
+  // Per (row, slot): chunk fusion -> softmax weights of the selected scores; joint fusion -> the scores.
+  auto fuse = [&](const torch::Tensor& sc) { return joint ? sc : selected_weights(sc); };
   auto vis_all = pos.div(s, "floor");
   for (size_t l = 0; l < m.upper.size(); ++l) {
     auto& layer = m.upper[l];
@@ -501,7 +517,7 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
     if (!chunk_gran) {
       auto sel = kernels::select_chunks(ql, lmk, vis_all, cfg_.topk, lscale);
       idx = sel.idx;
-      w = selected_weights(sel.scores);
+      w = fuse(sel.scores);
     } else {
       // Leaders: rows at the first position of a chunk select for the whole chunk.
       const int64_t kk = std::min(cfg_.topk, nc);
@@ -514,7 +530,7 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
         auto lr = torch::tensor(lead_rows, torch::kInt64).to(dev);
         auto sel = kernels::select_chunks(ql.index_select(0, lr), lmk, vis_all.index_select(0, lr), cfg_.topk, lscale);
         li = sel.idx;
-        lw = selected_weights(sel.scores);
+        lw = fuse(sel.scores);
       }
       size_t next = 0;
       for (int64_t i = 0; i < n; ++i) {
@@ -529,7 +545,7 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
         const int64_t have = ci.size(0);
         if (have < kk) {
           ci = torch::cat({ci, torch::full({kk - have}, -1, ci.options())});
-          cw = torch::cat({cw, torch::zeros({kk - have}, cw.options())});
+          cw = torch::cat({cw, torch::full({kk - have}, joint ? kNegInf : 0.0, cw.options())});
         }
         ri.push_back(ci);
         rw.push_back(cw);
@@ -563,7 +579,8 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
       for (size_t z = 0; z < ids_u.size(); ++z) rp[ids_u[z]] = int64_t(z);
       auto local = remap.index_select(0, bcpu.masked_fill(bcpu.lt(0), nc).reshape({-1})).view(bcpu.sizes()).to(dev);
       auto g = st->kv[l].gather(ids_u);
-      outs.push_back(kernels::chunk_attention(q.slice(1, r0, r1), local, bw, g.first, g.second, ascale));
+      outs.push_back(joint ? kernels::chunk_attention_joint(q.slice(1, r0, r1), local, bw, g.first, g.second, ascale)
+                           : kernels::chunk_attention(q.slice(1, r0, r1), local, bw, g.first, g.second, ascale));
     }
     auto o = torch::cat(outs, 1).permute({1, 0, 2}).reshape({1, n, d});
     x = layer->finish(a, ret->wo(o), cfg_.residual == "bypass");

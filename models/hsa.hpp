@@ -28,6 +28,10 @@ struct HsaConfig {
   std::string selection_sparsity = "enforced";    // "enforced" | "off"
   int64_t sparsity_ratio = 16;  // enforced: training top-k = min(topk, max(2, n_chunks / sparsity_ratio))
   std::string granularity = "token";              // "token" (HSA) | "chunk" (GCA/DRT-style: one per query chunk)
+  // How the selected chunks' token attentions combine: "chunk" (HSA: softmax inside each chunk, outputs mixed
+  // by the softmax of the selection scores) | "joint" (one softmax over all selected tokens, each logit shifted
+  // by its chunk's selection score, as in landmark attention). See docs/hsa.md.
+  std::string fusion = "chunk";
   double rope_base = 10000.0;
   bool tie_embeddings = true;
   int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size
@@ -54,7 +58,8 @@ class HsaModel : public Model {
   std::string kind() const override { return "hsa"; }
   nlohmann::json config() const override;
   int64_t vocab_size() const override { return cfg_.vocab; }
-  torch::Tensor forward_logits(const torch::Tensor& ids) override;
+  torch::Tensor forward_hidden(const torch::Tensor& ids) override;
+  torch::Tensor head(const torch::Tensor& hidden) override;
   std::unique_ptr<StreamState> begin(const StreamOptions& opt = {}) override;
   torch::Tensor prefill(StreamState& st, const torch::Tensor& ids) override;
 

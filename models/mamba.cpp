@@ -133,11 +133,13 @@ MambaModel::MambaModel(const MambaConfig& cfg) : cfg_(cfg) {
   }
 }
 
-torch::Tensor MambaModel::forward_logits(const torch::Tensor& ids_in) {
+torch::Tensor MambaModel::head(const torch::Tensor& hidden) { return emb_->logits(hidden); }
+
+torch::Tensor MambaModel::forward_hidden(const torch::Tensor& ids_in) {
   auto ids = check_batch(ids_in, cfg_.vocab, device());
   auto x = emb_->embed(ids);
   for (auto& b : blocks_) x = b->forward(x, nullptr);
-  return emb_->logits(final_norm_(x));
+  return final_norm_(x);
 }
 
 std::unique_ptr<StreamState> MambaModel::begin(const StreamOptions&) {

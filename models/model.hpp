@@ -30,8 +30,13 @@ class Model : public torch::nn::Module {
   virtual int64_t vocab_size() const = 0;
 
   // Full causal forward: ids [B, T] (int64) -> logits [B, T, V] (float32). `training` enables the
-  // training-only behaviour (HSA's Gumbel-noised selection, dropout if any).
-  virtual torch::Tensor forward_logits(const torch::Tensor& ids) = 0;
+  // training-only behaviour (HSA's Gumbel-noised selection, dropout if any). = head(forward_hidden(ids)).
+  torch::Tensor forward_logits(const torch::Tensor& ids) { return head(forward_hidden(ids)); }
+  // The same forward up to the final norm: [B, T, D]. The trainer applies the head only to the positions
+  // that carry loss weight (task rows weigh ~9 of 512 positions), which saves most of the vocabulary matmul.
+  virtual torch::Tensor forward_hidden(const torch::Tensor& ids) = 0;
+  // LM head: final hidden states [..., D] -> logits [..., V].
+  virtual torch::Tensor head(const torch::Tensor& hidden) = 0;
 
   // Streamed inference on device(); results equal forward_logits on the same ids within a documented
   // tolerance (tests/models).

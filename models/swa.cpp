@@ -63,12 +63,14 @@ SwaModel::SwaModel(const SwaConfig& cfg) : cfg_(cfg) {
   init_weights(*this, cfg.n_layers);
 }
 
-torch::Tensor SwaModel::forward_logits(const torch::Tensor& ids_in) {
+torch::Tensor SwaModel::head(const torch::Tensor& hidden) { return emb_->logits(hidden); }
+
+torch::Tensor SwaModel::forward_hidden(const torch::Tensor& ids_in) {
   auto ids = check_batch(ids_in, cfg_.vocab, device());
   auto x = emb_->embed(ids);
   auto rt = blocks_.front()->attn->rope.tables(0, ids.size(1), x.device());
   for (auto& b : blocks_) x = b->forward(x, 0, rt);
-  return emb_->logits(final_norm_(x));
+  return final_norm_(x);
 }
 
 std::unique_ptr<StreamState> SwaModel::begin(const StreamOptions&) {

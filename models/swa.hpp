@@ -40,7 +40,8 @@ class SwaModel : public Model {
   std::string kind() const override { return "swa"; }
   nlohmann::json config() const override { return cfg_.to_json(); }
   int64_t vocab_size() const override { return cfg_.vocab; }
-  torch::Tensor forward_logits(const torch::Tensor& ids) override;
+  torch::Tensor forward_hidden(const torch::Tensor& ids) override;
+  torch::Tensor head(const torch::Tensor& hidden) override;
   std::unique_ptr<StreamState> begin(const StreamOptions& opt = {}) override;
   torch::Tensor prefill(StreamState& st, const torch::Tensor& ids) override;
   const SwaConfig& swa_config() const { return cfg_; }

@@ -187,13 +187,17 @@ torch::Tensor batch_loss(Model& model, const Batch& b) {
   auto tokens = b.tokens.to(dev, torch::kInt64);
   auto inputs = tokens.narrow(1, 0, T);
   auto targets = tokens.narrow(1, 1, T).reshape({-1});
-  auto logits = model.forward_logits(inputs).to(torch::kFloat32);
-  const int64_t V = logits.size(-1);
-  auto nll = torch::nn::functional::cross_entropy(
-      logits.reshape({-1, V}), targets,
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  auto hidden = model.forward_hidden(inputs);
+  hidden = hidden.reshape({-1, hidden.size(-1)});
   auto w = b.weight.to(dev, torch::kFloat32).reshape({-1});
-  return (nll * w).sum() / w.sum().clamp_min(1e-6);
+  // The head (the [.., D] x [D, V] matmul) only where the loss weight is non-zero.
+  auto keep = w.gt(0).nonzero().reshape({-1});
+  if (keep.size(0) == 0) return (hidden.sum() * 0.0).to(torch::kFloat32);  // keeps the graph, loss 0
+  auto logits = model.head(hidden.index_select(0, keep)).to(torch::kFloat32);
+  auto nll = torch::nn::functional::cross_entropy(
+      logits, targets.index_select(0, keep), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  auto wk = w.index_select(0, keep);
+  return (nll * wk).sum() / wk.sum();
 }
 
 TrainResult train(Model& model, const BatchSource& source, const TrainOptions& opt,

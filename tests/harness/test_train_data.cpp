@@ -128,6 +128,36 @@ TEST_CASE("train data: rows are deterministic, answer-weighted, and not evaluati
   }
 }
 
+TEST_CASE("train data: copy rows repeat a segment beyond any short window, loss on the second copy", "[train_data]") {
+  TrainDataOptions o;
+  o.mix = "copy:1";
+  o.context = 256;
+  TrainData data(o, resources());
+  int64_t digits_seen = 0;
+  for (int64_t row = 0; row < 40; ++row) {
+    auto r = data.row(3, row);
+    REQUIRE(r.source == "copy");
+    REQUIRE(r.tokens.size() == 257);
+    REQUIRE(r.weight.size() == 256);
+    const int64_t m = r.answer_tokens + 1;  // segment length
+    REQUIRE(m >= 64);
+    REQUIRE(m <= 128);
+    for (int64_t i = 0; i < m; ++i) REQUIRE(r.tokens[m + i] == r.tokens[i]);
+    for (int64_t j = 0; j < 256; ++j) REQUIRE(r.weight[j] == ((j >= m && j < 2 * m - 1) ? 1.0f : 0.0f));
+    auto text = resources().tokenizer->decode(std::vector<int32_t>(r.tokens.begin(), r.tokens.begin() + m));
+    for (char ch : text) digits_seen += (ch >= '0' && ch <= '9');
+    auto again = data.row(3, row);
+    REQUIRE(again.tokens == r.tokens);
+  }
+  REQUIRE(digits_seen > 0);  // numbers are part of the segments
+  o.mix = "copy:1,niah1:1";
+  o.context = 512;
+  TrainData mixed(o, resources());
+  std::set<std::string> sources;
+  for (int64_t row = 0; row < 32; ++row) sources.insert(mixed.row(0, row).source);
+  REQUIRE(sources == std::set<std::string>{"copy", "ruler/niah_single_1"});
+}
+
 TEST_CASE("train data: bad options", "[train_data]") {
   TrainDataOptions o;
   o.context = 512;

@@ -80,7 +80,44 @@ torch::Tensor naive_chunk_attention(const torch::Tensor& q, const torch::Tensor&
   return out;
 }
 
+// Naive joint fusion: one softmax over the tokens of all selected chunks, logits shifted by the chunk bias.
+torch::Tensor naive_chunk_attention_joint(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& bias,
+                                          const torch::Tensor& k, const torch::Tensor& v, double scale) {
+  auto out = torch::zeros_like(q);
+  for (int64_t h = 0; h < q.size(0); ++h)
+    for (int64_t t = 0; t < q.size(1); ++t) {
+      std::vector<torch::Tensor> logits, vals;
+      for (int64_t j = 0; j < idx.size(1); ++j) {
+        const int64_t c = idx[t][j].item<int64_t>();
+        if (c < 0) continue;
+        logits.push_back(torch::matmul(k[c][h], q[h][t]) * scale + bias[t][j]);
+        vals.push_back(v[c][h]);
+      }
+      if (logits.empty()) continue;
+      out[h][t] = torch::matmul(torch::softmax(torch::cat(logits), 0), torch::cat(vals));
+    }
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("chunk_attention_joint equals one softmax over the selected chunks' tokens", "[hsa][kernels]") {
+  torch::manual_seed(5);
+  const int64_t h = 2, tq = 5, d = 8, n = 6, s = 4, kk = 3;
+  auto q = torch::randn({h, tq, d}), k = torch::randn({n, h, s, d}), v = torch::randn({n, h, s, d});
+  auto idx = torch::tensor({0, 5, -1, 2, 3, 1, -1, -1, -1, 4, 3, 0, 1, -1, 5}, torch::kInt64).view({tq, kk});
+  auto bias = torch::randn({tq, kk}) * 2;
+  auto ref = lctx::kernels::chunk_attention_joint(q, idx, bias, k, v, 0.35);   // dense path (n <= 4k)
+  REQUIRE((ref - naive_chunk_attention_joint(q, idx, bias, k, v, 0.35)).abs().max().item<double>() < 1e-5);
+  REQUIRE(ref.select(1, 2).abs().max().item<double>() == 0.0);  // row 2: all slots empty
+  // Many distinct chunks: the gathered path.
+  const int64_t n2 = 64, tq2 = 16, k2 = 2;
+  auto k_2 = torch::randn({n2, h, s, d}), v_2 = torch::randn({n2, h, s, d}), q2 = torch::randn({h, tq2, d});
+  auto idx2 = torch::randint(-1, n2, {tq2, k2}, torch::kInt64);
+  auto b2 = torch::randn({tq2, k2});
+  auto ref2 = lctx::kernels::chunk_attention_joint(q2, idx2, b2, k_2, v_2, 0.2);
+  REQUIRE((ref2 - naive_chunk_attention_joint(q2, idx2, b2, k_2, v_2, 0.2)).abs().max().item<double>() < 1e-5);
+}
 
 TEST_CASE("chunk_attention reference equals the per-row loop, empty slots contribute nothing", "[hsa][kernels]") {
   torch::manual_seed(3);
@@ -143,18 +180,22 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     const char* enc;
     const char* res;
     const char* gran;
+    const char* fusion;
   };
-  const Variant variants[] = {{"encoder+cls", "bypass", "token"},
-                              {"encoder+cls", "standard", "token"},
-                              {"encoder", "bypass", "token"},
-                              {"mean-pool", "standard", "token"},
-                              {"encoder+cls", "bypass", "chunk"}};
+  const Variant variants[] = {{"encoder+cls", "bypass", "token", "chunk"},
+                              {"encoder+cls", "standard", "token", "chunk"},
+                              {"encoder", "bypass", "token", "chunk"},
+                              {"mean-pool", "standard", "token", "chunk"},
+                              {"encoder+cls", "bypass", "chunk", "chunk"},
+                              {"encoder+cls", "bypass", "token", "joint"},
+                              {"encoder+cls", "bypass", "chunk", "joint"}};
   const int64_t t = 150;  // 9 complete chunks + a partial one
   for (const auto& var : variants) {
     auto c = small_cfg();
     c.chunk_encoder = var.enc;
     c.residual = var.res;
     c.granularity = var.gran;
+    c.fusion = var.fusion;
     auto m = make(c);
     m->to(lctx_test::test_device());
     auto ids = random_ids(t, c.vocab, 11).to(lctx_test::test_device());
@@ -166,10 +207,10 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     REQUIRE(full.sizes() == torch::IntArrayRef({1, t, c.vocab}));
     for (int64_t blk : {int64_t(1), int64_t(13), int64_t(64), t}) {
       const double diff = stream_diff(*m, ids, blk, full);
-      INFO(var.enc << " " << var.res << " " << var.gran << " block " << blk << " diff " << diff);
+      INFO(var.enc << " " << var.res << " " << var.gran << " " << var.fusion << " block " << blk << " diff " << diff);
       if (std::getenv("LCTX_TEST_VERBOSE"))
-        std::printf("stream-vs-full %s %s %s block %lld: max |dlogit| %.3g\n", var.enc, var.res, var.gran,
-                    (long long)blk, diff);
+        std::printf("stream-vs-full %s %s %s %s block %lld: max |dlogit| %.3g\n", var.enc, var.res, var.gran,
+                    var.fusion, (long long)blk, diff);
       CHECK(diff < lctx_test::device_tol(1e-4));
     }
   }

@@ -23,19 +23,19 @@ class ToyModel : public Model {
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
     fc1 = register_module("fc1", torch::nn::Linear(d, 4 * d));
     fc2 = register_module("fc2", torch::nn::Linear(4 * d, d));
-    head = register_module("head", torch::nn::Linear(d, vocab));
+    out = register_module("out", torch::nn::Linear(d, vocab));
   }
   std::string kind() const override { return "toy"; }
   nlohmann::json config() const override { return {{"kind", "toy"}}; }
   int64_t vocab_size() const override { return vocab_; }
-  torch::Tensor forward_logits(const torch::Tensor& ids) override {
+  torch::Tensor head(const torch::Tensor& h) override { return out(h); }
+  torch::Tensor forward_hidden(const torch::Tensor& ids) override {
     auto x = emb(ids);                          // [B, T, d]
     auto x1 = torch::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, x.size(1));
     auto x2 = torch::constant_pad_nd(x, {0, 0, 2, 0}).narrow(1, 0, x.size(1));
     auto h = x * mix[0] + x1 * mix[1] + x2 * mix[2];
     h = h + fc2(torch::gelu(fc1(norm(h))));
-    h = torch::dropout(h, 0.1, is_training());
-    return head(h);
+    return torch::dropout(h, 0.1, is_training());
   }
   struct St : StreamState {
     std::vector<int64_t> ids;
@@ -51,7 +51,7 @@ class ToyModel : public Model {
   torch::nn::Embedding emb{nullptr};
   torch::Tensor mix;
   torch::nn::LayerNorm norm{nullptr};
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, out{nullptr};
 
  private:
   int64_t vocab_;
