@@ -72,6 +72,7 @@ HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   c.sparsity_ratio = r.get_int("sparsity_ratio", d.sparsity_ratio);
   c.granularity = r.get_string("granularity", d.granularity, {"token", "chunk"});
   c.fusion = r.get_string("fusion", d.fusion, {"chunk", "joint"});
+  c.token_shift = r.get_bool("token_shift", d.token_shift);
   r.get_string("lower", "swa", {"swa"});
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
@@ -103,6 +104,7 @@ nlohmann::json HsaConfig::to_json() const {
           {"sparsity_ratio", sparsity_ratio},
           {"granularity", granularity},
           {"fusion", fusion},
+          {"token_shift", token_shift},
           {"lower", "swa"},
           {"rope_base", rope_base},
           {"tie_embeddings", tie_embeddings},
@@ -284,6 +286,7 @@ struct HsaState : StreamState {
   std::vector<KVCache> lower, upper;
   torch::Tensor pending;    // lower-layer states of the incomplete chunk [p, D]
   torch::Tensor landmarks;  // [capacity, dl] on the device; rows 0..n_chunks-1 valid
+  torch::Tensor last_emb;   // token_shift: embedding of the last pushed token [1, 1, D] (undefined at start)
   int64_t n_chunks = 0;
   std::vector<ChunkStore> kv;  // per upper layer
   // granularity "chunk": the current query chunk's selection per upper layer ([K] ids, [K] weights)
@@ -295,6 +298,7 @@ struct HsaState : StreamState {
 
 struct HsaModel::Impl {
   EmbeddingHead emb{nullptr};
+  torch::nn::Linear shift{nullptr};  // token_shift only
   std::vector<TransformerBlock> lower;
   ChunkEncoder encoder{nullptr};
   std::vector<UpperLayer> upper;
@@ -309,6 +313,8 @@ HsaModel::HsaModel(const HsaConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Imp
   auto& m = *impl_;
   m.dl = cfg.landmark_dim > 0 ? cfg.landmark_dim : cfg.d_model;
   m.emb = register_module("emb", EmbeddingHead(cfg.vocab, cfg.d_model, cfg.tie_embeddings));
+  if (cfg.token_shift)
+    m.shift = register_module("shift", torch::nn::Linear(torch::nn::LinearOptions(cfg.d_model, cfg.d_model).bias(false)));
   auto lower = register_module("lower", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.lower_layers; ++i) {
     m.lower.push_back(TransformerBlock(cfg.d_model, cfg.n_heads, cfg.window, cfg.mlp_hidden, cfg.rope_base));
@@ -338,6 +344,7 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
   const int64_t h = cfg_.n_heads, dh = d / h;
   auto pos = torch::arange(t, ids.options());
   auto x = m.emb->embed(ids);
+  if (cfg_.token_shift) x = x + m.shift(torch::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, t));
   auto rt = m.rope(0, t, x.device());
   for (auto& l : m.lower) x = l->forward(x, 0, rt);
 
@@ -473,6 +480,12 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
   const int64_t p0 = st->position;
   auto pos = torch::arange(p0, p0 + n, ids.options());
   auto x = m.emb->embed(ids).unsqueeze(0);  // [1, n, D]
+  if (cfg_.token_shift) {
+    auto first = st->last_emb.defined() ? st->last_emb : torch::zeros({1, 1, d}, x.options());
+    auto last = x.slice(1, n - 1, n).clone();
+    x = x + m.shift(torch::cat({first, x.slice(1, 0, n - 1)}, 1));
+    st->last_emb = last;
+  }
   auto rt = m.rope(p0, n, dev);
   for (size_t i = 0; i < m.lower.size(); ++i) x = m.lower[i]->forward_stream(x, p0, rt, st->lower[i]);
 

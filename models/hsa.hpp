@@ -32,6 +32,10 @@ struct HsaConfig {
   // by the softmax of the selection scores) | "joint" (one softmax over all selected tokens, each logit shifted
   // by its chunk's selection score, as in landmark attention). See docs/hsa.md.
   std::string fusion = "chunk";
+  // lctx addition (off in the paper's layout): the input of every position also gets a learned projection of
+  // the previous token's embedding, so keys carry "what came before me" from the first step and copy /
+  // induction retrieval forms early in small-budget training (the role a short causal conv plays in Mamba).
+  bool token_shift = false;
   double rope_base = 10000.0;
   bool tie_embeddings = true;
   int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size

@@ -181,6 +181,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     const char* res;
     const char* gran;
     const char* fusion;
+    bool shift = false;
   };
   const Variant variants[] = {{"encoder+cls", "bypass", "token", "chunk"},
                               {"encoder+cls", "standard", "token", "chunk"},
@@ -188,7 +189,8 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
                               {"mean-pool", "standard", "token", "chunk"},
                               {"encoder+cls", "bypass", "chunk", "chunk"},
                               {"encoder+cls", "bypass", "token", "joint"},
-                              {"encoder+cls", "bypass", "chunk", "joint"}};
+                              {"encoder+cls", "bypass", "chunk", "joint"},
+                              {"encoder+cls", "standard", "token", "joint", true}};
   const int64_t t = 150;  // 9 complete chunks + a partial one
   for (const auto& var : variants) {
     auto c = small_cfg();
@@ -196,6 +198,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     c.residual = var.res;
     c.granularity = var.gran;
     c.fusion = var.fusion;
+    c.token_shift = var.shift;
     auto m = make(c);
     m->to(lctx_test::test_device());
     auto ids = random_ids(t, c.vocab, 11).to(lctx_test::test_device());
@@ -207,7 +210,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     REQUIRE(full.sizes() == torch::IntArrayRef({1, t, c.vocab}));
     for (int64_t blk : {int64_t(1), int64_t(13), int64_t(64), t}) {
       const double diff = stream_diff(*m, ids, blk, full);
-      INFO(var.enc << " " << var.res << " " << var.gran << " " << var.fusion << " block " << blk << " diff " << diff);
+      INFO(var.enc << " " << var.res << " " << var.gran << " " << var.fusion << " shift " << var.shift << " block " << blk << " diff " << diff);
       if (std::getenv("LCTX_TEST_VERBOSE"))
         std::printf("stream-vs-full %s %s %s %s block %lld: max |dlogit| %.3g\n", var.enc, var.res, var.gran,
                     var.fusion, (long long)blk, diff);
@@ -260,25 +263,31 @@ TEST_CASE("hsa kv_offload gives the same logits; memory stats separate landmarks
 }
 
 TEST_CASE("hsa is causal: changing token j never changes outputs before j", "[hsa]") {
-  auto c = small_cfg();
-  auto m = make(c);
-  auto ids = random_ids(120, c.vocab, 21);
-  for (bool training : {false, true}) {
-    training ? m->train() : m->eval();
-    for (int64_t j : {int64_t(5), int64_t(47), int64_t(64), int64_t(100)}) {
-      auto ids2 = ids.clone();
-      ids2[j] = (ids[j].item<int64_t>() + 1) % c.vocab;
-      torch::NoGradGuard ng;
-      torch::manual_seed(99);
-      auto a = m->forward_logits(ids.unsqueeze(0));
-      torch::manual_seed(99);
-      auto b = m->forward_logits(ids2.unsqueeze(0));
-      INFO("training " << training << " j " << j);
-      REQUIRE((a.slice(1, 0, j) - b.slice(1, 0, j)).abs().max().item<double>() < 1e-6);
-      REQUIRE((a.slice(1, j) - b.slice(1, j)).abs().max().item<double>() > 1e-4);
+  for (bool variant : {false, true}) {
+    auto c = small_cfg();
+    if (variant) {  // joint fusion, standard residual, token shift
+      c.fusion = "joint";
+      c.residual = "standard";
+      c.token_shift = true;
+    }
+    auto m = make(c);
+    auto ids = random_ids(120, c.vocab, 21);
+    for (bool training : {false, true}) {
+      training ? m->train() : m->eval();
+      for (int64_t j : {int64_t(5), int64_t(47), int64_t(64), int64_t(100)}) {
+        auto ids2 = ids.clone();
+        ids2[j] = (ids[j].item<int64_t>() + 1) % c.vocab;
+        torch::NoGradGuard ng;
+        torch::manual_seed(99);
+        auto a = m->forward_logits(ids.unsqueeze(0));
+        torch::manual_seed(99);
+        auto b = m->forward_logits(ids2.unsqueeze(0));
+        INFO("variant " << variant << " training " << training << " j " << j);
+        REQUIRE((a.slice(1, 0, j) - b.slice(1, 0, j)).abs().max().item<double>() < 1e-6);
+        REQUIRE((a.slice(1, j) - b.slice(1, j)).abs().max().item<double>() > 1e-4);
+      }
     }
   }
-  m->eval();
 }
 
 TEST_CASE("hsa selects only complete, strictly earlier chunks (full and streamed)", "[hsa]") {
