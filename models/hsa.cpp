@@ -11,6 +11,7 @@
 
 #include "kernels/chunk_attention.hpp"
 #include "models/layers.hpp"
+#include "models/mamba.hpp"
 #include "tasks/core.hpp"
 
 namespace lctx::models {
@@ -73,7 +74,7 @@ HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   c.granularity = r.get_string("granularity", d.granularity, {"token", "chunk"});
   c.fusion = r.get_string("fusion", d.fusion, {"chunk", "joint"});
   c.token_shift = r.get_bool("token_shift", d.token_shift);
-  r.get_string("lower", "swa", {"swa"});
+  c.lower = r.get_string("lower", d.lower, {"swa", "mamba"});
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
   c.prefill_block = r.get_int("prefill_block", d.prefill_block);
@@ -105,7 +106,7 @@ nlohmann::json HsaConfig::to_json() const {
           {"granularity", granularity},
           {"fusion", fusion},
           {"token_shift", token_shift},
-          {"lower", "swa"},
+          {"lower", lower},
           {"rope_base", rope_base},
           {"tie_embeddings", tie_embeddings},
           {"prefill_block", prefill_block}};
@@ -284,6 +285,7 @@ struct ChunkStore {
 struct HsaState : StreamState {
   StreamOptions opt;
   std::vector<KVCache> lower, upper;
+  std::vector<MambaLayerState> lower_mamba;  // lower = "mamba"
   torch::Tensor pending;    // lower-layer states of the incomplete chunk [p, D]
   torch::Tensor landmarks;  // [capacity, dl] on the device; rows 0..n_chunks-1 valid
   torch::Tensor last_emb;   // token_shift: embedding of the last pushed token [1, 1, D] (undefined at start)
@@ -300,6 +302,7 @@ struct HsaModel::Impl {
   EmbeddingHead emb{nullptr};
   torch::nn::Linear shift{nullptr};  // token_shift only
   std::vector<TransformerBlock> lower;
+  std::vector<MambaBlock> lower_mamba;  // lower = "mamba" (RAMba)
   ChunkEncoder encoder{nullptr};
   std::vector<UpperLayer> upper;
   RMSNorm final_norm{nullptr};
@@ -316,9 +319,17 @@ HsaModel::HsaModel(const HsaConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Imp
   if (cfg.token_shift)
     m.shift = register_module("shift", torch::nn::Linear(torch::nn::LinearOptions(cfg.d_model, cfg.d_model).bias(false)));
   auto lower = register_module("lower", torch::nn::ModuleList());
+  MambaConfig mc;
+  mc.vocab = cfg.vocab;
+  mc.d_model = cfg.d_model;
   for (int64_t i = 0; i < cfg.lower_layers; ++i) {
-    m.lower.push_back(TransformerBlock(cfg.d_model, cfg.n_heads, cfg.window, cfg.mlp_hidden, cfg.rope_base));
-    lower->push_back(m.lower.back());
+    if (cfg.lower == "mamba") {
+      m.lower_mamba.push_back(MambaBlock(mc));
+      lower->push_back(m.lower_mamba.back());
+    } else {
+      m.lower.push_back(TransformerBlock(cfg.d_model, cfg.n_heads, cfg.window, cfg.mlp_hidden, cfg.rope_base));
+      lower->push_back(m.lower.back());
+    }
   }
   m.encoder = register_module("encoder", ChunkEncoder(cfg, m.dl));
   auto upper = register_module("upper", torch::nn::ModuleList());
@@ -328,6 +339,7 @@ HsaModel::HsaModel(const HsaConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Imp
   }
   m.final_norm = register_module("final_norm", RMSNorm(cfg.d_model));
   init_weights(*this, cfg.lower_layers + cfg.upper_layers);
+  for (auto& b : m.lower_mamba) init_mamba_ssm(*b->mixer, mc);
 }
 
 nlohmann::json HsaModel::config() const { return cfg_.to_json(); }
@@ -347,6 +359,7 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
   if (cfg_.token_shift) x = x + m.shift(torch::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, t));
   auto rt = m.rope(0, t, x.device());
   for (auto& l : m.lower) x = l->forward(x, 0, rt);
+  for (auto& l : m.lower_mamba) x = l->forward(x, nullptr);
 
   const int64_t nc = t / s;  // complete chunks
   torch::Tensor tok, lmk;
@@ -447,6 +460,7 @@ std::unique_ptr<StreamState> HsaModel::begin(const StreamOptions& opt) {
   const auto opts = m.final_norm->weight.options();
   st->opt = opt;
   st->lower.resize(m.lower.size());
+  st->lower_mamba.resize(m.lower_mamba.size());
   st->upper.resize(m.upper.size());
   st->kv.resize(m.upper.size());
   for (auto& s : st->kv) {
@@ -488,6 +502,7 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
   }
   auto rt = m.rope(p0, n, dev);
   for (size_t i = 0; i < m.lower.size(); ++i) x = m.lower[i]->forward_stream(x, p0, rt, st->lower[i]);
+  for (size_t i = 0; i < m.lower_mamba.size(); ++i) x = m.lower_mamba[i]->forward(x, &st->lower_mamba[i]);
 
   // Encode the chunks completed by this block (each chunk exactly once).
   st->pending = torch::cat({st->pending, x[0]}, 0);
@@ -612,6 +627,7 @@ HsaMemoryStats HsaModel::memory_stats(const StreamState& base) const {
   ms.local_bytes = st->pending.numel() * st->pending.element_size();
   for (auto* v : {&st->lower, &st->upper})
     for (auto& c : *v) ms.local_bytes += c.bytes();
+  for (auto& l : st->lower_mamba) ms.local_bytes += mamba_state_bytes(l);
   return ms;
 }
 

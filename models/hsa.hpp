@@ -17,6 +17,8 @@ struct HsaConfig {
   int64_t n_heads = 4;
   int64_t mlp_hidden = 0;       // 0 -> the layers' default for d_model
   int64_t lower_layers = 2;
+  std::string lower = "swa";    // lower layers: "swa" (sliding-window attention) | "mamba" (RAMba: Mamba blocks,
+                                // d_state 16, d_conv 4, expand 2; the upper layers keep their window attention)
   int64_t upper_layers = 2;
   int64_t window = 128;         // sliding window of the lower and upper self-attention
   int64_t chunk = 64;           // S: tokens per chunk

@@ -101,13 +101,28 @@ torch::Tensor MambaBlockImpl::forward(const torch::Tensor& x, MambaLayerState* s
   return x + mixer->forward(norm(x), st);
 }
 
+int64_t mamba_state_bytes(const MambaLayerState& l) {
+  int64_t s = 0;
+  if (l.conv.defined()) s += l.conv.numel() * l.conv.element_size();
+  if (l.ssm.defined()) s += l.ssm.numel() * l.ssm.element_size();
+  return s;
+}
+
 int64_t MambaState::bytes() const {
   int64_t s = 0;
-  for (const auto& l : layers) {
-    if (l.conv.defined()) s += l.conv.numel() * l.conv.element_size();
-    if (l.ssm.defined()) s += l.ssm.numel() * l.ssm.element_size();
-  }
+  for (const auto& l : layers) s += mamba_state_bytes(l);
   return s;
+}
+
+void init_mamba_ssm(MambaMixerImpl& m, const MambaConfig& cfg) {
+  torch::NoGradGuard ng;
+  const double lo = std::log(cfg.dt_min), hi = std::log(cfg.dt_max);
+  const double ws = 1.0 / std::sqrt(double(cfg.rank()));
+  m.dt_proj->weight.uniform_(-ws, ws);
+  auto dt = torch::exp(torch::rand({cfg.d_inner()}) * (hi - lo) + lo).clamp_min(1e-4);
+  m.dt_proj->bias.copy_(dt + torch::log(-torch::expm1(-dt)));  // softplus^-1(dt)
+  m.A_log.copy_(torch::log(torch::arange(1, cfg.d_state + 1, torch::kFloat)).repeat({cfg.d_inner(), 1}));
+  m.D.fill_(1.0);
 }
 
 MambaModel::MambaModel(const MambaConfig& cfg) : cfg_(cfg) {
@@ -119,18 +134,7 @@ MambaModel::MambaModel(const MambaConfig& cfg) : cfg_(cfg) {
   }
   final_norm_ = register_module("final_norm", RMSNorm(cfg.d_model, cfg.norm_eps));
   init_weights(*this, cfg.n_layers);
-  // Mamba's own initialisation of the SSM parameters (init_weights set the linears to N(0, 0.02)).
-  torch::NoGradGuard ng;
-  const double lo = std::log(cfg.dt_min), hi = std::log(cfg.dt_max);
-  for (auto& b : blocks_) {
-    auto& m = *b->mixer;
-    const double ws = 1.0 / std::sqrt(double(cfg.rank()));
-    m.dt_proj->weight.uniform_(-ws, ws);
-    auto dt = torch::exp(torch::rand({cfg.d_inner()}) * (hi - lo) + lo).clamp_min(1e-4);
-    m.dt_proj->bias.copy_(dt + torch::log(-torch::expm1(-dt)));  // softplus^-1(dt)
-    m.A_log.copy_(torch::log(torch::arange(1, cfg.d_state + 1, torch::kFloat)).repeat({cfg.d_inner(), 1}));
-    m.D.fill_(1.0);
-  }
+  for (auto& b : blocks_) init_mamba_ssm(*b->mixer, cfg);
 }
 
 torch::Tensor MambaModel::head(const torch::Tensor& hidden) { return emb_->logits(hidden); }

@@ -58,6 +58,11 @@ struct MambaBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(MambaBlock);
 
+// Mamba's own initialisation of a mixer's SSM parameters (dt_proj weight and bias from [dt_min, dt_max],
+// A_log = log(1..d_state), D = 1), to apply after init_weights (which sets every linear to N(0, 0.02)).
+void init_mamba_ssm(MambaMixerImpl& m, const MambaConfig& cfg);
+int64_t mamba_state_bytes(const MambaLayerState& l);
+
 struct MambaState : StreamState {
   std::vector<MambaLayerState> layers;
   int64_t bytes() const;

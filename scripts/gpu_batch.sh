@@ -62,6 +62,7 @@ phase_train() {
   for item in ${LCTX_TRAIN_ARCHS:-hsa swa mamba}; do
     local arch=${item%%=*} cfg="" name=${item%%=*}-tiny
     if [[ $item == *=* ]]; then cfg=${item#*=}; name=$name-$(basename "$cfg" .json); fi
+    if [ -z "$cfg" ] && [ "$arch" = hsa ]; then cfg=assets/configs/hsa-tiny.json; fi
     t0=$(date +%s)
     v=LCTX_TRAIN_STEPS_$arch
     LCTX=build-cuda/apps/lctx/lctx DEVICE=cuda NO_EVAL=1 STEPS=${!v:-${STEPS:-300}} CONFIG=$cfg NAME=$name \

@@ -4,7 +4,9 @@
 # Work folders (with trainer_state.pt for --resume) stay in runs/train/. Then measures needle accuracy.
 # Usage: scripts/train_builtin.sh [hsa swa mamba]
 # Env: LCTX (binary), DEVICE (cpu|cuda), STEPS, BATCH, CONTEXT, MIX, LR, THREADS, RESUME=1 (continue runs/train/*), NO_EVAL=1,
-#      CONFIG (JSON of architecture keys over the tiny preset), NAME (checkpoint name, default ARCH-tiny).
+#      CONFIG (JSON of architecture keys over the tiny preset; default for hsa: assets/configs/hsa-tiny.json, the
+#      recipe that learns retrieval, docs/training.md), NAME (checkpoint name, default ARCH-tiny).
+# The shipped hsa-tiny: DEVICE=cuda STEPS=4000 BATCH=32 LENGTHS=384,448,512 scripts/train_builtin.sh hsa
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LCTX=${LCTX:-build/apps/lctx/lctx}
@@ -12,7 +14,7 @@ STEPS=${STEPS:-300}
 BATCH=${BATCH:-8}
 CONTEXT=${CONTEXT:-512}
 LENGTHS=${LENGTHS:-"256,384,512"}
-MIX=${MIX:-"niah1:0.9,corpus:0.1"}
+MIX=${MIX:-"copy:0.5,niah1:0.5"}
 LR=${LR:-3e-3}
 THREADS=${THREADS:-0}
 SEED=${SEED:-1}
@@ -22,7 +24,9 @@ for arch in "$@"; do
   name=${NAME:-$arch-tiny}
   work=runs/train/$name
   config=()
-  if [ -n "${CONFIG:-}" ]; then config=(--config "$CONFIG"); fi
+  cfg=${CONFIG-}
+  if [ -z "${CONFIG+set}" ] && [ "$arch" = hsa ]; then cfg=assets/configs/hsa-tiny.json; fi
+  if [ -n "$cfg" ]; then config=(--config "$cfg"); fi
   resume=()
   if [ "${RESUME:-0}" = 1 ] && [ -f "$work/trainer_state.pt" ]; then resume=(--resume); fi
   echo "== $name: $STEPS steps x $BATCH x $CONTEXT, mix $MIX" >&2

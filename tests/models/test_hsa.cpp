@@ -182,6 +182,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     const char* gran;
     const char* fusion;
     bool shift = false;
+    const char* lower = "swa";
   };
   const Variant variants[] = {{"encoder+cls", "bypass", "token", "chunk"},
                               {"encoder+cls", "standard", "token", "chunk"},
@@ -190,7 +191,8 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
                               {"encoder+cls", "bypass", "chunk", "chunk"},
                               {"encoder+cls", "bypass", "token", "joint"},
                               {"encoder+cls", "bypass", "chunk", "joint"},
-                              {"encoder+cls", "standard", "token", "joint", true}};
+                              {"encoder+cls", "standard", "token", "joint", true},
+                              {"encoder+cls", "bypass", "token", "chunk", false, "mamba"}};
   const int64_t t = 150;  // 9 complete chunks + a partial one
   for (const auto& var : variants) {
     auto c = small_cfg();
@@ -199,6 +201,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     c.granularity = var.gran;
     c.fusion = var.fusion;
     c.token_shift = var.shift;
+    c.lower = var.lower;
     auto m = make(c);
     m->to(lctx_test::test_device());
     auto ids = random_ids(t, c.vocab, 11).to(lctx_test::test_device());
@@ -210,7 +213,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     REQUIRE(full.sizes() == torch::IntArrayRef({1, t, c.vocab}));
     for (int64_t blk : {int64_t(1), int64_t(13), int64_t(64), t}) {
       const double diff = stream_diff(*m, ids, blk, full);
-      INFO(var.enc << " " << var.res << " " << var.gran << " " << var.fusion << " shift " << var.shift << " block " << blk << " diff " << diff);
+      INFO(var.enc << " " << var.res << " " << var.gran << " " << var.fusion << " shift " << var.shift << " lower " << var.lower << " block " << blk << " diff " << diff);
       if (std::getenv("LCTX_TEST_VERBOSE"))
         std::printf("stream-vs-full %s %s %s %s block %lld: max |dlogit| %.3g\n", var.enc, var.res, var.gran,
                     var.fusion, (long long)blk, diff);
@@ -263,13 +266,14 @@ TEST_CASE("hsa kv_offload gives the same logits; memory stats separate landmarks
 }
 
 TEST_CASE("hsa is causal: changing token j never changes outputs before j", "[hsa]") {
-  for (bool variant : {false, true}) {
+  for (int variant : {0, 1, 2}) {
     auto c = small_cfg();
-    if (variant) {  // joint fusion, standard residual, token shift
+    if (variant == 1) {  // joint fusion, standard residual, token shift
       c.fusion = "joint";
       c.residual = "standard";
       c.token_shift = true;
     }
+    if (variant == 2) c.lower = "mamba";  // RAMba
     auto m = make(c);
     auto ids = random_ids(120, c.vocab, 21);
     for (bool training : {false, true}) {
@@ -395,4 +399,10 @@ TEST_CASE("hsa config: presets, round trip and one-line errors", "[hsa]") {
                       "hsa config: 'residual' must be one of bypass, standard, got 'skip'");
   REQUIRE_THROWS_AS(HsaConfig::from_json({{"chunk", 1}}), lctx::Error);
   REQUIRE_THROWS_AS(HsaConfig::from_json({{"preset", "huge"}}), lctx::Error);
+  auto ramba = HsaConfig::from_json({{"preset", "tiny"}, {"lower", "mamba"}, {"fusion", "joint"}, {"token_shift", true}});
+  REQUIRE(ramba.lower == "mamba");
+  REQUIRE(HsaConfig::from_json(ramba.to_json()).to_json() == ramba.to_json());
+  REQUIRE_THROWS_WITH(HsaConfig::from_json({{"lower", "lstm"}}),
+                      "hsa config: 'lower' must be one of mamba, swa, got 'lstm'");
+  REQUIRE_THROWS_AS(HsaConfig::from_json({{"fusion", "sum"}}), lctx::Error);
 }
