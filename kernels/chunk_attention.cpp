@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 #include <vector>
 
 namespace lctx::kernels {
@@ -62,70 +63,92 @@ ChunkSelection select_chunks(const torch::Tensor& q, const torch::Tensor& landma
   return {torch::cat(idx, 0), torch::cat(sc, 0)};
 }
 
-torch::Tensor chunk_attention_reference(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
-                                        const torch::Tensor& k, const torch::Tensor& v, double scale) {
-  TORCH_CHECK(q.dim() == 3, "chunk_attention: q must be [H, Tq, D]");
-  TORCH_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), "chunk_attention: k and v must be [N, H, S, D]");
-  const int64_t h = q.size(0), tq = q.size(1), d = q.size(2);
-  TORCH_CHECK(k.size(1) == h && k.size(3) == d, "chunk_attention: k/v heads or head size differ from q");
-  TORCH_CHECK(idx.dim() == 2 && idx.size(0) == tq && weights.sizes() == idx.sizes(),
-              "chunk_attention: idx and weights must be [Tq, K]");
-  const int64_t kk = idx.size(1), n = k.size(0), s = k.size(2);
-  if (kk == 0 || n == 0 || tq == 0) return torch::zeros_like(q);
+namespace {
+
+// Checked, device-placed, float32-or-wider operands shared by both fusions.
+struct ChunkAttnInputs {
+  int64_t h = 0, tq = 0, d = 0, kk = 0, n = 0, s = 0;
+  torch::Tensor id, slot_w;  // idx [Tq, K] int64 on q's device; weights/bias [Tq, K] in the compute dtype
+  torch::Tensor kc, vc, qc;  // [N, H, S, D], [N, H, S, D], [H, Tq, D]
+  bool empty() const { return kk == 0 || n == 0 || tq == 0; }
+};
+
+ChunkAttnInputs prepare(const char* what, const torch::Tensor& q, const torch::Tensor& idx,
+                        const torch::Tensor& slot_w, const torch::Tensor& k, const torch::Tensor& v) {
+  const std::string w = what;
+  TORCH_CHECK(q.dim() == 3, w, ": q must be [H, Tq, D]");
+  TORCH_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), w, ": k and v must be [N, H, S, D]");
+  ChunkAttnInputs in;
+  in.h = q.size(0), in.tq = q.size(1), in.d = q.size(2);
+  TORCH_CHECK(k.size(1) == in.h && k.size(3) == in.d, w, ": k/v heads or head size differ from q");
+  TORCH_CHECK(idx.dim() == 2 && idx.size(0) == in.tq && slot_w.sizes() == idx.sizes(),
+              w, ": idx and weights/bias must be [Tq, K]");
+  in.kk = idx.size(1), in.n = k.size(0), in.s = k.size(2);
+  if (in.empty()) return in;
   // Softmax in float32 at least (the storage may be half precision on the GPU).
   const auto cdt = (q.scalar_type() == torch::kDouble) ? torch::kDouble : torch::kFloat;
-  auto id_all = idx.to(q.device(), torch::kInt64);
-  auto valid_all = id_all.ge(0);
-  auto w_all = weights.to(q.device(), cdt).masked_fill(valid_all.logical_not(), 0.0);
-  auto kc = k.to(q.device(), cdt), vc = v.to(q.device(), cdt), qc = q.to(cdt);
+  in.id = idx.to(q.device(), torch::kInt64);
+  in.slot_w = slot_w.to(q.device(), cdt);
+  in.kc = k.to(q.device(), cdt), in.vc = v.to(q.device(), cdt), in.qc = q.to(cdt);
+  return in;
+}
 
+// The gathered path: per block of query rows, gather each row's K chunks ([nr, K, H, S, D] keys/values and the
+// [nr, K, H, S] logits) and let `combine(logits, vg, t0, t1)` turn them into the rows' outputs [nr, H, D].
+template <class Combine>
+torch::Tensor gathered(const ChunkAttnInputs& in, double scale, const Combine& combine) {
+  const int64_t kk = in.kk, h = in.h, s = in.s, d = in.d;
+  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, kk * h * s * d));
+  auto qt = in.qc.permute({1, 0, 2});  // [Tq, H, D]
+  std::vector<torch::Tensor> outs;
+  for (int64_t t0 = 0; t0 < in.tq; t0 += rows) {
+    const int64_t t1 = std::min(in.tq, t0 + rows), nr = t1 - t0;
+    auto flat = in.id.slice(0, t0, t1).clamp_min(0).reshape({-1});
+    auto kg = in.kc.index_select(0, flat).view({nr, kk, h, s, d});
+    auto vg = in.vc.index_select(0, flat).view({nr, kk, h, s, d});
+    auto qb = qt.slice(0, t0, t1).view({nr, 1, h, d, 1});
+    auto logits = torch::matmul(kg, qb).squeeze(-1) * scale;                       // [nr, K, H, S]
+    outs.push_back(combine(logits, vg, t0, t1));
+  }
+  return torch::cat(outs, 0).permute({1, 0, 2}).contiguous();
+}
+
+}  // namespace
+
+torch::Tensor chunk_attention_reference(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
+                                        const torch::Tensor& k, const torch::Tensor& v, double scale) {
+  auto in = prepare("chunk_attention", q, idx, weights, k, v);
+  if (in.empty()) return torch::zeros_like(q);
+  const int64_t h = in.h, tq = in.tq, d = in.d, kk = in.kk, n = in.n, s = in.s;
+  auto valid_all = in.id.ge(0);
+  auto w_all = in.slot_w.masked_fill(valid_all.logical_not(), 0.0);
   // Few distinct chunks (the usual case: neighbouring tokens select alike, and the caller passes only the
   // gathered chunks): dense over all N chunks with per-chunk softmax and zero weights for unselected ones.
   // This reads each chunk once instead of once per (token, slot).
   if (n <= 4 * kk) {
     auto dense = torch::zeros({tq, n + 1}, w_all.options());
-    dense.scatter_add_(1, id_all.masked_fill(valid_all.logical_not(), n), w_all);
+    dense.scatter_add_(1, in.id.masked_fill(valid_all.logical_not(), n), w_all);
     dense = dense.slice(1, 0, n);                                                  // [Tq, N]
-    auto kh = kc.permute({1, 0, 2, 3}).reshape({h, n * s, d});                    // [H, N*S, D]
-    auto vh = vc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
-    auto p = torch::softmax((torch::matmul(qc, kh.transpose(1, 2)) * scale).view({h, tq, n, s}), -1);
+    auto kh = in.kc.permute({1, 0, 2, 3}).reshape({h, n * s, d});                 // [H, N*S, D]
+    auto vh = in.vc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
+    auto p = torch::softmax((torch::matmul(in.qc, kh.transpose(1, 2)) * scale).view({h, tq, n, s}), -1);
     p = (p * dense.view({1, tq, n, 1})).view({h, tq, n * s});
     return torch::matmul(p, vh).to(q.scalar_type());
   }
-  // Many distinct chunks: gather each row's K chunks (query rows in blocks to bound memory); batched
-  // matrix-vector products over contiguous [S, D] chunk slices, no transposed copies.
-  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, kk * h * s * d));
-  auto qt = qc.permute({1, 0, 2});  // [Tq, H, D]
-  std::vector<torch::Tensor> outs;
-  for (int64_t t0 = 0; t0 < tq; t0 += rows) {
-    const int64_t t1 = std::min(tq, t0 + rows), nr = t1 - t0;
-    auto flat = id_all.slice(0, t0, t1).clamp_min(0).reshape({-1});
-    auto kg = kc.index_select(0, flat).view({nr, kk, h, s, d});
-    auto vg = vc.index_select(0, flat).view({nr, kk, h, s, d});
-    auto qb = qt.slice(0, t0, t1).view({nr, 1, h, d, 1});
-    auto logits = torch::matmul(kg, qb).squeeze(-1) * scale;                       // [nr, K, H, S]
-    auto p = torch::softmax(logits, -1) * w_all.slice(0, t0, t1).view({nr, kk, 1, 1});
-    auto o = torch::matmul(p.unsqueeze(-2), vg).squeeze(-2).sum(1);                // [nr, H, D]
-    outs.push_back(o);
-  }
-  return torch::cat(outs, 0).permute({1, 0, 2}).to(q.scalar_type()).contiguous();
+  // Many distinct chunks: gathered rows; softmax inside each chunk, weighted sum over the K slots.
+  return gathered(in, scale, [&](const torch::Tensor& logits, const torch::Tensor& vg, int64_t t0, int64_t t1) {
+           auto p = torch::softmax(logits, -1) * w_all.slice(0, t0, t1).view({t1 - t0, kk, 1, 1});
+           return torch::matmul(p.unsqueeze(-2), vg).squeeze(-2).sum(1);                  // [nr, H, D]
+         }).to(q.scalar_type());
 }
 
 torch::Tensor chunk_attention_joint(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& bias,
                                     const torch::Tensor& k, const torch::Tensor& v, double scale) {
-  TORCH_CHECK(q.dim() == 3, "chunk_attention_joint: q must be [H, Tq, D]");
-  TORCH_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), "chunk_attention_joint: k and v must be [N, H, S, D]");
-  const int64_t h = q.size(0), tq = q.size(1), d = q.size(2);
-  TORCH_CHECK(k.size(1) == h && k.size(3) == d, "chunk_attention_joint: k/v heads or head size differ from q");
-  TORCH_CHECK(idx.dim() == 2 && idx.size(0) == tq && bias.sizes() == idx.sizes(),
-              "chunk_attention_joint: idx and bias must be [Tq, K]");
-  const int64_t kk = idx.size(1), n = k.size(0), s = k.size(2);
-  if (kk == 0 || n == 0 || tq == 0) return torch::zeros_like(q);
-  const auto cdt = (q.scalar_type() == torch::kDouble) ? torch::kDouble : torch::kFloat;
-  auto id_all = idx.to(q.device(), torch::kInt64);
-  auto empty_all = id_all.lt(0).logical_or(bias.to(q.device()).eq(kNegInf));
-  auto b_all = bias.to(q.device(), cdt).masked_fill(empty_all, kNegInf);
-  auto kc = k.to(q.device(), cdt), vc = v.to(q.device(), cdt), qc = q.to(cdt);
+  auto in = prepare("chunk_attention_joint", q, idx, bias, k, v);
+  if (in.empty()) return torch::zeros_like(q);
+  const int64_t h = in.h, tq = in.tq, d = in.d, kk = in.kk, n = in.n, s = in.s;
+  auto empty_all = in.id.lt(0).logical_or(in.slot_w.eq(kNegInf));
+  auto b_all = in.slot_w.masked_fill(empty_all, kNegInf);
   // Softmax over masked logits; rows without any selected token give 0 instead of NaN.
   auto safe_softmax = [](const torch::Tensor& logits) {
     auto none = logits.eq(kNegInf).all(-1, /*keepdim=*/true);
@@ -133,29 +156,21 @@ torch::Tensor chunk_attention_joint(const torch::Tensor& q, const torch::Tensor&
   };
   if (n <= 4 * kk) {  // dense over the N gathered chunks: bias -inf where a row did not select a chunk
     auto dense = torch::full({tq, n + 1}, kNegInf, b_all.options());
-    dense.scatter_(1, id_all.masked_fill(empty_all, n), b_all);
+    dense.scatter_(1, in.id.masked_fill(empty_all, n), b_all);
     dense = dense.slice(1, 0, n);                                                   // [Tq, N]
-    auto kh = kc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
-    auto vh = vc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
-    auto logits = (torch::matmul(qc, kh.transpose(1, 2)) * scale).view({h, tq, n, s}) + dense.view({1, tq, n, 1});
+    auto kh = in.kc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
+    auto vh = in.vc.permute({1, 0, 2, 3}).reshape({h, n * s, d});
+    auto logits = (torch::matmul(in.qc, kh.transpose(1, 2)) * scale).view({h, tq, n, s}) + dense.view({1, tq, n, 1});
     auto p = safe_softmax(logits.view({h, tq, n * s}));
     return torch::matmul(p, vh).to(q.scalar_type());
   }
-  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, kk * h * s * d));
-  auto qt = qc.permute({1, 0, 2});  // [Tq, H, D]
-  std::vector<torch::Tensor> outs;
-  for (int64_t t0 = 0; t0 < tq; t0 += rows) {
-    const int64_t t1 = std::min(tq, t0 + rows), nr = t1 - t0;
-    auto flat = id_all.slice(0, t0, t1).clamp_min(0).reshape({-1});
-    auto kg = kc.index_select(0, flat).view({nr, kk, h, s, d});
-    auto vg = vc.index_select(0, flat).view({nr, kk, h, s, d});
-    auto qb = qt.slice(0, t0, t1).view({nr, 1, h, d, 1});
-    auto logits = torch::matmul(kg, qb).squeeze(-1) * scale + b_all.slice(0, t0, t1).view({nr, kk, 1, 1});
-    auto p = safe_softmax(logits.permute({0, 2, 1, 3}).reshape({nr, h, kk * s}));   // [nr, H, K*S]
-    auto vv = vg.permute({0, 2, 1, 3, 4}).reshape({nr, h, kk * s, d});
-    outs.push_back(torch::matmul(p.unsqueeze(-2), vv).squeeze(-2));                   // [nr, H, D]
-  }
-  return torch::cat(outs, 0).permute({1, 0, 2}).to(q.scalar_type()).contiguous();
+  return gathered(in, scale, [&](const torch::Tensor& logits, const torch::Tensor& vg, int64_t t0, int64_t t1) {
+           const int64_t nr = t1 - t0;
+           auto l = logits + b_all.slice(0, t0, t1).view({nr, kk, 1, 1});
+           auto p = safe_softmax(l.permute({0, 2, 1, 3}).reshape({nr, h, kk * s}));    // [nr, H, K*S]
+           auto vv = vg.permute({0, 2, 1, 3, 4}).reshape({nr, h, kk * s, d});
+           return torch::matmul(p.unsqueeze(-2), vv).squeeze(-2);                       // [nr, H, D]
+         }).to(q.scalar_type());
 }
 
 torch::Tensor chunk_attention(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
