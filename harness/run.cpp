@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <exception>
 #include <filesystem>
@@ -10,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "harness/builtin.hpp"
 #include "harness/grid.hpp"
@@ -56,6 +59,23 @@ std::string abs_or_empty(const std::string& p) {
 std::string file_hash_or_empty(const std::string& p) {
   if (p.empty()) return "";
   return hex64(fnv1a64(read_file(p)));
+}
+
+// Content fingerprint of a built-in checkpoint folder (config.json and model.safetensors, read in 1 MiB
+// blocks): a resumed run refuses a folder whose results came from other weights under the same path.
+std::string checkpoint_fingerprint(const std::string& dir) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char* name : {"config.json", "model.safetensors"}) {
+    const std::string p = (fs::path(dir) / name).string();
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    if (!f) throw Error("cannot read " + p);
+    std::vector<char> buf(1 << 20);
+    size_t got = 0;
+    while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0) h = fnv1a64(std::string_view(buf.data(), got), h);
+    std::fclose(f);
+    h = fnv1a64(name, h);
+  }
+  return hex64(h);
 }
 
 std::vector<double> parse_depths(const std::string& s) {
@@ -198,6 +218,10 @@ RunSummary run_benchmark(const RunOptions& opt) {
   // ---- output folder: settings check, run file, results store, completed keys ----------------------------
   ensure_dir(opt.out);
   json settings = run_settings(opt, tok_hash);
+  json fingerprints = json::object();
+  for (auto& m : models)
+    if (m.builtin()) fingerprints[m.spec] = checkpoint_fingerprint(m.path);
+  json carried = json::object();
   for (auto& e : list_dir(opt.out)) {
     const std::string& name = e.name;
     if (name.rfind("run", 0) != 0 || fs::path(name).extension() != ".json" || name.find(".tmp") != std::string::npos)
@@ -212,11 +236,25 @@ RunSummary run_benchmark(const RunOptions& opt) {
       throw Error(opt.out + " holds results made with other settings (" + diff +
                   "); use another --out folder");
     }
+    if (prev.contains("checkpoints") && prev["checkpoints"].is_object())
+      for (auto& [spec, fp] : prev["checkpoints"].items())
+        if (!fingerprints.contains(spec)) carried[spec] = fp;  // models of earlier runs into this folder
+    if (prev.contains("checkpoints") && prev["checkpoints"].is_object())
+      for (auto& [spec, fp] : fingerprints.items())
+        if (prev["checkpoints"].contains(spec) && prev["checkpoints"][spec] != fp)
+          throw Error(opt.out + " holds results of " + spec + " made with other weights (checkpoint fingerprint " +
+                      prev["checkpoints"][spec].dump() + " vs \"" + fp.get<std::string>() +
+                      "\"); use another --out folder");
   }
   std::string shard_text = std::to_string(shard_i) + "/" + std::to_string(shard_n);
   json run_json = {{"schema", "lctx.run/1"},
                    {"argv", opt.argv},
                    {"settings", settings},
+                   {"checkpoints", [&] {
+                      json all = carried;
+                      all.update(fingerprints);
+                      return all;
+                    }()},
                    {"grid", {{"models", opt.models}, {"suite", opt.suite}, {"tasks", tasks}, {"lengths", lengths},
                              {"depths", depths}, {"samples", opt.samples}, {"seed", opt.seed}}},
                    {"tokenizer", res.tokenizer->path()},

@@ -214,6 +214,30 @@ TEST_CASE("run: seeds coexist in one folder; other settings are refused") {
   CHECK(err.find("holds results made with other settings (max_new 6 vs 9)") != std::string::npos);
 }
 
+TEST_CASE("run: a checkpoint retrained under the same path is refused on resume") {
+  std::string ck = root() + "/swa-retrained";
+  lctx::remove_tree(ck);
+  fs::create_directories(ck);
+  for (const char* f : {"config.json", "model.safetensors"})
+    fs::copy_file(fs::path(tiny_checkpoint()) / f, fs::path(ck) / f);
+  std::string dir = root() + "/retrained";
+  lctx::remove_tree(dir);
+  auto a = run_args(dir, {"-q", "--samples", "1"});
+  a[std::find(a.begin(), a.end(), "--model") - a.begin() + 1] = "swa:" + ck;
+  REQUIRE(run_cmd(a, root()) == 0);
+  REQUIRE(run_cmd(a, root()) == 0);  // same weights: resumes
+  // other weights, same path and config
+  torch::manual_seed(99);
+  auto m = lctx::models::build_model(
+      json{{"kind", "swa"}, {"preset", "tiny"}, {"d_model", 64}, {"n_layers", 2}, {"n_heads", 2}, {"window", 64}});
+  auto tok = lctx::Tokenizer::load(lctx::default_tokenizer_path());
+  lctx::models::save_checkpoint(ck, *m, json{{"tokenizer_hash", tok->hash()}});
+  std::string err;
+  CHECK(run_cmd(a, root(), nullptr, &err) == 1);
+  CHECK(err.find("made with other weights (checkpoint fingerprint") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') <= 1);
+}
+
 TEST_CASE("run: clear errors for a tokenizer mismatch and bad options") {
   std::string bad = root() + "/swa-badtok";
   lctx::remove_tree(bad);
