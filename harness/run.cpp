@@ -236,15 +236,15 @@ RunSummary run_benchmark(const RunOptions& opt) {
       throw Error(opt.out + " holds results made with other settings (" + diff +
                   "); use another --out folder");
     }
-    if (prev.contains("checkpoints") && prev["checkpoints"].is_object())
-      for (auto& [spec, fp] : prev["checkpoints"].items())
-        if (!fingerprints.contains(spec)) carried[spec] = fp;  // models of earlier runs into this folder
-    if (prev.contains("checkpoints") && prev["checkpoints"].is_object())
-      for (auto& [spec, fp] : fingerprints.items())
-        if (prev["checkpoints"].contains(spec) && prev["checkpoints"][spec] != fp)
-          throw Error(opt.out + " holds results of " + spec + " made with other weights (checkpoint fingerprint " +
-                      prev["checkpoints"][spec].dump() + " vs \"" + fp.get<std::string>() +
-                      "\"); use another --out folder");
+    if (!prev.contains("checkpoints") || !prev["checkpoints"].is_object()) continue;
+    for (auto& [spec, old_fp] : prev["checkpoints"].items()) {
+      if (!fingerprints.contains(spec)) {
+        carried[spec] = old_fp;  // a model of an earlier run into this folder, not part of this one
+      } else if (fingerprints[spec] != old_fp) {
+        throw Error(opt.out + " holds results of " + spec + " made with other weights (checkpoint fingerprint " +
+                    old_fp.dump() + " vs " + fingerprints[spec].dump() + "); use another --out folder");
+      }
+    }
   }
   std::string shard_text = std::to_string(shard_i) + "/" + std::to_string(shard_n);
   json run_json = {{"schema", "lctx.run/1"},

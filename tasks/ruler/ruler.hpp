@@ -158,8 +158,6 @@ class RulerTask : public TaskGenerator {
 // Finishes `b` from a builder that holds the whole prompt (input followed by answer_prefix).
 void finish_built(Built& b, PromptBuilder& pb, size_t input_end_bytes, bool keep_ids);
 
-// The token count of the prompt that assemble(pb, n, nullptr) builds, followed by the answer prefix `ap`
-// (counting only: no text is kept). The fitting searches (fit_units) call it with candidate unit counts.
 // The final build of a list task (cwe, fwe): assemble(pb, n, &mark) writes the prompt and marks the answer
 // list; the answer prefix follows; the mark becomes the sample's single needle position.
 template <class Assemble>
@@ -177,6 +175,8 @@ void build_marked(Built& b, ChunkMemo& memo, bool keep_ids, const Assemble& asse
   b.extra["haystack_units"] = n;
 }
 
+// The token count of the prompt that assemble(pb, n, nullptr) builds, followed by the answer prefix `ap`
+// (counting only: no text is kept). The fitting searches (fit_units) call it with candidate unit counts.
 template <class Assemble>
 auto prompt_counter(ChunkMemo& memo, const Assemble& assemble, const std::string& ap) {
   return [&memo, &assemble, &ap](int64_t n) {
