@@ -15,7 +15,7 @@ namespace {
 MixComponent component(const std::string& name) {
   MixComponent c;
   c.name = name;
-  if (name == "corpus" || name == "copy") return c;
+  if (name == "corpus" || name == "copy" || name == "copy-wide") return c;
   if (name == "niah") {
     c.suite = "ruler";
     c.tasks = {"niah_single_1", "niah_single_2", "niah_single_3"};
@@ -38,7 +38,7 @@ MixComponent component(const std::string& name) {
     c.tasks = {task};
   } else {
     throw Error("--mix: unknown component '" + name +
-                "' (known: corpus, copy, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)");
+                "' (known: corpus, copy, copy-wide, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)");
   }
   return c;
 }
@@ -100,7 +100,7 @@ TrainData::TrainData(const TrainDataOptions& opt, const Resources& res)
   g.keep_ids = true;
   g.haystack_dir = opt_.haystack_dir;
   for (const auto& c : mix_) {
-    if (c.name == "corpus" || c.name == "copy") {
+    if (c.name == "corpus" || c.name == "copy" || c.name == "copy-wide") {
       if (!res_.corpus) throw Error("train data: the " + c.name + " component needs a haystack corpus");
       if (res_.corpus->num_tokens() < 4 * (opt_.context + 1))
         throw Error("train data: the corpus is too small for context " + std::to_string(opt_.context));
@@ -138,15 +138,10 @@ TrainRow TrainData::corpus_row(Rng& rng) const {
   return r;
 }
 
-TrainRow TrainData::copy_row(Rng& rng) const {
-  // A segment A of m tokens (m uniform in [T/4, T/2]) followed by A again; the loss is on the second copy
-  // from its second token on. A is made of corpus words drawn independently (no sentence context) and, one
-  // word in five, a random 1-9 digit number, so the only way to predict the second copy is to find the
-  // matching place m tokens back (beyond a short sliding window) and copy what follows it: the retrieval
-  // and copy skill of the needle tasks, with ~T/3 supervised tokens per row instead of ~9.
+// m tokens of corpus words drawn independently (no sentence context) and, one word in five, a random 1-9
+// digit number: text whose next token cannot be guessed from its neighbours.
+std::vector<int32_t> TrainData::random_segment(Rng& rng, int64_t m) const {
   const Corpus& C = *res_.corpus;
-  const int64_t T = opt_.context;
-  const int64_t m = rng.range(std::max<int64_t>(2, T / 4), std::max<int64_t>(2, T / 2));
   std::vector<int32_t> seg;
   seg.reserve(m + 16);
   while (static_cast<int64_t>(seg.size()) < m) {
@@ -161,6 +156,17 @@ TrainRow TrainData::copy_row(Rng& rng) const {
     }
   }
   seg.resize(m);
+  return seg;
+}
+
+TrainRow TrainData::copy_row(Rng& rng) const {
+  // A segment A of m tokens (m uniform in [T/4, T/2]) followed by A again; the loss is on the second copy
+  // from its second token on. The only way to predict the second copy is to find the matching place m
+  // tokens back (beyond a short sliding window) and copy what follows it: the retrieval and copy skill of
+  // the needle tasks, with ~T/3 supervised tokens per row instead of ~9.
+  const int64_t T = opt_.context;
+  const int64_t m = rng.range(std::max<int64_t>(2, T / 4), std::max<int64_t>(2, T / 2));
+  const auto seg = random_segment(rng, m);
   TrainRow r;
   r.source = "copy";
   r.tokens = seg;
@@ -169,6 +175,29 @@ TrainRow TrainData::copy_row(Rng& rng) const {
   r.weight.assign(T, 0.0f);
   for (int64_t j = m; j < 2 * m - 1; ++j) r.weight[j] = 1.0f;  // predicts tokens m+1 .. 2m-1
   r.tokens.resize(T + 1, pad_id_);
+  return r;
+}
+
+TrainRow TrainData::copy_wide_row(Rng& rng) const {
+  // Copy episodes packed back to back until the row is full: segment A_i of m_i tokens (m_i uniform in
+  // [4, T/2], the last one shortened to fit), then A_i again, loss on each repeat from its second token.
+  // Short distances teach the local window attention to copy (a needle right before the question), long
+  // ones the retrieval; every row is ~half supervised.
+  const int64_t T = opt_.context, need = T + 1;
+  TrainRow r;
+  r.source = "copy-wide";
+  r.weight.assign(T, 0.0f);
+  while (need - static_cast<int64_t>(r.tokens.size()) >= 8) {
+    const int64_t room = (need - static_cast<int64_t>(r.tokens.size())) / 2;
+    const int64_t m = std::min(rng.range(4, std::max<int64_t>(4, T / 2)), room);
+    const auto seg = random_segment(rng, m);
+    const int64_t start = static_cast<int64_t>(r.tokens.size());
+    r.tokens.insert(r.tokens.end(), seg.begin(), seg.end());
+    r.tokens.insert(r.tokens.end(), seg.begin(), seg.end());
+    for (int64_t j = start + m; j < start + 2 * m - 1; ++j) r.weight[j] = 1.0f;
+    r.answer_tokens += m - 1;
+  }
+  r.tokens.resize(need, pad_id_);
   return r;
 }
 
@@ -224,6 +253,7 @@ TrainRow TrainData::row(int64_t step, int64_t row) const {
   }
   if (pick->name == "corpus") return corpus_row(rng);
   if (pick->name == "copy") return copy_row(rng);
+  if (pick->name == "copy-wide") return copy_wide_row(rng);
   // Sample indices are unique per (step, row) for batches below 2^20 rows.
   return task_row(*pick, rng, (step << 20) + row);
 }

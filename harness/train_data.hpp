@@ -26,7 +26,8 @@ inline uint64_t training_run_seed(uint64_t seed) { return seed | kTrainSeedTag; 
 inline bool is_training_seed(uint64_t seed) { return (seed & kTrainSeedTag) != 0; }
 
 // One component of the mixture. Names: "corpus" (LM on haystack text), "copy" (a random segment of corpus
-// words and numbers, then the same segment again, loss on the second copy: a dense retrieval warm-up), "niah" (RULER niah_single_1/2/3),
+// words and numbers, then the same segment again, loss on the second copy: a dense retrieval warm-up),
+// "copy-wide" (copy episodes packed back to back, distances 4 .. T/2: local and long-range copying), "niah" (RULER niah_single_1/2/3),
 // "niah1" (niah_single_1 only), "vt" (RULER vt), "babi" (BABILong qa1..qa5), "ruler/<task>",
 // "babilong/<task>" (one task). Tasks of a group are drawn uniformly.
 struct MixComponent {
@@ -73,7 +74,9 @@ class TrainData {
 
  private:
   TrainRow corpus_row(Rng& rng) const;
+  std::vector<int32_t> random_segment(Rng& rng, int64_t m) const;
   TrainRow copy_row(Rng& rng) const;
+  TrainRow copy_wide_row(Rng& rng) const;
   TrainRow task_row(const MixComponent& c, Rng& rng, int64_t index) const;
   TrainDataOptions opt_;
   Resources res_;

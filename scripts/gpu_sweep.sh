@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Parallel small training runs on one GPU, each followed by held-out needle accuracy (the HSA recipe sweeps
 # of docs/training.md). Run on the device machine after building build-cuda (see docs/gpu.md).
-# Usage: scripts/gpu_sweep.sh NAME:ARCH:CONFIG[:BATCH[:LR]] ...
-#   CONFIG: a file in assets/configs/sweep/ (or empty: the tiny preset).
+# Usage: scripts/gpu_sweep.sh NAME:ARCH:CONFIG[:BATCH[:LR[:STEPS[:MIX[:CONTEXT]]]]] ...
+#   CONFIG: a file in assets/configs/sweep/ (or empty: the tiny preset). MIX: as --mix with "=" for ":"
+#   (copy-wide=0.5,niah1=0.5). CONTEXT (512): training context; sample lengths 384,448,512 at 512, else CONTEXT.
 # Environment: MIX (lctx train --mix, default "copy:0.5,niah1:0.5"), STEPS (2000), SECS (300, bound on each training), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES
 # (100), KEEP=1 (also copy NAME.safetensors / NAME.config.json to $OUT), OUT (out/sweep).
 # Results: $OUT/logs.tgz (training logs and JSONL step logs, eval lines) + the kept checkpoints.
@@ -14,10 +15,11 @@ export LCTX_CACHE=${LCTX_CACHE:-/tmp/lctx-cache}
 STEPS=${STEPS:-2000}; SECS=${SECS:-300}
 pids=()
 for spec in "$@"; do
-  IFS=: read -r name arch cfg batch lr <<< "$spec"
+  IFS=: read -r name arch cfg batch lr steps mix ctx <<< "$spec"
   c=(); [ -n "$cfg" ] && c=(--config "assets/configs/sweep/$cfg")
-  ( timeout "$SECS" "$L" train --arch "$arch" --preset tiny "${c[@]}" --context 512 --lengths 384,448,512 --mix "${MIX:-copy:0.5,niah1:0.5}" \
-      --steps "$STEPS" --batch "${batch:-32}" --lr "${lr:-3e-3}" --min-lr 3e-4 --warmup 30 --device cuda --threads 3 \
+  mix=${mix//=/:}; ctx=${ctx:-512}; lens=$ctx; [ "$ctx" = 512 ] && lens=384,448,512
+  ( timeout "$SECS" "$L" train --arch "$arch" --preset tiny "${c[@]}" --context "$ctx" --lengths "$lens" --mix "${mix:-${MIX:-copy:0.5,niah1:0.5}}" \
+      --steps "${steps:-$STEPS}" --batch "${batch:-32}" --lr "${lr:-3e-3}" --min-lr 3e-4 --warmup 30 --device cuda --threads "${THREADS:-3}" \
       --save-every 100 --log-every 100 --out "runs/sweep/$name" > "$OUT/logs/train-$name.log" 2>&1
     for len in ${EVAL_LENGTHS:-512 4096}; do
       timeout 150 "$L" train-eval --checkpoint "runs/sweep/$name" --task niah_single_1 --length "$len" \

@@ -158,6 +158,45 @@ TEST_CASE("train data: copy rows repeat a segment beyond any short window, loss 
   REQUIRE(sources == std::set<std::string>{"copy", "ruler/niah_single_1"});
 }
 
+TEST_CASE("train data: copy-wide rows pack copy episodes of short and long distances", "[train_data]") {
+  TrainDataOptions o;
+  o.mix = "copy-wide:1";
+  o.context = 256;
+  TrainData data(o, resources());
+  int64_t short_eps = 0, long_eps = 0;
+  for (int64_t row = 0; row < 40; ++row) {
+    auto r = data.row(5, row);
+    REQUIRE(r.source == "copy-wide");
+    REQUIRE(r.tokens.size() == 257);
+    REQUIRE(r.weight.size() == 256);
+    // Walk the weight runs: every weighted run [a, b) predicts tokens a+1..b, which repeat the m = b - a + 1
+    // tokens just before the run's episode start e = a - m.
+    int64_t weighted = 0, covered_until = 0;
+    for (int64_t j = 0; j < 256;) {
+      if (r.weight[j] == 0.0f) {
+        ++j;
+        continue;
+      }
+      int64_t b = j;
+      while (b < 256 && r.weight[b] > 0.0f) ++b;
+      const int64_t m = b - j + 1, e = j - m;
+      REQUIRE(m >= 4);
+      REQUIRE(m <= 128);
+      REQUIRE(e >= covered_until);  // episodes do not overlap
+      for (int64_t i = 0; i < m; ++i) REQUIRE(r.tokens[j + i] == r.tokens[e + i]);
+      (m <= 32 ? short_eps : long_eps) += 1;
+      weighted += b - j;
+      covered_until = j + m - 1;
+      j = b;
+    }
+    REQUIRE(weighted == r.answer_tokens);
+    REQUIRE(weighted >= 256 / 2 - 16);  // the row is packed: about half of it is supervised
+    REQUIRE(data.row(5, row).tokens == r.tokens);
+  }
+  REQUIRE(short_eps > 0);  // within a short window
+  REQUIRE(long_eps > 0);   // beyond it
+}
+
 TEST_CASE("train data: bad options", "[train_data]") {
   TrainDataOptions o;
   o.context = 512;

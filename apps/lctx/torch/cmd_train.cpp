@@ -68,7 +68,7 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
   app.add_option("--config", o->config_file, "JSON file with architecture keys overriding the preset");
   app.add_option("--context", o->context, "training context T (tokens per row)")->capture_default_str();
   app.add_option("--lengths", o->lengths, "task sample lengths (CSV, each <= context; default: context)");
-  app.add_option("--mix", o->mix, "data mixture NAME:WEIGHT,... (corpus, copy, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)")
+  app.add_option("--mix", o->mix, "data mixture NAME:WEIGHT,... (corpus, copy, copy-wide, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)")
       ->capture_default_str();
   app.add_option("--prompt-weight", o->prompt_weight, "loss weight of task prompt tokens (answer tokens: 1)")
       ->capture_default_str();
