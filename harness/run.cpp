@@ -61,23 +61,6 @@ std::string file_hash_or_empty(const std::string& p) {
   return hex64(fnv1a64(read_file(p)));
 }
 
-// Content fingerprint of a built-in checkpoint folder (config.json and model.safetensors, read in 1 MiB
-// blocks): a resumed run refuses a folder whose results came from other weights under the same path.
-std::string checkpoint_fingerprint(const std::string& dir) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char* name : {"config.json", "model.safetensors"}) {
-    const std::string p = (fs::path(dir) / name).string();
-    std::FILE* f = std::fopen(p.c_str(), "rb");
-    if (!f) throw Error("cannot read " + p);
-    std::vector<char> buf(1 << 20);
-    size_t got = 0;
-    while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0) h = fnv1a64(std::string_view(buf.data(), got), h);
-    std::fclose(f);
-    h = fnv1a64(name, h);
-  }
-  return hex64(h);
-}
-
 std::vector<double> parse_depths(const std::string& s) {
   std::vector<double> out;
   for (auto& item : split_list(s)) {
@@ -148,6 +131,21 @@ json make_record(const Context& cx, const ModelSpec& m, const GridItem& it, cons
 }
 
 }  // namespace
+
+std::string checkpoint_fingerprint(const std::string& dir) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char* name : {"config.json", "model.safetensors"}) {
+    const std::string p = (fs::path(dir) / name).string();
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    if (!f) throw Error("cannot read " + p);
+    std::vector<char> buf(1 << 20);
+    size_t got = 0;
+    while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0) h = fnv1a64(std::string_view(buf.data(), got), h);
+    std::fclose(f);
+    h = fnv1a64(name, h);
+  }
+  return hex64(h);
+}
 
 json run_settings(const RunOptions& opt, const std::string& tokenizer_hash) {
   return json{{"tokenizer_hash", tokenizer_hash},

@@ -54,4 +54,9 @@ RunSummary run_benchmark(const RunOptions& opt);
 // haystack, QA data, max_new, chat): a results folder holds one setting only; run.json records it.
 nlohmann::json run_settings(const RunOptions& opt, const std::string& tokenizer_hash);
 
+// Content fingerprint (hex FNV-1a 64) of a built-in checkpoint folder: config.json and model.safetensors,
+// read in 1 MiB blocks. A resumed run refuses a folder whose results came from other weights under the same
+// path; `lctx train --init-from` records the starting weights with it.
+std::string checkpoint_fingerprint(const std::string& dir);
+
 }  // namespace lctx::harness

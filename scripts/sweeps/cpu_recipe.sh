@@ -23,5 +23,10 @@ case "$1" in
        i:hsa:cpu-c32-off.json:8:3e-3:600:$M2 j:hsa:cpu-c32-mp.json:8:3e-3:600:$M2 k:hsa:cpu-c32.json:4:3e-3:1200:$M2 \
        l:hsa:cpu-c32.json:8:3e-3:1200:$M2 m:hsa:cpu-c16.json:8:3e-3:600:$M2 n:hsa:cpu-d128-c32.json:8:3e-3:600:$M2 \
        o:hsa:cpu-c32.json:8:6e-3:600:$M2 p:hsa:tiny-ts.json:8:1e-2:600:$M2 ;;
+  3) export EVAL_LENGTHS=" "; OUT=${OUT:-out/sweep}/w3 scripts/gpu_sweep.sh \
+       s1:hsa:cpu-c16.json:16:3e-3:1500:copy=1:128 s2:hsa:cpu-c16.json:32:3e-3:1500:copy=1:64 \
+       s3:hsa:cpu-c16.json:16:3e-3:1500:copy-wide=1:128 s4:hsa:cpu-c16.json:8:3e-3:1500:copy=1:256 \
+       s5:swa:swa-w16.json:16:3e-3:1500:copy=1:128 s6:hsa:cpu-c16.json:16:1e-2:1500:copy=1:128 \
+       s7:hsa:cpu-c16.json:4:3e-3:3000:copy=1:128 s8:hsa:cpu-c32.json:16:3e-3:1500:copy=1:128 ;;
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac

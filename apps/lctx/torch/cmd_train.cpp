@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "apps/lctx/command.hpp"
+#include "harness/run.hpp"
 #include "harness/train_data.hpp"
 #include "models/model.hpp"
 #include "models/train.hpp"
@@ -18,7 +19,7 @@ namespace {
 
 struct TrainOpts {
   std::string arch, preset = "tiny", config_file, mix = "niah:1", lengths, device = "cpu", out, tokenizer,
-      haystack, precision = "auto";
+      haystack, precision = "auto", init_from;
   int64_t context = 512, steps = 1000, batch = 8, warmup = 100, save_every = 0, log_every = 10;
   double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0;
   uint64_t seed = 1;
@@ -43,6 +44,19 @@ void set_threads(int threads) {
 nlohmann::json arch_config(const TrainOpts& o) {
   if (o.arch != "hsa" && o.arch != "swa" && o.arch != "mamba")
     throw lctx::Error("--arch must be hsa, swa or mamba (got '" + o.arch + "')");
+  if (!o.init_from.empty()) {  // the architecture is the starting checkpoint's
+    if (!o.config_file.empty())
+      throw lctx::Error("--init-from takes the architecture from " + o.init_from + "; drop --config");
+    const std::string p = o.init_from + "/config.json";
+    if (!lctx::file_exists(p)) throw lctx::Error("--init-from " + o.init_from + ": no config.json there");
+    auto j = nlohmann::json::parse(lctx::read_file(p), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("arch") || !j["arch"].is_object())
+      throw lctx::Error("--init-from " + p + ": not a checkpoint config (no \"arch\" object)");
+    if (j["arch"].value("kind", "") != o.arch)
+      throw lctx::Error("--init-from " + o.init_from + ": checkpoint kind " + j["arch"].value("kind", "?") +
+                        " differs from --arch " + o.arch);
+    return j["arch"];
+  }
   if (o.preset != "tiny" && o.preset != "small")
     throw lctx::Error("--preset must be tiny or small (got '" + o.preset + "')");
   nlohmann::json arch = {{"kind", o.arch}, {"preset", o.preset}};
@@ -89,6 +103,9 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
   app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
   app.add_option("--out", o->out, "output folder (checkpoint, trainer_state.pt, train_log.jsonl)")->required();
   app.add_flag("--resume", o->resume, "continue from OUT/trainer_state.pt");
+  app.add_option("--init-from", o->init_from,
+                 "start from this checkpoint's weights and architecture (fresh optimizer and schedule; a second "
+                 "training stage, e.g. longer context after a short-context curriculum)");
   return [o]() -> int {
     const auto arch = arch_config(*o);  // validates arch/preset before any loading
     lctx::harness::parse_mix(o->mix);    // validates the mixture early
@@ -107,7 +124,16 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
     lctx::harness::TrainData data(dopt, res);
 
     torch::manual_seed(o->seed);  // model initialisation
-    auto model = lctx::models::build_model(arch);
+    std::shared_ptr<lctx::models::Model> model;
+    nlohmann::json init_from;
+    if (o->init_from.empty()) {
+      model = lctx::models::build_model(arch);
+    } else {
+      auto ck = lctx::models::load_checkpoint(o->init_from, res.tokenizer->hash(), torch::Device(torch::kCPU));
+      model = ck.model;
+      init_from = {{"path", o->init_from}, {"fingerprint", lctx::harness::checkpoint_fingerprint(o->init_from)}};
+      if (ck.config.contains("train")) init_from["train"] = ck.config["train"];
+    }
     if (model->vocab_size() < res.tokenizer->vocab_size())
       throw lctx::Error("model vocab " + std::to_string(model->vocab_size()) + " < tokenizer vocab " +
                         std::to_string(res.tokenizer->vocab_size()));
@@ -132,6 +158,7 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
                              {"min_lr", o->min_lr},      {"weight_decay", o->weight_decay},
                              {"clip", o->clip},          {"seed", o->seed},       {"device", o->device},
                              {"precision", o->precision}, {"data", data.describe()}};
+    if (!init_from.is_null()) recipe["init_from"] = init_from;
     t.extra_config = {{"tokenizer_hash", res.tokenizer->hash()}, {"train", recipe}};
     if (o->resume) {  // the folder must hold a run of the same model and data
       const std::string cfg_path = o->out + "/config.json";
