@@ -1,8 +1,12 @@
 // Model base pieces: greedy generation, device, and the build_model registry.
 #include "models/model.hpp"
 
+#include <dlfcn.h>
+
+#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "models/mamba.hpp"
 #include "models/swa.hpp"
@@ -13,6 +17,16 @@
 #endif
 
 namespace lctx::models {
+
+int configure_cpu_threads(int threads) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(n);
+  // Looked up at run time: the BLAS behind LibTorch is chosen by the system (OpenBLAS, reference BLAS, MKL).
+  using SetThreads = void (*)(int);
+  if (!std::getenv("OPENBLAS_NUM_THREADS"))
+    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
+  return n;
+}
 
 std::vector<int32_t> Model::generate(StreamState& st, const torch::Tensor& last_logits, int max_new,
                                      int32_t eos_id) {

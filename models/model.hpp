@@ -58,6 +58,12 @@ using ModelFactory = std::function<std::shared_ptr<Model>(const nlohmann::json&)
 void register_model_kind(const std::string& kind, ModelFactory factory);
 std::vector<std::string> model_kinds();  // sorted
 
+// CPU threading for LibTorch: the intra-op pool gets `threads` (0: all cores). When LibTorch's BLAS is
+// OpenBLAS (Debian's libopenblas0-pthread), its own thread pool is pinned to one thread unless the user set
+// OPENBLAS_NUM_THREADS: otherwise both pools spin on the same cores (the tiny HSA trains 1.4-2x faster on a
+// 2-core machine with it, docs/training.md). Returns the intra-op thread count.
+int configure_cpu_threads(int threads = 0);
+
 // Checkpoints are folders: DIR/config.json ({"arch":..., "tokenizer_hash":..., "train":..., "lctx_version":...})
 // and DIR/model.safetensors. load_checkpoint checks names, shapes, dtype and the tokenizer hash (pass "" to
 // skip) and throws lctx::Error with a one-line message on any mismatch or corrupt file.

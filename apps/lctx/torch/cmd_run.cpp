@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "apps/lctx/command.hpp"
+#include "models/model.hpp"
 #include "harness/run.hpp"
 #include "tasks/core.hpp"
 
@@ -50,6 +51,7 @@ lctx::cli::Command reg("run", "Run models on a benchmark grid (resumable; result
       throw lctx::Error("bad --seed '" + o->seed + "': expected a non-negative integer");
     }
     r.argv.clear();
+    lctx::models::configure_cpu_threads();  // built-in models on the CPU: torch threads, BLAS pinned
     auto s = lctx::harness::run_benchmark(r);
     std::printf("%s: %lld items, %lld already done, %lld written, %lld failed; mean score of new records %.4f\n",
                 s.results_path.c_str(), static_cast<long long>(s.grid), static_cast<long long>(s.skipped),

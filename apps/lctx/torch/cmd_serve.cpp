@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "apps/lctx/command.hpp"
+#include "models/model.hpp"
 #include "harness/serve.hpp"
 #include "tasks/core.hpp"
 #include "tasks/tokenizer.hpp"
@@ -26,6 +27,7 @@ lctx::cli::Command reg("serve", "Serve a built-in model over the OpenAI-compatib
   app.add_option("--max-tokens-limit", o->serve.max_tokens_limit, "largest max_tokens accepted")
       ->capture_default_str();
   return [o]() -> int {
+    lctx::models::configure_cpu_threads();
     auto spec = lctx::harness::parse_model_spec(o->model);
     if (!spec.builtin()) throw lctx::Error("lctx serve serves built-in models only (hsa:, swa:, mamba:)");
     if (o->serve.port < 0 || o->serve.port > 65535) throw lctx::Error("--port must be in [0, 65535]");

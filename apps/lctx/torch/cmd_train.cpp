@@ -36,10 +36,7 @@ torch::Device parse_device(const std::string& d) {
   throw lctx::Error("--device must be cpu or cuda[:N] (got '" + d + "')");
 }
 
-void set_threads(int threads) {
-  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(n);
-}
+void set_threads(int threads) { lctx::models::configure_cpu_threads(threads); }
 
 nlohmann::json arch_config(const TrainOpts& o) {
   if (o.arch != "hsa" && o.arch != "swa" && o.arch != "mamba")
