@@ -28,5 +28,6 @@ case "$1" in
        s3:hsa:cpu-c16.json:16:3e-3:1500:copy-wide=1:128 s4:hsa:cpu-c16.json:8:3e-3:1500:copy=1:256 \
        s5:swa:swa-w16.json:16:3e-3:1500:copy=1:128 s6:hsa:cpu-c16.json:16:1e-2:1500:copy=1:128 \
        s7:hsa:cpu-c16.json:4:3e-3:3000:copy=1:128 s8:hsa:cpu-c32.json:16:3e-3:1500:copy=1:128 ;;
+  build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Curriculum recipes (short-context copy stages, then the 512-token mixture, each stage starting from the
+# previous one's weights with `lctx train --init-from`), several in parallel on one GPU, each followed by
+# held-out needle accuracy. Runs are counted in tokens and steps, so a recipe's CPU time follows from the
+# CPU's tokens/s (docs/training.md).
+# Usage (device machine, build-cuda built): scripts/sweeps/curriculum.sh NAME:CONFIG:STAGE[+STAGE...] ...
+#   STAGE = CTX/BATCH/STEPS/MIX[/LR[/MINLR]], MIX with "=" for ":" (copy=1,niah1=0.5); CONFIG in assets/configs/sweep/.
+# Environment: OUT (out/curriculum), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES (50), DEVICE (cuda), THREADS (2)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-out/curriculum}; mkdir -p "$OUT/logs"
+L=${LCTX:-build-cuda/apps/lctx/lctx}
+export LCTX_CACHE=${LCTX_CACHE:-/tmp/lctx-cache}
+DEV=${DEVICE:-cuda}
+for spec in "$@"; do
+  IFS=: read -r name cfg stages <<< "$spec"
+  ( prev=""; i=0
+    IFS=+ read -ra st <<< "$stages"
+    for s in "${st[@]}"; do
+      i=$((i + 1))
+      IFS=/ read -r ctx batch steps mix lr minlr <<< "$s"
+      lens=$ctx; [ "$ctx" = 512 ] && lens=384,448,512
+      init=(--config "assets/configs/sweep/$cfg"); [ -n "$prev" ] && init=(--init-from "$prev")
+      timeout 400 "$L" train --arch hsa "${init[@]}" --context "$ctx" --lengths "$lens" --mix "${mix//=/:}" --steps "$steps" \
+        --batch "$batch" --lr "${lr:-3e-3}" --min-lr "${minlr:-3e-4}" --warmup 30 --device "$DEV" --threads "${THREADS:-2}" \
+        --log-every 100 --out "runs/curr/$name-$i" > "$OUT/logs/train$i-$name.log" 2>&1
+      cp "runs/curr/$name-$i/train_log.jsonl" "$OUT/logs/$name-$i-train_log.jsonl"
+      prev="runs/curr/$name-$i"
+    done
+    for len in ${EVAL_LENGTHS:-512 4096}; do
+      timeout 150 "$L" train-eval --checkpoint "$prev" --task niah_single_1 --length "$len" \
+        --samples "${EVAL_SAMPLES:-50}" --seed 7 --device "$DEV" >> "$OUT/logs/eval-$name.txt" 2>&1
+    done
+    if [ "${KEEP:-0}" = 1 ]; then cp "$prev/model.safetensors" "$OUT/$name.safetensors"; cp "$prev/config.json" "$OUT/$name.config.json"; fi ) &
+done
+wait
+for spec in "$@"; do n=${spec%%:*}; echo "== $spec"; for f in "$OUT"/logs/train*-"$n".log; do tail -1 "$f" | cut -c1-120; done
+  cut -c1-40 "$OUT/logs/eval-$n.txt"; done
+tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$OUT/logs"
