@@ -3,9 +3,10 @@
 # previous one's weights with `lctx train --init-from`), several in parallel on one GPU, each followed by
 # held-out needle accuracy. Runs are counted in tokens and steps, so a recipe's CPU time follows from the
 # CPU's tokens/s (docs/training.md).
-# Usage (device machine, build-cuda built): scripts/sweeps/curriculum.sh NAME:CONFIG:STAGE[+STAGE...] ...
+# Usage (device machine, build-cuda built): scripts/sweeps/curriculum.sh NAME:CONFIG:STAGE[+STAGE...][:SEED] ...
 #   STAGE = CTX/BATCH/STEPS/MIX[/LR[/MINLR]], MIX with "=" for ":" (copy=1,niah1=0.5); CONFIG in assets/configs/sweep/.
-# Environment: OUT (out/curriculum), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES (50), DEVICE (cuda), THREADS (2)
+# Environment: OUT (out/curriculum), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES (50), DEVICE (cuda), THREADS (2),
+#   PRECISION (auto; fp32 on a GPU follows the CPU's arithmetic more closely), STAGE_SECONDS (900)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out/curriculum}; mkdir -p "$OUT/logs"
@@ -13,7 +14,7 @@ L=${LCTX:-build-cuda/apps/lctx/lctx}
 export LCTX_CACHE=${LCTX_CACHE:-/tmp/lctx-cache}
 DEV=${DEVICE:-cuda}
 for spec in "$@"; do
-  IFS=: read -r name cfg stages <<< "$spec"
+  IFS=: read -r name cfg stages seed <<< "$spec"
   ( prev=""; i=0
     IFS=+ read -ra st <<< "$stages"
     for s in "${st[@]}"; do
@@ -21,9 +22,10 @@ for spec in "$@"; do
       IFS=/ read -r ctx batch steps mix lr minlr <<< "$s"
       lens=$ctx; [ "$ctx" = 512 ] && lens=384,448,512
       init=(--config "assets/configs/sweep/$cfg"); [ -n "$prev" ] && init=(--init-from "$prev")
-      timeout 400 "$L" train --arch hsa "${init[@]}" --context "$ctx" --lengths "$lens" --mix "${mix//=/:}" --steps "$steps" \
+      timeout "${STAGE_SECONDS:-900}" "$L" train --arch hsa "${init[@]}" --context "$ctx" --lengths "$lens" --mix "${mix//=/:}" --steps "$steps" \
         --batch "$batch" --lr "${lr:-3e-3}" --min-lr "${minlr:-3e-4}" --warmup 30 --device "$DEV" --threads "${THREADS:-2}" \
-        --log-every 100 --out "runs/curr/$name-$i" > "$OUT/logs/train$i-$name.log" 2>&1
+        --seed "${seed:-1}" --precision "${PRECISION:-auto}" \
+        --log-every 100 --save-every 200 --out "runs/curr/$name-$i" > "$OUT/logs/train$i-$name.log" 2>&1
       cp "runs/curr/$name-$i/train_log.jsonl" "$OUT/logs/$name-$i-train_log.jsonl"
       prev="runs/curr/$name-$i"
     done

@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 
+#include "harness/run.hpp"
 #include "harness/train_data.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
@@ -231,4 +232,47 @@ TEST_CASE("lctx train / train-eval: bad input is a one-line error", "[train_data
   REQUIRE(rc6 == 1);
   REQUIRE(o6.find("bit 63") != std::string::npos);
   std::system(("rm -rf " + out + " " + out + "_none").c_str());
+}
+
+TEST_CASE("lctx train --init-from: a second stage starts from the first stage's weights", "[train_data][cli]") {
+  const std::string dir = "/tmp/lctx_test_init_from_" + std::to_string(::getpid());
+  std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str());
+  {
+    std::FILE* f = std::fopen((dir + "/small.json").c_str(), "w");
+    REQUIRE(f);
+    std::fputs(R"({"d_model": 32, "n_heads": 2, "window": 16, "chunk": 16, "topk": 2, "encoder_layers": 1})", f);
+    std::fclose(f);
+  }
+  const std::string common = " --context 64 --mix copy:1 --batch 2 --threads 1 --log-every 100";
+  auto [rc1, o1] = lctx_test::run_lctx("train --arch hsa --config " + dir + "/small.json --steps 2" + common +
+                                       " --out " + dir + "/s1");
+  REQUIRE(rc1 == 0);
+  // lr 0: the second stage must write back exactly the weights it started from.
+  auto [rc2, o2] = lctx_test::run_lctx("train --arch hsa --init-from " + dir + "/s1 --steps 1 --lr 0 --min-lr 0" +
+                                       common + " --out " + dir + "/s2");
+  REQUIRE(rc2 == 0);
+  REQUIRE(read_file(dir + "/s1/model.safetensors") == read_file(dir + "/s2/model.safetensors"));
+  auto cfg = nlohmann::json::parse(read_file(dir + "/s2/config.json"));
+  REQUIRE(cfg["train"]["init_from"]["path"] == dir + "/s1");
+  REQUIRE(cfg["train"]["init_from"]["fingerprint"] == checkpoint_fingerprint(dir + "/s1"));
+  REQUIRE(cfg["train"]["init_from"]["train"]["steps"] == 2);
+  REQUIRE(cfg["arch"] == nlohmann::json::parse(read_file(dir + "/s1/config.json"))["arch"]);
+  // A real second stage moves the weights.
+  auto [rc3, o3] = lctx_test::run_lctx("train --arch hsa --init-from " + dir + "/s1 --steps 2 --lr 1e-2" + common +
+                                       " --out " + dir + "/s3");
+  REQUIRE(rc3 == 0);
+  REQUIRE(read_file(dir + "/s1/model.safetensors") != read_file(dir + "/s3/model.safetensors"));
+  // One-line errors.
+  auto [rc4, o4] = lctx_test::run_lctx("train --arch swa --init-from " + dir + "/s1 --steps 1 --out " + dir + "/x");
+  REQUIRE(rc4 == 1);
+  REQUIRE(o4.find("lctx: error: --init-from " + dir + "/s1: checkpoint kind hsa differs from --arch swa") !=
+          std::string::npos);
+  auto [rc5, o5] = lctx_test::run_lctx("train --arch hsa --init-from " + dir + "/s1 --config " + dir +
+                                       "/small.json --steps 1 --out " + dir + "/x");
+  REQUIRE(rc5 == 1);
+  REQUIRE(o5.find("drop --config") != std::string::npos);
+  auto [rc6, o6] = lctx_test::run_lctx("train --arch hsa --init-from " + dir + "/none --steps 1 --out " + dir + "/x");
+  REQUIRE(rc6 == 1);
+  REQUIRE(o6.find("no config.json") != std::string::npos);
+  std::system(("rm -rf " + dir).c_str());
 }
