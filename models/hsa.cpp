@@ -74,6 +74,8 @@ HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   c.granularity = r.get_string("granularity", d.granularity, {"token", "chunk"});
   c.fusion = r.get_string("fusion", d.fusion, {"chunk", "joint"});
   c.token_shift = r.get_bool("token_shift", d.token_shift);
+  c.token_shift_width = r.get_int("token_shift_width", d.token_shift_width, 1);
+  if (c.token_shift_width > 8) throw Error("hsa config: token_shift_width must be in [1, 8]");
   c.lower = r.get_string("lower", d.lower, {"swa", "mamba"});
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
@@ -106,6 +108,7 @@ nlohmann::json HsaConfig::to_json() const {
           {"granularity", granularity},
           {"fusion", fusion},
           {"token_shift", token_shift},
+          {"token_shift_width", token_shift_width},
           {"lower", lower},
           {"rope_base", rope_base},
           {"tie_embeddings", tie_embeddings},
@@ -288,7 +291,7 @@ struct HsaState : StreamState {
   std::vector<MambaLayerState> lower_mamba;  // lower = "mamba"
   torch::Tensor pending;    // lower-layer states of the incomplete chunk [p, D]
   torch::Tensor landmarks;  // [capacity, dl] on the device; rows 0..n_chunks-1 valid
-  torch::Tensor last_emb;   // token_shift: embedding of the last pushed token [1, 1, D] (undefined at start)
+  torch::Tensor last_emb;   // token_shift: embeddings of the last pushed tokens [1, w, D] (zeros before the first)
   int64_t n_chunks = 0;
   std::vector<ChunkStore> kv;  // per upper layer
   // granularity "chunk": the current query chunk's selection per upper layer ([K] ids, [K] weights)
@@ -300,7 +303,15 @@ struct HsaState : StreamState {
 
 struct HsaModel::Impl {
   EmbeddingHead emb{nullptr};
-  torch::nn::Linear shift{nullptr};  // token_shift only
+  std::vector<torch::nn::Linear> shift;  // token_shift only: shift[i] projects the token i+1 places back
+  // x [B, T, D] -> x + sum_i shift[i](embedding i+1 places back); `hist` [B, w, D] holds the embeddings before x.
+  torch::Tensor apply_shift(const torch::Tensor& x, const torch::Tensor& hist) {
+    const int64_t w = static_cast<int64_t>(shift.size()), t = x.size(1);
+    auto all = torch::cat({hist, x}, 1);  // [B, w + T, D]
+    auto out = x;
+    for (int64_t i = 0; i < w; ++i) out = out + shift[i]->forward(all.narrow(1, w - 1 - i, t));
+    return out;
+  }
   std::vector<TransformerBlock> lower;
   std::vector<MambaBlock> lower_mamba;  // lower = "mamba" (RAMba)
   ChunkEncoder encoder{nullptr};
@@ -317,7 +328,9 @@ HsaModel::HsaModel(const HsaConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Imp
   m.dl = cfg.landmark_dim > 0 ? cfg.landmark_dim : cfg.d_model;
   m.emb = register_module("emb", EmbeddingHead(cfg.vocab, cfg.d_model, cfg.tie_embeddings));
   if (cfg.token_shift)
-    m.shift = register_module("shift", torch::nn::Linear(torch::nn::LinearOptions(cfg.d_model, cfg.d_model).bias(false)));
+    for (int64_t i = 0; i < cfg.token_shift_width; ++i)  // "shift" (1 back, as before widths existed), "shift2", ...
+      m.shift.push_back(register_module(i == 0 ? std::string("shift") : "shift" + std::to_string(i + 1),
+                                        torch::nn::Linear(torch::nn::LinearOptions(cfg.d_model, cfg.d_model).bias(false))));
   auto lower = register_module("lower", torch::nn::ModuleList());
   MambaConfig mc;
   mc.vocab = cfg.vocab;
@@ -356,7 +369,7 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
   const int64_t h = cfg_.n_heads, dh = d / h;
   auto pos = torch::arange(t, ids.options());
   auto x = m.emb->embed(ids);
-  if (cfg_.token_shift) x = x + m.shift(torch::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, t));
+  if (cfg_.token_shift) x = m.apply_shift(x, torch::zeros({b, cfg_.token_shift_width, d}, x.options()));
   auto rt = m.rope(0, t, x.device());
   for (auto& l : m.lower) x = l->forward(x, 0, rt);
   for (auto& l : m.lower_mamba) x = l->forward(x, nullptr);
@@ -495,10 +508,11 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
   auto pos = torch::arange(p0, p0 + n, ids.options());
   auto x = m.emb->embed(ids).unsqueeze(0);  // [1, n, D]
   if (cfg_.token_shift) {
-    auto first = st->last_emb.defined() ? st->last_emb : torch::zeros({1, 1, d}, x.options());
-    auto last = x.slice(1, n - 1, n).clone();
-    x = x + m.shift(torch::cat({first, x.slice(1, 0, n - 1)}, 1));
-    st->last_emb = last;
+    const int64_t w = cfg_.token_shift_width;
+    auto hist = st->last_emb.defined() ? st->last_emb : torch::zeros({1, w, d}, x.options());
+    auto next = torch::cat({hist, x}, 1).narrow(1, n, w).clone();  // the last w embeddings after this block
+    x = m.apply_shift(x, hist);
+    st->last_emb = next;
   }
   auto rt = m.rope(p0, n, dev);
   for (size_t i = 0; i < m.lower.size(); ++i) x = m.lower[i]->forward_stream(x, p0, rt, st->lower[i]);

@@ -38,6 +38,9 @@ struct HsaConfig {
   // the previous token's embedding, so keys carry "what came before me" from the first step and copy /
   // induction retrieval forms early in small-budget training (the role a short causal conv plays in Mamba).
   bool token_shift = false;
+  // token_shift: how many previous tokens (1 = the previous one only). With 2, a key also carries the token
+  // before its predecessor, so copying a digit string with repeated digits ("...744...") stays unambiguous.
+  int64_t token_shift_width = 1;
   double rope_base = 10000.0;
   bool tie_embeddings = true;
   int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size
