@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GPU sweep for a recipe that trains a small HSA to needle retrieval within a CPU-sized token budget
 # (~2.4 M tokens: about 10 minutes of this project's 2-core CPU machine for the d 64 configs). Each run is
-# recorded in tokens; the GPU only makes the sweep fast. Usage (device machine): scripts/sweeps/cpu_recipe.sh WAVE
+# recorded in tokens; the GPU only makes the sweep fast. Waves 1-3: single runs at 512 and short-context copy
+# runs; c1-c8: two-stage curricula (scripts/sweeps/curriculum.sh), the tables of docs/training.md.
+# Usage (device machine): scripts/sweeps/cpu_recipe.sh WAVE|build
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ -e data ] || ln -s .carry/data data
@@ -28,6 +30,75 @@ case "$1" in
        s3:hsa:cpu-c16.json:16:3e-3:1500:copy-wide=1:128 s4:hsa:cpu-c16.json:8:3e-3:1500:copy=1:256 \
        s5:swa:swa-w16.json:16:3e-3:1500:copy=1:128 s6:hsa:cpu-c16.json:16:1e-2:1500:copy=1:128 \
        s7:hsa:cpu-c16.json:4:3e-3:3000:copy=1:128 s8:hsa:cpu-c32.json:16:3e-3:1500:copy=1:128 ;;
+  c1)  # Wave 1 of the CPU-budget curriculum sweep (docs/training.md).
+    N2=niah1=0.5,copy=0.5
+    OUT=${OUT:-out/sweep}/curr1 scripts/sweeps/curriculum.sh \
+    "P1:cpu-c16.json:64/32/600/copy=1+128/16/500/copy=1+256/8/500/copy=1+512/8/400/$N2" \
+    "P2:cpu-c16.json:128/16/1200/copy=1/3e-3/1e-3+512/8/500/$N2" \
+    "P3:cpu-c16.json:128/16/1200/copy=1/3e-3/1e-3+512/8/500/niah1=0.5,copy-wide=0.5" \
+    "P4:cpu-c16.json:64/32/600/copy=1+128/16/600/copy=1+512/8/500/$N2" \
+    "P5:cpu-c32.json:128/16/1200/copy=1/3e-3/1e-3+512/8/500/$N2" \
+    "P6:cpu-c16.json:128/16/1200/copy-wide=0.5,copy=0.5/3e-3/1e-3+512/8/500/niah1=0.5,copy-wide=0.5" \
+    "P7:cpu-c16.json:128/16/1200/copy=1/3e-3/1e-3+256/8/600/copy=1+512/8/300/niah1=0.7,copy=0.3" \
+    "P8:cpu-c16.json:64/32/600/copy=1+128/16/600/copy=1+512/8/500/niah1=1" ;;
+  c2)  # Wave 2 of the CPU-budget curriculum sweep (docs/training.md): stage 2 length, mixture, top-k.
+    # (A Q7 with ruler/niah_multiquery in stage 2 never ran: "/" separates a stage's fields.)
+    S1=128/16/1200/copy=1/3e-3/1e-3; N2=niah1=0.5,copy=0.5
+    OUT=${OUT:-out/sweep}/curr2 scripts/sweeps/curriculum.sh \
+    "Q1:cpu-c16.json:$S1+512/8/1000/$N2" \
+    "Q2:cpu-c16.json:$S1+512/8/1000/niah1=0.7,copy=0.3" \
+    "Q3:cpu-c16-k8.json:$S1+512/8/1000/$N2" \
+    "Q4:cpu-c16.json:$S1+512/16/500/$N2" \
+    "Q5:cpu-c16.json:$S1+512/8/1000/niah1=1" \
+    "Q6:cpu-c16.json:$S1+512/8/1000/$N2/2e-3/1e-3" \
+    "Q8:cpu-c16.json:128/16/1800/copy=1/3e-3/1e-3+512/8/1000/$N2" ;;
+  c3)  # Wave 3 of the CPU-budget curriculum sweep (docs/training.md): longer copy stages, niah-heavier stage 2.
+    N7=niah1=0.7,copy=0.3; A=64/32/800/copy=1+128/16/800/copy=1/3e-3/1e-3; B=128/16/1800/copy=1/3e-3/1e-3
+    KEEP=1 OUT=${OUT:-out/sweep}/curr3 scripts/sweeps/curriculum.sh \
+    "R1:cpu-c16.json:$A+512/8/1000/$N7" \
+    "R2:cpu-c16.json:128/16/2400/copy=1/3e-3/1e-3+512/8/1000/$N7" \
+    "R3:cpu-c16.json:$B+512/16/600/$N7" \
+    "R4:cpu-c16.json:$B+512/8/1500/$N7" \
+    "R5:cpu-c16.json:$A+512/8/1000/niah1=0.85,copy=0.15" \
+    "R6:cpu-c16-k8.json:$B+512/8/1000/$N7" \
+    "R7:cpu-c16.json:$B+512/8/1000/niah1=0.7,copy-wide=0.3" \
+    "R8:cpu-c16.json:$A+256/16/400/copy=1+512/8/800/$N7" ;;
+  c4)  # Wave 4 of the CPU-budget curriculum sweep (docs/training.md): cheaper variants of the best wave-3 recipe (R7).
+    W=niah1=0.7,copy-wide=0.3; A=64/32/800/copy=1+128/16/800/copy=1/3e-3/1e-3; B=128/16/1800/copy=1/3e-3/1e-3
+    OUT=${OUT:-out/sweep}/curr4 scripts/sweeps/curriculum.sh \
+    "T1:cpu-c16.json:$A+512/8/1000/$W" \
+    "T2:cpu-c16.json:$B+512/8/700/$W" \
+    "T3:cpu-c16.json:128/16/1200/copy=1/3e-3/1e-3+512/8/1000/$W" \
+    "T4:cpu-c16.json:$A+512/8/700/$W" \
+    "T5:cpu-c16.json:$B+512/8/1000/niah1=0.6,copy-wide=0.4" \
+    "T6:cpu-c16.json:64/32/1200/copy=1/3e-3/1e-3+512/8/1000/$W" \
+    "T7:cpu-c16.json:128/16/1800/copy-wide=0.5,copy=0.5/3e-3/1e-3+512/8/1000/$W" \
+    "T8:cpu-c16-k8.json:$B+512/8/1000/$W" ;;
+  c5)  # Wave 5 of the CPU-budget curriculum sweep (docs/training.md): seed robustness of the best recipe (R7) and
+    W=niah1=0.7,copy-wide=0.3; B=128/16/1800/copy=1/3e-3/1e-3
+    PRECISION=fp32 OUT=${OUT:-out/sweep}/curr5 scripts/sweeps/curriculum.sh \
+    "Y1:cpu-c16.json:$B+512/8/1000/$W:1" "Y2:cpu-c16.json:$B+512/8/1000/$W:2" "Y3:cpu-c16.json:$B+512/8/1000/$W:3" \
+    "Y4:cpu-c16.json:$B+512/8/1500/$W:1" "Y5:cpu-c16.json:$B+512/8/1500/$W:2" "Y6:cpu-c16.json:$B+512/8/1500/$W:3" \
+    "Y7:cpu-c16.json:$B+512/8/1000/$W+512/8/500/$W/1e-3/3e-4:2" "Y8:cpu-c16.json:$B+512/8/1000/$W+512/8/500/$W/1e-3/3e-4:3" ;;
+  c6)  # Wave 6 of the CPU-budget curriculum sweep (docs/training.md): token_shift_width 2, fp32, three seeds.
+    W=niah1=0.7,copy-wide=0.3; B=128/16/1800/copy=1/3e-3/1e-3; A=64/32/1200/copy=1/3e-3/1e-3
+    PRECISION=fp32 OUT=${OUT:-out/sweep}/curr6 scripts/sweeps/curriculum.sh \
+    "Z1:cpu-c16-ts2.json:$B+512/8/1000/$W:1" "Z2:cpu-c16-ts2.json:$B+512/8/1000/$W:2" "Z3:cpu-c16-ts2.json:$B+512/8/1000/$W:3" \
+    "Z4:cpu-c32-ts2.json:$B+512/8/1000/$W:1" "Z5:cpu-c32-ts2.json:$B+512/8/1000/$W:2" \
+    "Z6:cpu-c16-ts2.json:$A+512/8/1000/$W:1" "Z7:cpu-c16-ts2.json:$A+512/8/1000/$W:2" "Z8:cpu-c16-ts2.json:$A+512/8/1000/$W:3" ;;
+  c7)  # Wave 7 of the CPU-budget curriculum sweep (docs/training.md): 32-token chunks (fewer chunks to choose from
+    W=niah1=0.7,copy-wide=0.3; B=128/16/1800/copy=1/3e-3/1e-3
+    PRECISION=fp32 OUT=${OUT:-out/sweep}/curr7 scripts/sweeps/curriculum.sh \
+    "V1:cpu-c32.json:$B+512/8/1000/$W:1" "V2:cpu-c32.json:$B+512/8/1000/$W:2" "V3:cpu-c32.json:$B+512/8/1000/$W:3" \
+    "V4:cpu-c16.json:$B+256/16/400/copy=1+512/8/800/$W:1" "V5:cpu-c16.json:$B+256/16/400/copy=1+512/8/800/$W:2" \
+    "V6:cpu-c16.json:$B+256/16/400/copy=1+512/8/800/$W:3" "V7:cpu-c32-ts2.json:$B+512/8/1000/$W:3" \
+    "V8:cpu-c32.json:$B+256/16/400/copy=1+512/8/800/$W:1" ;;
+  c8)  # Wave 8 of the CPU-budget curriculum sweep (docs/training.md): 32-token chunks, longer or wider second
+    W=niah1=0.7,copy-wide=0.3; B=128/16/1800/copy=1/3e-3/1e-3
+    PRECISION=fp32 OUT=${OUT:-out/sweep}/curr8 scripts/sweeps/curriculum.sh \
+    "U1:cpu-c32.json:$B+512/8/1500/$W:2" "U2:cpu-c32.json:$B+512/8/1500/$W:3" "U3:cpu-c32.json:$B+512/8/1500/$W:4" \
+    "U4:cpu-c32.json:$B+512/8/1000/$W:4" "U5:cpu-c32.json:$B+512/8/1000/$W:5" \
+    "U6:cpu-c32.json:$B+512/16/700/$W:2" "U7:cpu-c32.json:$B+512/16/700/$W:3" "U8:cpu-c32.json:$B+512/8/1000/niah1=0.6,copy=0.4:2" ;;
   build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac
