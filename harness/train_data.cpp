@@ -100,7 +100,7 @@ TrainData::TrainData(const TrainDataOptions& opt, const Resources& res)
   g.keep_ids = true;
   g.haystack_dir = opt_.haystack_dir;
   for (const auto& c : mix_) {
-    if (c.name == "corpus" || c.name == "copy" || c.name == "copy-wide") {
+    if (c.suite.empty()) {  // corpus, copy, copy-wide: rows built from the haystack corpus
       if (!res_.corpus) throw Error("train data: the " + c.name + " component needs a haystack corpus");
       if (res_.corpus->num_tokens() < 4 * (opt_.context + 1))
         throw Error("train data: the corpus is too small for context " + std::to_string(opt_.context));

@@ -33,7 +33,7 @@ inline bool is_training_seed(uint64_t seed) { return (seed & kTrainSeedTag) != 0
 struct MixComponent {
   std::string name;
   double weight = 0;                 // normalised: the weights of a mixture sum to 1
-  std::string suite;                 // "" for corpus
+  std::string suite;                 // "" for the corpus-built components (corpus, copy, copy-wide)
   std::vector<std::string> tasks;
 };
 
@@ -55,7 +55,7 @@ struct TrainDataOptions {
 struct TrainRow {
   std::vector<int32_t> tokens;       // context + 1
   std::vector<float> weight;         // context
-  std::string source;                // "corpus", "copy" or "<suite>/<task>"
+  std::string source;                // "corpus", "copy", "copy-wide" or "<suite>/<task>"
   int64_t answer_tokens = 0;         // task rows: answer + EOS tokens kept in the row (copy: weighted tokens)
   bool truncated = false;            // the sample did not fit and was cut at the end
 };

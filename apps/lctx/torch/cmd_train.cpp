@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <thread>
 
 #include "apps/lctx/command.hpp"
 #include "harness/run.hpp"
@@ -35,8 +34,6 @@ torch::Device parse_device(const std::string& d) {
   }
   throw lctx::Error("--device must be cpu or cuda[:N] (got '" + d + "')");
 }
-
-void set_threads(int threads) { lctx::models::configure_cpu_threads(threads); }
 
 nlohmann::json arch_config(const TrainOpts& o) {
   if (o.arch != "hsa" && o.arch != "swa" && o.arch != "mamba")
@@ -107,7 +104,7 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
     const auto arch = arch_config(*o);  // validates arch/preset before any loading
     lctx::harness::parse_mix(o->mix);    // validates the mixture early
     const auto device = parse_device(o->device);
-    set_threads(o->threads);
+    lctx::models::configure_cpu_threads(o->threads);
 
     lctx::harness::TrainDataOptions dopt;
     dopt.mix = o->mix;
@@ -214,7 +211,7 @@ lctx::cli::Command eval_cmd("train-eval", "Greedy accuracy of a checkpoint on he
     if (o->samples < 1) throw lctx::Error("--samples must be >= 1");
     const int64_t length = lctx::parse_length(o->length);
     const auto device = parse_device(o->device);
-    set_threads(o->threads);
+    lctx::models::configure_cpu_threads(o->threads);
     auto res = lctx::load_resources(o->tokenizer, o->haystack);
     lctx::GenOptions g;
     g.seed = o->seed;
