@@ -304,10 +304,10 @@ struct HsaState : StreamState {
 struct HsaModel::Impl {
   EmbeddingHead emb{nullptr};
   std::vector<torch::nn::Linear> shift;  // token_shift only: shift[i] projects the token i+1 places back
-  // x [B, T, D] -> x + sum_i shift[i](embedding i+1 places back); `hist` [B, w, D] holds the embeddings before x.
-  torch::Tensor apply_shift(const torch::Tensor& x, const torch::Tensor& hist) {
+  // x [B, T, D] -> x + sum_i shift[i](embedding i+1 places back). `all` [B, w + T, D] is the w embeddings
+  // before x followed by x itself (the caller keeps its tail as the next block's history).
+  torch::Tensor apply_shift(const torch::Tensor& x, const torch::Tensor& all) {
     const int64_t w = static_cast<int64_t>(shift.size()), t = x.size(1);
-    auto all = torch::cat({hist, x}, 1);  // [B, w + T, D]
     auto out = x;
     for (int64_t i = 0; i < w; ++i) out = out + shift[i]->forward(all.narrow(1, w - 1 - i, t));
     return out;
@@ -369,7 +369,7 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
   const int64_t h = cfg_.n_heads, dh = d / h;
   auto pos = torch::arange(t, ids.options());
   auto x = m.emb->embed(ids);
-  if (cfg_.token_shift) x = m.apply_shift(x, torch::zeros({b, cfg_.token_shift_width, d}, x.options()));
+  if (cfg_.token_shift) x = m.apply_shift(x, torch::constant_pad_nd(x, {0, 0, cfg_.token_shift_width, 0}));
   auto rt = m.rope(0, t, x.device());
   for (auto& l : m.lower) x = l->forward(x, 0, rt);
   for (auto& l : m.lower_mamba) x = l->forward(x, nullptr);
@@ -510,9 +510,9 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
   if (cfg_.token_shift) {
     const int64_t w = cfg_.token_shift_width;
     auto hist = st->last_emb.defined() ? st->last_emb : torch::zeros({1, w, d}, x.options());
-    auto next = torch::cat({hist, x}, 1).narrow(1, n, w).clone();  // the last w embeddings after this block
-    x = m.apply_shift(x, hist);
-    st->last_emb = next;
+    auto all = torch::cat({hist, x}, 1);
+    st->last_emb = all.narrow(1, n, w).clone();  // the last w embeddings after this block
+    x = m.apply_shift(x, all);
   }
   auto rt = m.rope(p0, n, dev);
   for (size_t i = 0; i < m.lower.size(); ++i) x = m.lower[i]->forward_stream(x, p0, rt, st->lower[i]);
