@@ -76,6 +76,7 @@ HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   c.token_shift = r.get_bool("token_shift", d.token_shift);
   c.token_shift_width = r.get_int("token_shift_width", d.token_shift_width, 1);
   if (c.token_shift_width > 8) throw Error("hsa config: token_shift_width must be in [1, 8]");
+  c.key_shift = r.get_bool("key_shift", d.key_shift);
   c.lower = r.get_string("lower", d.lower, {"swa", "mamba"});
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
@@ -109,6 +110,7 @@ nlohmann::json HsaConfig::to_json() const {
           {"fusion", fusion},
           {"token_shift", token_shift},
           {"token_shift_width", token_shift_width},
+          {"key_shift", key_shift},
           {"lower", lower},
           {"rope_base", rope_base},
           {"tie_embeddings", tie_embeddings},
@@ -187,6 +189,7 @@ TORCH_MODULE(ChunkEncoder);
 struct RetrievalImpl : torch::nn::Module {
   int64_t h, dh;
   torch::nn::Linear qlmk{nullptr}, q{nullptr}, k{nullptr}, v{nullptr}, wo{nullptr};
+  torch::nn::Linear kp{nullptr};  // key_shift only
   RetrievalImpl(const HsaConfig& c, int64_t dl) : h(c.n_heads), dh(c.d_model / c.n_heads) {
     auto lin = [](int64_t i, int64_t o) { return torch::nn::Linear(torch::nn::LinearOptions(i, o).bias(false)); };
     qlmk = register_module("qlmk", lin(c.d_model, dl));
@@ -194,11 +197,14 @@ struct RetrievalImpl : torch::nn::Module {
     k = register_module("k", lin(c.d_model, c.d_model));
     v = register_module("v", lin(c.d_model, c.d_model));
     wo = register_module("wo", lin(c.d_model, c.d_model));
+    if (c.key_shift) kp = register_module("kp", lin(c.d_model, c.d_model));
   }
-  // Chunk tokens [M, S, D] -> K, V [M, H, S, dh].
+  // Chunk tokens [M, S, D] -> K, V [M, H, S, dh]. key_shift: K also gets W_kp of the previous token in the chunk.
   std::pair<torch::Tensor, torch::Tensor> chunk_kv(const torch::Tensor& tok) {
     const int64_t m = tok.size(0), s = tok.size(1);
-    auto kk = k(tok).view({m, s, h, dh}).permute({0, 2, 1, 3}).contiguous();
+    auto kin = k(tok);
+    if (kp) kin = kin + torch::constant_pad_nd(kp(tok.slice(1, 0, s - 1)), {0, 0, 1, 0});
+    auto kk = kin.view({m, s, h, dh}).permute({0, 2, 1, 3}).contiguous();
     auto vv = v(tok).view({m, s, h, dh}).permute({0, 2, 1, 3}).contiguous();
     return {kk, vv};
   }

@@ -41,6 +41,11 @@ struct HsaConfig {
   // token_shift: how many previous tokens (1 = the previous one only). With 2, a key also carries the token
   // before its predecessor, so copying a digit string with repeated digits ("...744...") stays unambiguous.
   int64_t token_shift_width = 1;
+  // lctx addition: the retrieval keys of a chunk also see the previous token's encoder output,
+  // k_j = W_k tok_j + W_kp tok_{j-1} (tok_{-1} = 0: inside the chunk only, so a chunk's K/V still depend on
+  // that chunk alone). A query then finds "the place after my current token" by plain same-token matching:
+  // the induction step of copying, as a shifted key (a width-2 short convolution on K).
+  bool key_shift = false;
   double rope_base = 10000.0;
   bool tie_embeddings = true;
   int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size

@@ -99,6 +99,13 @@ case "$1" in
     "U1:cpu-c32.json:$B+512/8/1500/$W:2" "U2:cpu-c32.json:$B+512/8/1500/$W:3" "U3:cpu-c32.json:$B+512/8/1500/$W:4" \
     "U4:cpu-c32.json:$B+512/8/1000/$W:4" "U5:cpu-c32.json:$B+512/8/1000/$W:5" \
     "U6:cpu-c32.json:$B+512/16/700/$W:2" "U7:cpu-c32.json:$B+512/16/700/$W:3" "U8:cpu-c32.json:$B+512/8/1000/niah1=0.6,copy=0.4:2" ;;
+  c9)  # Wave 9 of the CPU-budget curriculum sweep (docs/training.md): shifted retrieval keys (key_shift), five seeds,
+    # without Gumbel-noised selection, and with 4 heads.
+    W=niah1=0.7,copy-wide=0.3; B=128/16/1800/copy=1/3e-3/1e-3
+    PRECISION=fp32 OUT=${OUT:-out/sweep}/curr9 scripts/sweeps/curriculum.sh \
+    "K1:cpu-c32-ks.json:$B+512/8/1000/$W:1" "K2:cpu-c32-ks.json:$B+512/8/1000/$W:2" "K3:cpu-c32-ks.json:$B+512/8/1000/$W:3" \
+    "K4:cpu-c32-ks.json:$B+512/8/1000/$W:4" "K5:cpu-c32-ks.json:$B+512/8/1000/$W:5" \
+    "K6:cpu-c32-ks-off.json:$B+512/8/1000/$W:1" "K7:cpu-c32-ks-off.json:$B+512/8/1000/$W:2" "K8:cpu-c32-ks-h4.json:$B+512/8/1000/$W:1" ;;
   build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac

@@ -184,6 +184,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     bool shift = false;
     const char* lower = "swa";
     int64_t shift_width = 1;
+    bool key_shift = false;
   };
   const Variant variants[] = {{"encoder+cls", "bypass", "token", "chunk"},
                               {"encoder+cls", "standard", "token", "chunk"},
@@ -194,6 +195,8 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
                               {"encoder+cls", "bypass", "chunk", "joint"},
                               {"encoder+cls", "standard", "token", "joint", true},
                               {"encoder+cls", "standard", "token", "joint", true, "swa", 3},
+                              {"encoder+cls", "standard", "token", "joint", true, "swa", 1, true},
+                              {"encoder", "bypass", "chunk", "chunk", false, "swa", 1, true},
                               {"encoder+cls", "bypass", "token", "chunk", false, "mamba"}};
   const int64_t t = 150;  // 9 complete chunks + a partial one
   for (const auto& var : variants) {
@@ -204,6 +207,7 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     c.fusion = var.fusion;
     c.token_shift = var.shift;
     c.token_shift_width = var.shift_width;
+    c.key_shift = var.key_shift;
     c.lower = var.lower;
     auto m = make(c);
     m->to(lctx_test::test_device());
@@ -271,11 +275,12 @@ TEST_CASE("hsa kv_offload gives the same logits; memory stats separate landmarks
 TEST_CASE("hsa is causal: changing token j never changes outputs before j", "[hsa]") {
   for (int variant : {0, 1, 2}) {
     auto c = small_cfg();
-    if (variant == 1) {  // joint fusion, standard residual, token shift over 2 previous tokens
+    if (variant == 1) {  // joint fusion, standard residual, token shift over 2 previous tokens, shifted keys
       c.fusion = "joint";
       c.residual = "standard";
       c.token_shift = true;
       c.token_shift_width = 2;
+      c.key_shift = true;
     }
     if (variant == 2) c.lower = "mamba";  // RAMba
     auto m = make(c);
