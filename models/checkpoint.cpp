@@ -203,7 +203,7 @@ void save_checkpoint(const std::string& dir, Model& model, const nlohmann::json&
 }
 
 Checkpoint load_checkpoint(const std::string& dir, const std::string& expect_tokenizer_hash,
-                           const torch::Device& device) {
+                           const torch::Device& device, const nlohmann::json& arch_override) {
   const std::string cpath = (fs::path(dir) / kCheckpointConfig).string();
   const std::string wpath = (fs::path(dir) / kCheckpointWeights).string();
   if (!fs::is_directory(dir)) throw Error("checkpoint " + dir + " is not a folder");
@@ -223,6 +223,8 @@ Checkpoint load_checkpoint(const std::string& dir, const std::string& expect_tok
   if (!expect_tokenizer_hash.empty() && hash != expect_tokenizer_hash)
     throw Error("checkpoint " + dir + " was trained with tokenizer " + (hash.empty() ? "(unknown)" : hash) +
                 ", not the tokenizer in use (" + expect_tokenizer_hash + ")");
+  if (!ck.config["arch"].is_object()) throw Error("checkpoint " + dir + ": \"arch\" is not an object");
+  for (auto it = arch_override.begin(); it != arch_override.end(); ++it) ck.config["arch"][it.key()] = it.value();
   ck.model = build_model(ck.config["arch"]);
   auto file = read_safetensors(wpath);
   std::map<std::string, torch::Tensor> stored(file.tensors.begin(), file.tensors.end());

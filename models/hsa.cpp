@@ -77,6 +77,7 @@ HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   c.token_shift_width = r.get_int("token_shift_width", d.token_shift_width, 1);
   if (c.token_shift_width > 8) throw Error("hsa config: token_shift_width must be in [1, 8]");
   c.key_shift = r.get_bool("key_shift", d.key_shift);
+  c.selection_aux = r.get_double("selection_aux", d.selection_aux, 0.0);
   c.lower = r.get_string("lower", d.lower, {"swa", "mamba"});
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
@@ -86,6 +87,7 @@ HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   if ((c.d_model / c.n_heads) % 2) r.fail("head dim (d_model / n_heads) must be even for RoPE");
   if (c.chunk_encoder != "mean-pool" && c.encoder_layers < 1)
     r.fail("chunk_encoder '" + c.chunk_encoder + "' needs encoder_layers >= 1");
+  if (c.selection_aux > 0 && c.granularity != "token") r.fail("selection_aux needs granularity \"token\"");
   return c;
 }
 
@@ -111,6 +113,7 @@ nlohmann::json HsaConfig::to_json() const {
           {"token_shift", token_shift},
           {"token_shift_width", token_shift_width},
           {"key_shift", key_shift},
+          {"selection_aux", selection_aux},
           {"lower", lower},
           {"rope_base", rope_base},
           {"tie_embeddings", tie_embeddings},
@@ -393,6 +396,10 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
   const double lscale = 1.0 / std::sqrt(double(m.dl)), ascale = 1.0 / std::sqrt(double(dh));
   const bool chunk_gran = cfg_.granularity == "chunk";
   const bool joint = cfg_.fusion == "joint";
+  const bool aux = train && cfg_.selection_aux > 0 && !chunk_gran;
+  aux_ = torch::Tensor();
+  torch::Tensor aux_sum;
+  int64_t aux_rows = 0;
 
   for (auto& layer : m.upper) {
     auto a = x + layer->attn->forward(layer->attn_norm(x), 0, rt);
@@ -452,6 +459,17 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
         auto vb = vc.slice(2, 0, mc).reshape({b, h, mc * s, dh});
         auto logits = (torch::matmul(qb, kb.transpose(2, 3)) * ascale).view({b, h, n, mc, s});
         auto wb = w.slice(1, t0, t1).slice(2, 0, mc).view({b, 1, n, mc, 1});
+        if (aux && mc >= 2) {  // selection_aux: KL(token-attention mass per chunk || landmark softmax)
+          auto cq = pos.slice(0, t0, t1).div(s, "floor").view({1, n, 1});
+          auto hide = torch::arange(mc, ids.options()).view({1, 1, mc}).ge(cq);  // chunk not visible to row
+          auto rel = logits.detach().to(torch::kFloat32).logsumexp(-1).mean(1);  // [B, n, mc]
+          auto logt = torch::log_softmax(rel.masked_fill(hide, kNegInf), -1).masked_fill(hide, 0.0);
+          auto logp = torch::log_softmax(
+              scores.slice(1, t0, t1).slice(2, 0, mc).to(torch::kFloat32).masked_fill(hide, kNegInf), -1);
+          auto kl = (logt.exp() * (logt - logp.masked_fill(hide, 0.0))).sum(-1);  // [B, n]; 0 for 1 visible
+          aux_sum = aux_sum.defined() ? aux_sum + kl.sum() : kl.sum();
+          for (int64_t c = std::max<int64_t>(c0, 2); c < c1; ++c) aux_rows += b * (std::min(t, (c + 1) * s) - c * s);
+        }
         if (joint) {  // every row here sees >= 1 selected chunk, so no row is all -inf
           auto p = torch::softmax((logits + wb).view({b, h, n, mc * s}), -1);
           outs.push_back(torch::matmul(p, vb));
@@ -466,6 +484,7 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
     }
     x = layer->finish(a, r, cfg_.residual == "bypass");
   }
+  if (aux_sum.defined() && aux_rows > 0) aux_ = aux_sum * (cfg_.selection_aux / double(aux_rows));
   return m.final_norm(x);
 }
 

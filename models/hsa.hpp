@@ -46,6 +46,13 @@ struct HsaConfig {
   // that chunk alone). A query then finds "the place after my current token" by plain same-token matching:
   // the induction step of copying, as a shifted key (a width-2 short convolution on K).
   bool key_shift = false;
+  // lctx addition: weight of an auxiliary selection loss in training (0 = off, the paper's end-to-end
+  // selection only). For every query token, the target is the distribution over its visible chunks of the
+  // token attention mass each chunk would receive (softmax over chunks of the head-mean logsumexp of the
+  // token logits, computed densely and detached); the loss is KL(target || softmax of the landmark scores),
+  // so the landmarks learn which chunk holds the matching tokens even when that chunk was not selected.
+  // Token granularity only.
+  double selection_aux = 0.0;
   double rope_base = 10000.0;
   bool tie_embeddings = true;
   int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size
@@ -74,6 +81,7 @@ class HsaModel : public Model {
   int64_t vocab_size() const override { return cfg_.vocab; }
   torch::Tensor forward_hidden(const torch::Tensor& ids) override;
   torch::Tensor head(const torch::Tensor& hidden) override;
+  torch::Tensor auxiliary_loss() const override { return aux_; }
   std::unique_ptr<StreamState> begin(const StreamOptions& opt = {}) override;
   torch::Tensor prefill(StreamState& st, const torch::Tensor& ids) override;
 
@@ -98,6 +106,7 @@ class HsaModel : public Model {
   HsaConfig cfg_;
   std::shared_ptr<Impl> impl_;
   SelectionTrace* trace_ = nullptr;
+  torch::Tensor aux_;  // selection_aux * mean KL of the last training-mode forward_hidden (undefined otherwise)
 };
 
 }  // namespace lctx::models

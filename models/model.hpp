@@ -37,6 +37,9 @@ class Model : public torch::nn::Module {
   virtual torch::Tensor forward_hidden(const torch::Tensor& ids) = 0;
   // LM head: final hidden states [..., D] -> logits [..., V].
   virtual torch::Tensor head(const torch::Tensor& hidden) = 0;
+  // An already weighted auxiliary training loss computed by the last forward_hidden in training mode (HSA's
+  // `selection_aux`), added to the LM loss by the trainer; undefined when the model has none.
+  virtual torch::Tensor auxiliary_loss() const { return {}; }
 
   // Streamed inference on device(); results equal forward_logits on the same ids within a documented
   // tolerance (tests/models).
@@ -72,7 +75,11 @@ struct Checkpoint {
   nlohmann::json config;
 };
 void save_checkpoint(const std::string& dir, Model& model, const nlohmann::json& extra_config);
+// arch_override (an object, may be empty): architecture keys that replace the stored ones before the model is
+// built (e.g. a training-only switch for a second stage); the weights must still match name for name and shape
+// for shape. The returned config's "arch" carries the overridden keys.
 Checkpoint load_checkpoint(const std::string& dir, const std::string& expect_tokenizer_hash,
-                           const torch::Device& device);
+                           const torch::Device& device,
+                           const nlohmann::json& arch_override = nlohmann::json::object());
 
 }  // namespace lctx::models

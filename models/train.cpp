@@ -266,19 +266,20 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
   const int64_t tokens0 = tokens;
   TrainResult res;
   res.steps_done = step;
-  double window_loss = 0;
+  double window_loss = 0, window_aux = 0;
   int window_n = 0;
   for (; step < opt.steps; ++step) {
     const double lr = lr_at(opt, step);
     for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     Batch b = source(step, opt.batch);
-    torch::Tensor loss;
+    torch::Tensor loss, aux;
     {
       AutocastGuard ac(bf16);
       loss = batch_loss(model, b);
+      aux = model.auxiliary_loss();
     }
     optim.zero_grad();
-    loss.backward();
+    (aux.defined() ? loss + aux : loss).backward();
     double gnorm = 0;
     if (opt.clip > 0) {
       gnorm = torch::nn::utils::clip_grad_norm_(model.parameters(), opt.clip);
@@ -294,6 +295,7 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     StepLog L;
     L.step = step + 1;
     L.loss = loss.item<double>();
+    if (aux.defined()) L.aux = aux.item<double>();
     if (!std::isfinite(L.loss)) throw Error("train: loss is not finite at step " + std::to_string(step + 1));
     L.lr = lr;
     L.grad_norm = gnorm;
@@ -304,18 +306,27 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
       nlohmann::json j = {{"step", L.step},       {"loss", L.loss},         {"lr", L.lr},
                           {"grad_norm", L.grad_norm}, {"tokens", L.tokens}, {"tokens_per_s", L.tokens_per_s},
                           {"elapsed_s", L.elapsed_s}};
+      if (aux.defined()) j["aux"] = L.aux;
       log << j.dump() << "\n";
       log.flush();
     }
     window_loss += L.loss;
+    window_aux += L.aux;
     ++window_n;
     if (!opt.quiet && (L.step % std::max<int64_t>(1, opt.log_every) == 0 || L.step == opt.steps)) {
       char buf[256];
       std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  %.1fs\n",
                     (long long)L.step, (long long)opt.steps, window_loss / window_n, L.lr, L.grad_norm,
                     L.tokens_per_s, L.elapsed_s);
-      std::cerr << buf << std::flush;
+      std::string line = buf;
+      if (aux.defined()) {  // "... 12.3s" -> "... 12.3s  aux 0.1234"
+        char ab[64];
+        std::snprintf(ab, sizeof ab, "  aux %.4f", window_aux / window_n);
+        line.insert(line.size() - 1, ab);
+      }
+      std::cerr << line << std::flush;
       window_loss = 0;
+      window_aux = 0;
       window_n = 0;
     }
     res.last_loss = L.loss;

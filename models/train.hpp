@@ -48,6 +48,7 @@ struct TrainOptions {
 struct StepLog {
   int64_t step = 0;            // 1-based number of completed steps
   double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
+  double aux = 0;               // the model's auxiliary loss (HSA selection_aux), 0 when it has none
   int64_t tokens = 0;          // tokens processed so far (inputs, padding included)
 };
 

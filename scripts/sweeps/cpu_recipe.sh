@@ -106,6 +106,15 @@ case "$1" in
     "K1:cpu-c32-ks.json:$B+512/8/1000/$W:1" "K2:cpu-c32-ks.json:$B+512/8/1000/$W:2" "K3:cpu-c32-ks.json:$B+512/8/1000/$W:3" \
     "K4:cpu-c32-ks.json:$B+512/8/1000/$W:4" "K5:cpu-c32-ks.json:$B+512/8/1000/$W:5" \
     "K6:cpu-c32-ks-off.json:$B+512/8/1000/$W:1" "K7:cpu-c32-ks-off.json:$B+512/8/1000/$W:2" "K8:cpu-c32-ks-h4.json:$B+512/8/1000/$W:1" ;;
+  c10)  # Wave 10 of the CPU-budget curriculum sweep (docs/training.md): the selection auxiliary loss (selection_aux)
+    # in stage 2 only (aux1.json override), five seeds and shorter second stages; from the start (cpu-c32-aux.json).
+    W=niah1=0.7,copy-wide=0.3; B=128/16/1800/copy=1/3e-3/1e-3; X=3e-3/3e-4/aux1.json
+    PRECISION=fp32 OUT=${OUT:-out/sweep}/curr10 scripts/sweeps/curriculum.sh \
+    "A1:cpu-c32.json:$B+512/8/1000/$W/$X:1" "A2:cpu-c32.json:$B+512/8/1000/$W/$X:2" "A3:cpu-c32.json:$B+512/8/1000/$W/$X:3" \
+    "A4:cpu-c32.json:$B+512/8/1000/$W/$X:4" "A5:cpu-c32.json:$B+512/8/1000/$W/$X:5" \
+    "A6:cpu-c32.json:$B+512/8/600/$W/$X:2" "A7:cpu-c32.json:128/16/1200/copy=1/3e-3/1e-3+512/8/700/$W/$X:2" \
+    "A8:cpu-c32-aux.json:128/16/1200/copy=1/3e-3/1e-3+512/8/700/$W:2" "A9:cpu-c32-aux.json:$B+512/8/1000/$W:3" \
+    "A10:cpu-c32.json:$B+512/8/1000/$W/3e-3/3e-4/aux03.json:3" ;;
   build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac

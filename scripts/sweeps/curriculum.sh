@@ -4,7 +4,9 @@
 # held-out needle accuracy. Runs are counted in tokens and steps, so a recipe's CPU time follows from the
 # CPU's tokens/s (docs/training.md).
 # Usage (device machine, build-cuda built): scripts/sweeps/curriculum.sh NAME:CONFIG:STAGE[+STAGE...][:SEED] ...
-#   STAGE = CTX/BATCH/STEPS/MIX[/LR[/MINLR]], MIX with "=" for ":" (copy=1,niah1=0.5); CONFIG in assets/configs/sweep/.
+#   STAGE = CTX/BATCH/STEPS/MIX[/LR[/MINLR[/OVERRIDE]]], MIX with "=" for ":" (copy=1,niah1=0.5); CONFIG in
+#   assets/configs/sweep/; OVERRIDE (stages after the first): a file there whose keys override the checkpoint's
+#   architecture (`--init-from ... --config`, e.g. aux1.json = {"selection_aux": 1.0}).
 # Environment: OUT (out/curriculum), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES (50), DEVICE (cuda), THREADS (2),
 #   PRECISION (auto; fp32 on a GPU follows the CPU's arithmetic more closely), STAGE_SECONDS (900)
 set -uo pipefail
@@ -19,9 +21,10 @@ for spec in "$@"; do
     IFS=+ read -ra st <<< "$stages"
     for s in "${st[@]}"; do
       i=$((i + 1))
-      IFS=/ read -r ctx batch steps mix lr minlr <<< "$s"
+      IFS=/ read -r ctx batch steps mix lr minlr over <<< "$s"
       lens=$ctx; [ "$ctx" = 512 ] && lens=384,448,512
       init=(--config "assets/configs/sweep/$cfg"); [ -n "$prev" ] && init=(--init-from "$prev")
+      [ -n "$prev" ] && [ -n "$over" ] && init+=(--config "assets/configs/sweep/$over")
       timeout "${STAGE_SECONDS:-900}" "$L" train --arch hsa "${init[@]}" --context "$ctx" --lengths "$lens" --mix "${mix//=/:}" --steps "$steps" \
         --batch "$batch" --lr "${lr:-3e-3}" --min-lr "${minlr:-3e-4}" --warmup 30 --device "$DEV" --threads "${THREADS:-2}" \
         --seed "${seed:-1}" --precision "${PRECISION:-auto}" \

@@ -268,10 +268,32 @@ TEST_CASE("lctx train --init-from: a second stage starts from the first stage's 
   REQUIRE(rc4 == 1);
   REQUIRE(o4.find("lctx: error: --init-from " + dir + "/s1: checkpoint kind hsa differs from --arch swa") !=
           std::string::npos);
+  // --config with --init-from overrides architecture keys that leave the weights' shapes alone ...
+  {
+    std::FILE* f = std::fopen((dir + "/aux.json").c_str(), "w");
+    REQUIRE(f);
+    std::fputs(R"({"selection_aux": 0.5, "selection_sparsity": "off"})", f);
+    std::fclose(f);
+    f = std::fopen((dir + "/wide.json").c_str(), "w");
+    REQUIRE(f);
+    std::fputs(R"({"d_model": 64})", f);
+    std::fclose(f);
+  }
+  auto [rc7, o7] = lctx_test::run_lctx("train --arch hsa --init-from " + dir + "/s1 --config " + dir +
+                                       "/aux.json --steps 2 --lr 1e-2" + common + " --out " + dir + "/s4");
+  REQUIRE(rc7 == 0);
+  auto cfg4 = nlohmann::json::parse(read_file(dir + "/s4/config.json"));
+  REQUIRE(cfg4["arch"]["selection_aux"] == 0.5);
+  REQUIRE(cfg4["arch"]["selection_sparsity"] == "off");
+  REQUIRE(cfg4["arch"]["d_model"] == 32);
+  const auto log4 = read_file(dir + "/s4/train_log.jsonl");
+  REQUIRE(log4.find("\"aux\":") != std::string::npos);  // the auxiliary loss is logged per step
+  // ... and refuses one that changes them, in one line.
   auto [rc5, o5] = lctx_test::run_lctx("train --arch hsa --init-from " + dir + "/s1 --config " + dir +
-                                       "/small.json --steps 1 --out " + dir + "/x");
+                                       "/wide.json --steps 1 --out " + dir + "/x");
   REQUIRE(rc5 == 1);
-  REQUIRE(o5.find("drop --config") != std::string::npos);
+  REQUIRE(o5.find("lctx: error: checkpoint " + dir + "/s1: tensor") != std::string::npos);
+  REQUIRE(o5.find("has shape") != std::string::npos);
   auto [rc6, o6] = lctx_test::run_lctx("train --arch hsa --init-from " + dir + "/none --steps 1 --out " + dir + "/x");
   REQUIRE(rc6 == 1);
   REQUIRE(o6.find("no config.json") != std::string::npos);

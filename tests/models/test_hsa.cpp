@@ -415,3 +415,51 @@ TEST_CASE("hsa config: presets, round trip and one-line errors", "[hsa]") {
                       "hsa config: 'lower' must be one of mamba, swa, got 'lstm'");
   REQUIRE_THROWS_AS(HsaConfig::from_json({{"fusion", "sum"}}), lctx::Error);
 }
+
+TEST_CASE("hsa selection_aux: a detached token-attention target trains the selection only", "[hsa]") {
+  auto c = small_cfg();
+  c.selection_aux = 0.5;
+  auto m = make(c);
+  auto ids = random_ids(150, c.vocab, 31).unsqueeze(0);
+  m->eval();
+  m->forward_hidden(ids);
+  REQUIRE_FALSE(m->auxiliary_loss().defined());  // training only
+  m->train();
+  m->forward_hidden(ids);
+  auto aux = m->auxiliary_loss();
+  REQUIRE(aux.defined());
+  const double v = aux.item<double>();
+  REQUIRE(std::isfinite(v));
+  REQUIRE(v > 0);  // a KL divergence; random landmarks do not match the attention mass
+  // The weight scales it linearly; the value does not depend on the Gumbel-noised selection.
+  auto c2 = c;
+  c2.selection_aux = 1.0;
+  auto m2 = make(c2);
+  m2->train();
+  m2->forward_hidden(ids);
+  REQUIRE(std::abs(m2->auxiliary_loss().item<double>() - 2 * v) <= 1e-5 * v);
+  // Gradients reach the landmark queries and the landmarks (encoder), never the token attention it imitates:
+  // the last upper layer's token attention feeds no later selection, so its projections get none at all.
+  m->zero_grad();
+  aux.backward();
+  int lmk_grads = 0;
+  for (auto& p : m->named_parameters(true)) {
+    const auto& name = p.key();
+    const auto& g = p.value().grad();
+    const double norm = g.defined() ? g.abs().sum().item<double>() : 0.0;
+    if (name.find("ret.qlmk") != std::string::npos || name.find("encoder.lmk") != std::string::npos) {
+      INFO(name);
+      REQUIRE(norm > 0);
+      ++lmk_grads;
+    }
+    for (const char* frozen : {"upper.1.ret.q.", "upper.1.ret.k.", "upper.1.ret.v.", "upper.1.ret.wo."})
+      if (name.find(frozen) != std::string::npos) {
+        INFO(name);
+        REQUIRE(norm == 0);
+      }
+  }
+  REQUIRE(lmk_grads == 3);  // two upper layers' landmark queries + the encoder's landmark map
+  // Chunk granularity has no per-token selection to supervise.
+  auto bad = nlohmann::json{{"kind", "hsa"}, {"granularity", "chunk"}, {"selection_aux", 0.5}};
+  REQUIRE_THROWS_WITH(HsaConfig::from_json(bad), lctx_test::Contains("selection_aux"));
+}

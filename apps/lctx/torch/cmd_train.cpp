@@ -35,12 +35,23 @@ torch::Device parse_device(const std::string& d) {
   throw lctx::Error("--device must be cpu or cuda[:N] (got '" + d + "')");
 }
 
+// The keys of --config (a JSON object of architecture keys, or a checkpoint's config.json), {} without one.
+nlohmann::json config_keys(const TrainOpts& o) {
+  if (o.config_file.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(lctx::read_file(o.config_file), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw lctx::Error("--config " + o.config_file + ": not a JSON object");
+  if (j.contains("arch")) j = j["arch"];  // a checkpoint config.json works too
+  if (!j.is_object()) throw lctx::Error("--config " + o.config_file + ": \"arch\" is not an object");
+  if (j.contains("kind") && j["kind"] != o.arch)
+    throw lctx::Error("--config " + o.config_file + ": kind " + j["kind"].dump() + " differs from --arch " + o.arch);
+  return j;
+}
+
 nlohmann::json arch_config(const TrainOpts& o) {
   if (o.arch != "hsa" && o.arch != "swa" && o.arch != "mamba")
     throw lctx::Error("--arch must be hsa, swa or mamba (got '" + o.arch + "')");
-  if (!o.init_from.empty()) {  // the architecture is the starting checkpoint's
-    if (!o.config_file.empty())
-      throw lctx::Error("--init-from takes the architecture from " + o.init_from + "; drop --config");
+  const auto override = config_keys(o);
+  if (!o.init_from.empty()) {  // the architecture is the starting checkpoint's (--config: keys to override)
     const std::string p = o.init_from + "/config.json";
     if (!lctx::file_exists(p)) throw lctx::Error("--init-from " + o.init_from + ": no config.json there");
     auto j = nlohmann::json::parse(lctx::read_file(p), nullptr, false);
@@ -49,19 +60,14 @@ nlohmann::json arch_config(const TrainOpts& o) {
     if (j["arch"].value("kind", "") != o.arch)
       throw lctx::Error("--init-from " + o.init_from + ": checkpoint kind " + j["arch"].value("kind", "?") +
                         " differs from --arch " + o.arch);
-    return j["arch"];
+    auto arch = j["arch"];
+    for (auto it = override.begin(); it != override.end(); ++it) arch[it.key()] = it.value();
+    return arch;
   }
   if (o.preset != "tiny" && o.preset != "small")
     throw lctx::Error("--preset must be tiny or small (got '" + o.preset + "')");
   nlohmann::json arch = {{"kind", o.arch}, {"preset", o.preset}};
-  if (!o.config_file.empty()) {
-    auto j = nlohmann::json::parse(lctx::read_file(o.config_file), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw lctx::Error("--config " + o.config_file + ": not a JSON object");
-    if (j.contains("arch")) j = j["arch"];  // a checkpoint config.json works too
-    if (j.contains("kind") && j["kind"] != o.arch)
-      throw lctx::Error("--config " + o.config_file + ": kind " + j["kind"].dump() + " differs from --arch " + o.arch);
-    for (auto it = j.begin(); it != j.end(); ++it) arch[it.key()] = it.value();
-  }
+  for (auto it = override.begin(); it != override.end(); ++it) arch[it.key()] = it.value();
   return arch;
 }
 
@@ -73,7 +79,9 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
   auto o = std::make_shared<TrainOpts>();
   app.add_option("--arch", o->arch, "hsa | swa | mamba")->required();
   app.add_option("--preset", o->preset, "tiny | small (architecture preset)")->capture_default_str();
-  app.add_option("--config", o->config_file, "JSON file with architecture keys overriding the preset");
+  app.add_option("--config", o->config_file,
+                 "JSON file with architecture keys overriding the preset (with --init-from: overriding the "
+                 "checkpoint's; weight shapes must not change, e.g. {\"selection_aux\": 0.5})");
   app.add_option("--context", o->context, "training context T (tokens per row)")->capture_default_str();
   app.add_option("--lengths", o->lengths, "task sample lengths (CSV, each <= context; default: context)");
   app.add_option("--mix", o->mix, "data mixture NAME:WEIGHT,... (corpus, copy, copy-wide, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)")
@@ -123,7 +131,8 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
     if (o->init_from.empty()) {
       model = lctx::models::build_model(arch);
     } else {
-      auto ck = lctx::models::load_checkpoint(o->init_from, res.tokenizer->hash(), torch::Device(torch::kCPU));
+      auto ck = lctx::models::load_checkpoint(o->init_from, res.tokenizer->hash(), torch::Device(torch::kCPU),
+                                              config_keys(*o));
       model = ck.model;
       init_from = {{"path", o->init_from}, {"fingerprint", lctx::harness::checkpoint_fingerprint(o->init_from)}};
       if (ck.config.contains("train")) init_from["train"] = ck.config["train"];
