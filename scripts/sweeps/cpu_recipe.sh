@@ -115,6 +115,15 @@ case "$1" in
     "A6:cpu-c32.json:$B+512/8/600/$W/$X:2" "A7:cpu-c32.json:128/16/1200/copy=1/3e-3/1e-3+512/8/700/$W/$X:2" \
     "A8:cpu-c32-aux.json:128/16/1200/copy=1/3e-3/1e-3+512/8/700/$W:2" "A9:cpu-c32-aux.json:$B+512/8/1000/$W:3" \
     "A10:cpu-c32.json:$B+512/8/1000/$W/3e-3/3e-4/aux03.json:3" ;;
+  c11)  # Wave 11 of the CPU-budget curriculum sweep (docs/training.md): seed robustness of three selection_aux recipes.
+    W=niah1=0.7,copy-wide=0.3; B=128/16/1800/copy=1/3e-3/1e-3; S=128/16/1200/copy=1/3e-3/1e-3; X=3e-3/3e-4/aux1.json
+    PRECISION=fp32 OUT=${OUT:-out/sweep}/curr11 scripts/sweeps/curriculum.sh \
+    "RA1:cpu-c32-aux.json:$S+512/8/700/$W:1" "RA3:cpu-c32-aux.json:$S+512/8/700/$W:3" \
+    "RA4:cpu-c32-aux.json:$S+512/8/700/$W:4" "RA5:cpu-c32-aux.json:$S+512/8/700/$W:5" \
+    "RB1:cpu-c32-aux.json:$B+512/8/1000/$W:1" "RB2:cpu-c32-aux.json:$B+512/8/1000/$W:2" \
+    "RB4:cpu-c32-aux.json:$B+512/8/1000/$W:4" "RB5:cpu-c32-aux.json:$B+512/8/1000/$W:5" \
+    "RC1:cpu-c32.json:$S+512/8/700/$W/$X:1" "RC3:cpu-c32.json:$S+512/8/700/$W/$X:3" \
+    "RC4:cpu-c32.json:$S+512/8/700/$W/$X:4" "RC5:cpu-c32.json:$S+512/8/700/$W/$X:5" ;;
   build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac
