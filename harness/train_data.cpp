@@ -92,6 +92,8 @@ TrainData::TrainData(const TrainDataOptions& opt, const Resources& res)
       throw Error("train data: sample length " + std::to_string(L) + " is outside [1, context=" +
                   std::to_string(opt_.context) + "]");
   if (opt_.prompt_weight < 0) throw Error("train data: prompt weight must be >= 0");
+  if (opt_.loss_norm != "token" && opt_.loss_norm != "row")
+    throw Error("train data: loss normalisation must be token or row (got '" + opt_.loss_norm + "')");
   if (!res_.tokenizer) throw Error("train data: no tokenizer");
   eos_id_ = res_.tokenizer->eos_id();
   pad_id_ = res_.tokenizer->pad_id() >= 0 ? res_.tokenizer->pad_id() : eos_id_;
@@ -281,8 +283,11 @@ models::Batch TrainData::batch(int64_t step, int64_t batch) const {
   auto tk = tokens.accessor<int64_t, 2>();
   auto wk = weight.accessor<float, 2>();
   for (int64_t b = 0; b < batch; ++b) {
+    double sum = 0;
+    for (float w : rows[b].weight) sum += w;
+    const float scale = opt_.loss_norm == "row" && sum > 0 ? static_cast<float>(1.0 / sum) : 1.0f;
     for (int64_t i = 0; i <= T; ++i) tk[b][i] = rows[b].tokens[i];
-    for (int64_t i = 0; i < T; ++i) wk[b][i] = rows[b].weight[i];
+    for (int64_t i = 0; i < T; ++i) wk[b][i] = rows[b].weight[i] * scale;
   }
   return {tokens, weight};
 }
@@ -294,13 +299,15 @@ models::BatchSource TrainData::source() const {
 nlohmann::json TrainData::describe() const {
   nlohmann::json mix = nlohmann::json::object();
   for (const auto& c : mix_) mix[c.name] = c.weight;
-  return {{"mix", mix},
+  nlohmann::json d = {{"mix", mix},
           {"context", opt_.context},
           {"lengths", opt_.lengths},
           {"data_seed", opt_.seed},
           {"generator_seed_tag", "bit 63 set (seed | 2^63)"},
           {"prompt_weight", opt_.prompt_weight},
           {"tokenizer_hash", res_.tokenizer->hash()}};
+  if (opt_.loss_norm != "token") d["loss_norm"] = opt_.loss_norm;  // absent = token (runs from before the option)
+  return d;
 }
 
 }  // namespace lctx::harness

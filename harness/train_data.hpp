@@ -48,6 +48,10 @@ struct TrainDataOptions {
   std::vector<int64_t> lengths;
   uint64_t seed = 1;                 // the training seed (tagged with kTrainSeedTag for the generators)
   double prompt_weight = 0.0;        // loss weight of the prompt tokens of task samples (answer: 1)
+  // "token": every supervised token weighs the same in a batch (a copy row with ~250 supervised tokens
+  // outweighs a needle row with ~9); "row": each row's weights are scaled to sum to 1, so every row counts
+  // the same and the mixture weights are the loss shares.
+  std::string loss_norm = "token";
   std::string tokenizer;             // "" = default tokenizer
   std::string haystack_dir;          // "" = default corpus
 };

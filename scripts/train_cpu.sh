@@ -22,12 +22,12 @@ mkdir -p "$OUT"
 common=(--lr 3e-3 --warmup 30 --device "$DEVICE" --threads "${THREADS:-0}" --seed "${SEED:-1}" --log-every 100 --save-every 200)
 t0=$(date +%s)
 resume=(); [ -f "$OUT/stage1/trainer_state.pt" ] && resume=(--resume)
-"$LCTX" train --arch hsa --config assets/configs/hsa-cpu.json --context 128 --mix copy:1 --steps "${S1_STEPS:-1800}" \
+"$LCTX" train --arch hsa --config assets/configs/hsa-cpu.json --context 128 --mix copy:1 --steps "${S1_STEPS:-1200}" \
   --batch 16 --min-lr 1e-3 "${common[@]}" --out "$OUT/stage1" "${resume[@]}"
 t1=$(date +%s)
 resume=(); [ -f "$OUT/stage2/trainer_state.pt" ] && resume=(--resume)
 "$LCTX" train --arch hsa --init-from "$OUT/stage1" --context 512 --lengths 384,448,512 --mix niah1:0.7,copy-wide:0.3 \
-  --steps "${S2_STEPS:-1000}" --batch 8 --min-lr 3e-4 "${common[@]}" --out "$OUT/stage2" "${resume[@]}"
+  --steps "${S2_STEPS:-700}" --batch 8 --min-lr 3e-4 "${common[@]}" --out "$OUT/stage2" "${resume[@]}"
 t2=$(date +%s)
 echo "train_cpu: stage 1 $((t1 - t0)) s, stage 2 $((t2 - t1)) s, total $((t2 - t0)) s ($(nproc) cores)"
 for L in ${LENGTHS:-512 4096}; do

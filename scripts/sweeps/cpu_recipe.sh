@@ -124,6 +124,18 @@ case "$1" in
     "RB4:cpu-c32-aux.json:$B+512/8/1000/$W:4" "RB5:cpu-c32-aux.json:$B+512/8/1000/$W:5" \
     "RC1:cpu-c32.json:$S+512/8/700/$W/$X:1" "RC3:cpu-c32.json:$S+512/8/700/$W/$X:3" \
     "RC4:cpu-c32.json:$S+512/8/700/$W/$X:4" "RC5:cpu-c32.json:$S+512/8/700/$W/$X:5" ;;
+  c12)  # Wave 12 (docs/training.md): the selection_aux recipe (aux from the start, 1200 + 700 steps) with
+    # row-normalised loss, with a 1000-step second stage, and two more seeds.
+    W=niah1=0.7,copy-wide=0.3; S=128/16/1200/copy=1/3e-3/1e-3
+    export PRECISION=fp32
+    TRAIN_ARGS="--loss-norm row" OUT=${OUT:-out/sweep}/curr12n scripts/sweeps/curriculum.sh \
+      "N1:cpu-c32-aux.json:$S+512/8/700/$W:1" "N3:cpu-c32-aux.json:$S+512/8/700/$W:3" \
+      "N4:cpu-c32-aux.json:$S+512/8/700/$W:4" "N5:cpu-c32-aux.json:$S+512/8/700/$W:5" &
+    OUT=${OUT:-out/sweep}/curr12 scripts/sweeps/curriculum.sh \
+      "L1:cpu-c32-aux.json:$S+512/8/1000/$W:1" "L4:cpu-c32-aux.json:$S+512/8/1000/$W:4" \
+      "L5:cpu-c32-aux.json:$S+512/8/1000/$W:5" "S6:cpu-c32-aux.json:$S+512/8/700/$W:6" \
+      "S7:cpu-c32-aux.json:$S+512/8/700/$W:7" "S8:cpu-c32-aux.json:$S+512/8/700/$W:8"
+    wait ;;
   build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac

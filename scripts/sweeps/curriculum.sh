@@ -8,7 +8,8 @@
 #   assets/configs/sweep/; OVERRIDE (stages after the first): a file there whose keys override the checkpoint's
 #   architecture (`--init-from ... --config`, e.g. aux1.json = {"selection_aux": 1.0}).
 # Environment: OUT (out/curriculum), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES (50), DEVICE (cuda), THREADS (2),
-#   PRECISION (auto; fp32 on a GPU follows the CPU's arithmetic more closely), STAGE_SECONDS (900)
+#   PRECISION (auto; fp32 on a GPU follows the CPU's arithmetic more closely), STAGE_SECONDS (900),
+#   TRAIN_ARGS (more `lctx train` arguments for every stage, e.g. "--loss-norm row")
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out/curriculum}; mkdir -p "$OUT/logs"
@@ -27,7 +28,7 @@ for spec in "$@"; do
       [ -n "$prev" ] && [ -n "$over" ] && init+=(--config "assets/configs/sweep/$over")
       timeout "${STAGE_SECONDS:-900}" "$L" train --arch hsa "${init[@]}" --context "$ctx" --lengths "$lens" --mix "${mix//=/:}" --steps "$steps" \
         --batch "$batch" --lr "${lr:-3e-3}" --min-lr "${minlr:-3e-4}" --warmup 30 --device "$DEV" --threads "${THREADS:-2}" \
-        --seed "${seed:-1}" --precision "${PRECISION:-auto}" \
+        --seed "${seed:-1}" --precision "${PRECISION:-auto}" ${TRAIN_ARGS:-} \
         --log-every 100 --save-every 200 --out "runs/curr/$name-$i" > "$OUT/logs/train$i-$name.log" 2>&1
       cp "runs/curr/$name-$i/train_log.jsonl" "$OUT/logs/$name-$i-train_log.jsonl"
       prev="runs/curr/$name-$i"

@@ -18,7 +18,7 @@ namespace {
 
 struct TrainOpts {
   std::string arch, preset = "tiny", config_file, mix = "niah:1", lengths, device = "cpu", out, tokenizer,
-      haystack, precision = "auto", init_from;
+      haystack, precision = "auto", init_from, loss_norm = "token";
   int64_t context = 512, steps = 1000, batch = 8, warmup = 100, save_every = 0, log_every = 10;
   double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0;
   uint64_t seed = 1;
@@ -88,6 +88,9 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
       ->capture_default_str();
   app.add_option("--prompt-weight", o->prompt_weight, "loss weight of task prompt tokens (answer tokens: 1)")
       ->capture_default_str();
+  app.add_option("--loss-norm", o->loss_norm,
+                 "token (every supervised token weighs the same) | row (every row weighs the same)")
+      ->capture_default_str();
   app.add_option("--steps", o->steps, "optimizer steps")->capture_default_str();
   app.add_option("--batch", o->batch, "rows per step")->capture_default_str();
   app.add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
@@ -120,6 +123,7 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
     dopt.lengths = parse_lengths_opt(o->lengths);
     dopt.seed = o->seed;
     dopt.prompt_weight = o->prompt_weight;
+    dopt.loss_norm = o->loss_norm;
     dopt.tokenizer = o->tokenizer;
     dopt.haystack_dir = o->haystack;
     auto res = lctx::load_resources(o->tokenizer, o->haystack);
