@@ -19,7 +19,7 @@ OUT=${OUT:-runs/cpu}
 DEVICE=${DEVICE:-cpu}
 [ -x "$LCTX" ] || { echo "train_cpu: no lctx binary at $LCTX (set LCTX=...)" >&2; exit 1; }
 mkdir -p "$OUT"
-common=(--lr 3e-3 --warmup 30 --device "$DEVICE" --threads "${THREADS:-0}" --seed "${SEED:-1}" --log-every 100 --save-every 200)
+common=(--loss-norm row --lr 3e-3 --warmup 30 --device "$DEVICE" --threads "${THREADS:-0}" --seed "${SEED:-1}" --log-every 100 --save-every 200)
 t0=$(date +%s)
 resume=(); [ -f "$OUT/stage1/trainer_state.pt" ] && resume=(--resume)
 "$LCTX" train --arch hsa --config assets/configs/hsa-cpu.json --context 128 --mix copy:1 --steps "${S1_STEPS:-1200}" \

@@ -136,6 +136,13 @@ case "$1" in
       "L5:cpu-c32-aux.json:$S+512/8/1000/$W:5" "S6:cpu-c32-aux.json:$S+512/8/700/$W:6" \
       "S7:cpu-c32-aux.json:$S+512/8/700/$W:7" "S8:cpu-c32-aux.json:$S+512/8/700/$W:8"
     wait ;;
+  c13)  # Wave 13 (docs/training.md): the row-normalised selection_aux recipe on more seeds, and shorter.
+    W=niah1=0.7,copy-wide=0.3; S=128/16/1200/copy=1/3e-3/1e-3; Q=128/16/900/copy=1/3e-3/1e-3
+    PRECISION=fp32 TRAIN_ARGS="--loss-norm row" OUT=${OUT:-out/sweep}/curr13 scripts/sweeps/curriculum.sh \
+      "M2:cpu-c32-aux.json:$S+512/8/700/$W:2" "M6:cpu-c32-aux.json:$S+512/8/700/$W:6" \
+      "M7:cpu-c32-aux.json:$S+512/8/700/$W:7" "M8:cpu-c32-aux.json:$S+512/8/700/$W:8" \
+      "H1:cpu-c32-aux.json:$S+512/8/500/$W:1" "H2:cpu-c32-aux.json:$S+512/8/500/$W:2" \
+      "G1:cpu-c32-aux.json:$Q+512/8/500/$W:1" "G2:cpu-c32-aux.json:$Q+512/8/500/$W:2" ;;
   build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac
