@@ -143,6 +143,13 @@ case "$1" in
       "M7:cpu-c32-aux.json:$S+512/8/700/$W:7" "M8:cpu-c32-aux.json:$S+512/8/700/$W:8" \
       "H1:cpu-c32-aux.json:$S+512/8/500/$W:1" "H2:cpu-c32-aux.json:$S+512/8/500/$W:2" \
       "G1:cpu-c32-aux.json:$Q+512/8/500/$W:1" "G2:cpu-c32-aux.json:$Q+512/8/500/$W:2" ;;
+  c14)  # Wave 14 (docs/training.md): row-normalised loss without selection_aux (ablation); the 900 + 500 recipe on
+    # three more seeds; 600 + 300.
+    W=niah1=0.7,copy-wide=0.3; S=128/16/1200/copy=1/3e-3/1e-3; Q=128/16/900/copy=1/3e-3/1e-3; R=128/16/600/copy=1/3e-3/1e-3
+    PRECISION=fp32 TRAIN_ARGS="--loss-norm row" OUT=${OUT:-out/sweep}/curr14 scripts/sweeps/curriculum.sh \
+      "J1:cpu-c32.json:$S+512/8/700/$W:1" "J2:cpu-c32.json:$S+512/8/700/$W:2" "J3:cpu-c32.json:$S+512/8/700/$W:3" \
+      "G3:cpu-c32-aux.json:$Q+512/8/500/$W:3" "G4:cpu-c32-aux.json:$Q+512/8/500/$W:4" "G5:cpu-c32-aux.json:$Q+512/8/500/$W:5" \
+      "F1:cpu-c32-aux.json:$R+512/8/300/$W:1" "F2:cpu-c32-aux.json:$R+512/8/300/$W:2" ;;
   build) ;;  # build only
   *) OUT=${OUT:-out/sweep}/custom scripts/gpu_sweep.sh "${@:2}" ;;
 esac
