@@ -198,6 +198,34 @@ TEST_CASE("train data: copy-wide rows pack copy episodes of short and long dista
   REQUIRE(long_eps > 0);   // beyond it
 }
 
+TEST_CASE("train data: --loss-norm row gives every row the same total weight", "[train_data]") {
+  TrainDataOptions o;
+  o.mix = "copy-wide:0.5,niah1:0.5";
+  o.context = 512;
+  o.lengths = {448, 512};
+  TrainData tok(o, resources());
+  o.loss_norm = "row";
+  TrainData row(o, resources());
+  auto bt = tok.batch(2, 8), br = row.batch(2, 8);
+  REQUIRE(torch::equal(bt.tokens, br.tokens));  // the same rows, only the weights differ
+  auto st = bt.weight.sum(1), sr = br.weight.sum(1);
+  std::set<std::string> kinds;
+  for (int64_t b = 0; b < 8; ++b) {
+    kinds.insert(tok.row(2, b).source);
+    REQUIRE(st[b].item<double>() >= 8);  // token norm: one per supervised token (a needle answer + EOS: >= 8)
+    REQUIRE(std::abs(sr[b].item<double>() - 1.0) < 1e-5);
+    // Same support, proportional weights.
+    REQUIRE(torch::equal(bt.weight[b].gt(0), br.weight[b].gt(0)));
+    auto ratio = br.weight[b].masked_select(br.weight[b].gt(0)) / bt.weight[b].masked_select(bt.weight[b].gt(0));
+    REQUIRE((ratio - ratio[0]).abs().max().item<double>() < 1e-6);
+  }
+  REQUIRE(kinds.size() == 2);  // both kinds of row, with very different token counts, weigh 1 each
+  REQUIRE(row.describe()["loss_norm"] == "row");
+  REQUIRE_FALSE(tok.describe().contains("loss_norm"));  // token: the recipe of runs from before the option
+  o.loss_norm = "mean";
+  REQUIRE_THROWS_AS(TrainData(o, resources()), Error);
+}
+
 TEST_CASE("train data: bad options", "[train_data]") {
   TrainDataOptions o;
   o.context = 512;
