@@ -4,7 +4,7 @@
 # Usage: scripts/gpu_sweep.sh NAME:ARCH:CONFIG[:BATCH[:LR[:STEPS[:MIX[:CONTEXT]]]]] ...
 #   CONFIG: a file in assets/configs/sweep/ (or empty: the tiny preset). MIX: as --mix with "=" for ":"
 #   (copy-wide=0.5,niah1=0.5). CONTEXT (512): training context; sample lengths 384,448,512 at 512, else CONTEXT.
-# Environment: MIX (lctx train --mix, default "copy:0.5,niah1:0.5"), STEPS (2000), SECS (300, bound on each training), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES
+# Environment: TRAIN_ARGS (more lctx train arguments, e.g. "--loss-norm row"), MIX (lctx train --mix, default "copy:0.5,niah1:0.5"), STEPS (2000), SECS (300, bound on each training), EVAL_LENGTHS ("512 4096"), EVAL_SAMPLES
 # (100), KEEP=1 (also copy NAME.safetensors / NAME.config.json to $OUT), OUT (out/sweep).
 # Results: $OUT/logs.tgz (training logs and JSONL step logs, eval lines) + the kept checkpoints.
 set -uo pipefail
@@ -20,7 +20,7 @@ for spec in "$@"; do
   mix=${mix//=/:}; ctx=${ctx:-512}; lens=$ctx; [ "$ctx" = 512 ] && lens=384,448,512
   ( timeout "$SECS" "$L" train --arch "$arch" --preset tiny "${c[@]}" --context "$ctx" --lengths "$lens" --mix "${mix:-${MIX:-copy:0.5,niah1:0.5}}" \
       --steps "${steps:-$STEPS}" --batch "${batch:-32}" --lr "${lr:-3e-3}" --min-lr 3e-4 --warmup 30 --device cuda --threads "${THREADS:-3}" \
-      --save-every 100 --log-every 100 --out "runs/sweep/$name" > "$OUT/logs/train-$name.log" 2>&1
+      --save-every 100 --log-every 100 ${TRAIN_ARGS:-} --out "runs/sweep/$name" > "$OUT/logs/train-$name.log" 2>&1
     for len in ${EVAL_LENGTHS:-512 4096}; do
       timeout 150 "$L" train-eval --checkpoint "runs/sweep/$name" --task niah_single_1 --length "$len" \
         --samples "${EVAL_SAMPLES:-100}" --seed 7 --device cuda >> "$OUT/logs/eval-$name.txt" 2>&1
