@@ -224,7 +224,7 @@ Checkpoint load_checkpoint(const std::string& dir, const std::string& expect_tok
     throw Error("checkpoint " + dir + " was trained with tokenizer " + (hash.empty() ? "(unknown)" : hash) +
                 ", not the tokenizer in use (" + expect_tokenizer_hash + ")");
   if (!ck.config["arch"].is_object()) throw Error("checkpoint " + dir + ": \"arch\" is not an object");
-  for (auto it = arch_override.begin(); it != arch_override.end(); ++it) ck.config["arch"][it.key()] = it.value();
+  ck.config["arch"].update(arch_override);
   ck.model = build_model(ck.config["arch"]);
   auto file = read_safetensors(wpath);
   std::map<std::string, torch::Tensor> stored(file.tensors.begin(), file.tensors.end());

@@ -315,16 +315,15 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     ++window_n;
     if (!opt.quiet && (L.step % std::max<int64_t>(1, opt.log_every) == 0 || L.step == opt.steps)) {
       char buf[256];
-      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  %.1fs\n",
+      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  %.1fs",
                     (long long)L.step, (long long)opt.steps, window_loss / window_n, L.lr, L.grad_norm,
                     L.tokens_per_s, L.elapsed_s);
-      std::string line = buf;
-      if (aux.defined()) {  // "... 12.3s" -> "... 12.3s  aux 0.1234"
-        char ab[64];
-        std::snprintf(ab, sizeof ab, "  aux %.4f", window_aux / window_n);
-        line.insert(line.size() - 1, ab);
+      std::cerr << buf;
+      if (aux.defined()) {
+        std::snprintf(buf, sizeof buf, "  aux %.4f", window_aux / window_n);
+        std::cerr << buf;
       }
-      std::cerr << line << std::flush;
+      std::cerr << "\n" << std::flush;
       window_loss = 0;
       window_aux = 0;
       window_n = 0;

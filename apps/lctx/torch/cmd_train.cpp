@@ -47,10 +47,11 @@ nlohmann::json config_keys(const TrainOpts& o) {
   return j;
 }
 
-nlohmann::json arch_config(const TrainOpts& o) {
+// The architecture to train: the preset's, or with --init-from the checkpoint's, with `override` (the keys of
+// --config) on top.
+nlohmann::json arch_config(const TrainOpts& o, const nlohmann::json& override) {
   if (o.arch != "hsa" && o.arch != "swa" && o.arch != "mamba")
     throw lctx::Error("--arch must be hsa, swa or mamba (got '" + o.arch + "')");
-  const auto override = config_keys(o);
   if (!o.init_from.empty()) {  // the architecture is the starting checkpoint's (--config: keys to override)
     const std::string p = o.init_from + "/config.json";
     if (!lctx::file_exists(p)) throw lctx::Error("--init-from " + o.init_from + ": no config.json there");
@@ -61,13 +62,13 @@ nlohmann::json arch_config(const TrainOpts& o) {
       throw lctx::Error("--init-from " + o.init_from + ": checkpoint kind " + j["arch"].value("kind", "?") +
                         " differs from --arch " + o.arch);
     auto arch = j["arch"];
-    for (auto it = override.begin(); it != override.end(); ++it) arch[it.key()] = it.value();
+    arch.update(override);
     return arch;
   }
   if (o.preset != "tiny" && o.preset != "small")
     throw lctx::Error("--preset must be tiny or small (got '" + o.preset + "')");
   nlohmann::json arch = {{"kind", o.arch}, {"preset", o.preset}};
-  for (auto it = override.begin(); it != override.end(); ++it) arch[it.key()] = it.value();
+  arch.update(override);
   return arch;
 }
 
@@ -112,7 +113,8 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
                  "start from this checkpoint's weights and architecture (fresh optimizer and schedule; a second "
                  "training stage, e.g. longer context after a short-context curriculum)");
   return [o]() -> int {
-    const auto arch = arch_config(*o);  // validates arch/preset before any loading
+    const auto override = config_keys(*o);
+    const auto arch = arch_config(*o, override);  // validates arch/preset before any loading
     lctx::harness::parse_mix(o->mix);    // validates the mixture early
     const auto device = parse_device(o->device);
     lctx::models::configure_cpu_threads(o->threads);
@@ -136,7 +138,7 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
       model = lctx::models::build_model(arch);
     } else {
       auto ck = lctx::models::load_checkpoint(o->init_from, res.tokenizer->hash(), torch::Device(torch::kCPU),
-                                              config_keys(*o));
+                                              override);
       model = ck.model;
       init_from = {{"path", o->init_from}, {"fingerprint", lctx::harness::checkpoint_fingerprint(o->init_from)}};
       if (ck.config.contains("train")) init_from["train"] = ck.config["train"];
