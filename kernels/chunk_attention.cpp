@@ -1,6 +1,9 @@
-// LibTorch reference of the HSA retrieval primitives (see chunk_attention.hpp). Everything here runs on any
-// device; memory is bounded by processing query rows in blocks.
+// LibTorch reference of the HSA retrieval primitives (see chunk_attention.hpp) and the dispatchers that send
+// CUDA tensors to kernels/cuda/. Everything here runs on any device; memory is bounded by processing query
+// rows in blocks.
 #include "kernels/chunk_attention.hpp"
+
+#include "kernels/cuda_ops.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -42,8 +45,8 @@ ChunkSelection topk_visible(const torch::Tensor& scores, const torch::Tensor& vi
   return sel;
 }
 
-ChunkSelection select_chunks(const torch::Tensor& q, const torch::Tensor& landmarks, const torch::Tensor& visible,
-                             int64_t k, double scale, int64_t max_elems) {
+ChunkSelection select_chunks_reference(const torch::Tensor& q, const torch::Tensor& landmarks,
+                                       const torch::Tensor& visible, int64_t k, double scale, int64_t max_elems) {
   TORCH_CHECK(q.dim() == 2 && landmarks.dim() == 2 && q.size(1) == landmarks.size(1),
               "select_chunks: q [Tq, d] and landmarks [N, d] must agree");
   torch::NoGradGuard ng;
@@ -80,7 +83,8 @@ ChunkAttnInputs prepare(const char* what, const torch::Tensor& q, const torch::T
   TORCH_CHECK(k.dim() == 4 && v.sizes() == k.sizes(), w, ": k and v must be [N, H, S, D]");
   ChunkAttnInputs in;
   in.h = q.size(0), in.tq = q.size(1), in.d = q.size(2);
-  TORCH_CHECK(k.size(1) == in.h && k.size(3) == in.d, w, ": k/v heads or head size differ from q");
+  TORCH_CHECK(k.size(1) > 0 && in.h % k.size(1) == 0 && k.size(3) == in.d,
+              w, ": k/v heads must divide q's heads and the head sizes must agree");
   TORCH_CHECK(idx.dim() == 2 && idx.size(0) == in.tq && slot_w.sizes() == idx.sizes(),
               w, ": idx and weights/bias must be [Tq, K]");
   in.kk = idx.size(1), in.n = k.size(0), in.s = k.size(2);
@@ -90,6 +94,10 @@ ChunkAttnInputs prepare(const char* what, const torch::Tensor& q, const torch::T
   in.id = idx.to(q.device(), torch::kInt64);
   in.slot_w = slot_w.to(q.device(), cdt);
   in.kc = k.to(q.device(), cdt), in.vc = v.to(q.device(), cdt), in.qc = q.to(cdt);
+  if (k.size(1) != in.h) {  // grouped-query: the reference simply repeats each kv head for its query heads
+    const int64_t g = in.h / k.size(1);
+    in.kc = in.kc.repeat_interleave(g, 1), in.vc = in.vc.repeat_interleave(g, 1);
+  }
   return in;
 }
 
@@ -142,8 +150,9 @@ torch::Tensor chunk_attention_reference(const torch::Tensor& q, const torch::Ten
          }).to(q.scalar_type());
 }
 
-torch::Tensor chunk_attention_joint(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& bias,
-                                    const torch::Tensor& k, const torch::Tensor& v, double scale) {
+torch::Tensor chunk_attention_joint_reference(const torch::Tensor& q, const torch::Tensor& idx,
+                                              const torch::Tensor& bias, const torch::Tensor& k,
+                                              const torch::Tensor& v, double scale) {
   auto in = prepare("chunk_attention_joint", q, idx, bias, k, v);
   if (in.empty()) return torch::zeros_like(q);
   const int64_t h = in.h, tq = in.tq, d = in.d, kk = in.kk, n = in.n, s = in.s;
@@ -173,8 +182,101 @@ torch::Tensor chunk_attention_joint(const torch::Tensor& q, const torch::Tensor&
          }).to(q.scalar_type());
 }
 
+// ---- training: batched, differentiable ------------------------------------------------------------------
+
+torch::Tensor chunk_attention_train_reference(const torch::Tensor& q, const torch::Tensor& idx,
+                                              const torch::Tensor& w, const torch::Tensor& k,
+                                              const torch::Tensor& v, double scale, bool joint) {
+  TORCH_CHECK(q.dim() == 4, "chunk_attention_train: q must be [B, H, T, D]");
+  TORCH_CHECK(k.dim() == 5 && v.sizes() == k.sizes(), "chunk_attention_train: k and v must be [B, N, Hkv, S, D]");
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
+  const int64_t n = k.size(1), hkv = k.size(2), s = k.size(3);
+  TORCH_CHECK(k.size(0) == b && k.size(4) == d && hkv > 0 && h % hkv == 0,
+              "chunk_attention_train: k/v batch, kv heads (must divide H) or head size disagree with q");
+  TORCH_CHECK(idx.dim() == 3 && idx.size(0) == b && idx.size(1) == t && w.sizes() == idx.sizes(),
+              "chunk_attention_train: idx and w must be [B, T, K]");
+  const int64_t kk = idx.size(2), g = h / hkv;
+  if (kk == 0 || n == 0 || t == 0 || s == 0) return q * 0;  // keeps the graph (zero gradients)
+  const auto cdt = (q.scalar_type() == torch::kDouble) ? torch::kDouble : torch::kFloat;
+  auto id = idx.to(q.device(), torch::kInt64);
+  auto qf = q.to(cdt), kf = k.to(cdt).reshape({b * n, hkv, s, d}), vf = v.to(cdt).reshape({b * n, hkv, s, d});
+  auto wf = w.to(q.device(), cdt);
+  auto base = (torch::arange(b, id.options()) * n).view({b, 1, 1});
+  // Rows per block: bounds the gathered [B, rows, K, Hkv, S, D] tensors of one block (autograd keeps them all).
+  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, b * kk * hkv * s * d));
+  std::vector<torch::Tensor> outs;
+  for (int64_t t0 = 0; t0 < t; t0 += rows) {
+    const int64_t t1 = std::min(t, t0 + rows), nr = t1 - t0;
+    auto ib = id.slice(1, t0, t1);                                                   // [B, nr, K]
+    auto valid = ib.ge(0);
+    auto flat = (ib.clamp_min(0) + base).reshape({-1});
+    auto kg = kf.index_select(0, flat).view({b, nr, kk, hkv, s, d});
+    auto vg = vf.index_select(0, flat).view({b, nr, kk, hkv, s, d});
+    auto qb = qf.slice(2, t0, t1).permute({0, 2, 1, 3}).reshape({b, nr, 1, hkv, g, d});  // h = kv * G + g
+    auto logits = torch::matmul(qb, kg.transpose(-1, -2)) * scale;                  // [B, nr, K, Hkv, G, S]
+    auto wb = wf.slice(1, t0, t1);                                                   // [B, nr, K]
+    torch::Tensor ob;                                                                // [B, nr, Hkv, G, D]
+    if (!joint) {
+      auto p = torch::softmax(logits, -1);
+      auto o = torch::matmul(p, vg);                                                 // [B, nr, K, Hkv, G, D]
+      auto wv = torch::where(valid, wb, torch::zeros_like(wb)).view({b, nr, kk, 1, 1, 1});
+      ob = (o * wv).sum(2);
+    } else {
+      auto keep = valid.logical_and(wb.ne(kNegInf));                                 // [B, nr, K]
+      auto bias = torch::where(keep, wb, torch::zeros_like(wb)).view({b, nr, kk, 1, 1, 1});
+      auto l = (logits + bias).masked_fill(keep.logical_not().view({b, nr, kk, 1, 1, 1}), kNegInf);
+      l = l.permute({0, 1, 3, 4, 2, 5}).reshape({b, nr, hkv, g, kk * s});
+      auto none = keep.any(-1).logical_not().view({b, nr, 1, 1, 1});
+      auto p = torch::softmax(l.masked_fill(none, 0.0), -1).masked_fill(none, 0.0);
+      auto vv = vg.permute({0, 1, 3, 2, 4, 5}).reshape({b, nr, hkv, 1, kk * s, d});
+      ob = torch::matmul(p.unsqueeze(-2), vv).squeeze(-2);                           // [B, nr, Hkv, G, D]
+    }
+    outs.push_back(ob.reshape({b, nr, h, d}));
+  }
+  return torch::cat(outs, 1).permute({0, 2, 1, 3}).to(q.scalar_type());
+}
+
+// ---- dispatchers -------------------------------------------------------------------------------------
+
+bool cuda_kernels_built() {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+ChunkSelection select_chunks(const torch::Tensor& q, const torch::Tensor& landmarks, const torch::Tensor& visible,
+                             int64_t k, double scale, int64_t max_elems) {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  if (cuda::select_chunks_supported(q, landmarks, k)) return cuda::select_chunks(q, landmarks, visible, k, scale);
+#endif
+  return select_chunks_reference(q, landmarks, visible, k, scale, max_elems);
+}
+
+torch::Tensor chunk_attention_joint(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& bias,
+                                    const torch::Tensor& k, const torch::Tensor& v, double scale) {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  if (!cuda::needs_grad({q, bias, k, v}) && cuda::chunk_attention_supported(q, k))
+    return cuda::chunk_attention(q, idx, bias, k, v, scale, /*joint=*/true);
+#endif
+  return chunk_attention_joint_reference(q, idx, bias, k, v, scale);
+}
+
+torch::Tensor chunk_attention_train(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& w,
+                                    const torch::Tensor& k, const torch::Tensor& v, double scale, bool joint) {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  if (cuda::chunk_attention_supported(q, k)) return cuda::chunk_attention_train(q, idx, w, k, v, scale, joint);
+#endif
+  return chunk_attention_train_reference(q, idx, w, k, v, scale, joint);
+}
+
 torch::Tensor chunk_attention(const torch::Tensor& q, const torch::Tensor& idx, const torch::Tensor& weights,
                               const torch::Tensor& k, const torch::Tensor& v, double scale) {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  if (!cuda::needs_grad({q, weights, k, v}) && cuda::chunk_attention_supported(q, k))
+    return cuda::chunk_attention(q, idx, weights, k, v, scale, /*joint=*/false);
+#endif
   return chunk_attention_reference(q, idx, weights, k, v, scale);
 }
 

@@ -15,7 +15,9 @@ namespace lctx::kernels {
 // query p attends to keys at positions p - window + 1 .. p (window keys, itself included). Every query must
 // see its own position (k_pos0 <= q_pos0 and q_pos0 + Tq <= k_pos0 + Tk). Softmax scale 1/sqrt(D) unless
 // scale > 0. Computed in query blocks so memory is O(Tq * (block + window)) rather than O(Tq * Tk).
-// Output [B, H, Tq, D] in q's dtype (softmax in float32). Autograd works through the reference.
+// Output [B, H, Tq, D] in q's dtype (softmax in float32). Autograd works through the reference. CUDA tensors
+// outside autograd (float32/bfloat16/float16, D <= 256) run the flash-style CUDA kernel (online softmax over
+// the window, no band materialised); `*_reference` is the LibTorch path on any device.
 torch::Tensor window_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                int64_t window, int64_t q_pos0, int64_t k_pos0, double scale = 0.0);
 torch::Tensor window_attention_reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -33,6 +35,8 @@ torch::Tensor window_attention_dense(const torch::Tensor& q, const torch::Tensor
 // [B, Di, N] goes to *h_last when given. Computed in chunks of `chunk` steps: inside a chunk a parallel
 // (Hillis-Steele) scan over the decays and inputs, across chunks a sequential carry, so the number of
 // LibTorch calls is O(T / chunk * log chunk) and memory O(B * chunk * Di * N) per chunk. Autograd works.
+// The dispatcher: CPU outside autograd -> a direct loop; CUDA outside autograd (N <= 64) -> the chunked CUDA
+// kernel (its own chunk length; `chunk` is ignored); with autograd -> the chunked reference.
 torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
                              const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& h0, torch::Tensor* h_last = nullptr, int64_t chunk = 64);

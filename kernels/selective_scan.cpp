@@ -1,5 +1,6 @@
-// Mamba selective scan: chunked parallel LibTorch reference (autograd), a step-by-step definition, and a
-// direct CPU loop for inference (no autograd, float32, contiguous) used by the dispatcher.
+// Mamba selective scan: chunked parallel LibTorch reference (autograd), a step-by-step definition, a direct
+// CPU loop for inference (no autograd, float32, contiguous) and, for CUDA tensors outside autograd, the
+// chunked CUDA kernel (kernels/cuda/selective_scan.cu), picked by the dispatcher.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda_ops.hpp"
 #include "kernels/kernels.hpp"
 
 namespace lctx::kernels {
@@ -142,6 +144,9 @@ torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, co
                            C.requires_grad() || (D.defined() && D.requires_grad()) ||
                            (h0.defined() && h0.requires_grad()));
   if (!needs_grad && x.device().is_cpu()) return scan_cpu_loop(x, dt, A, Bm, C, D, h0, h_last);
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  if (!needs_grad && cuda::selective_scan_supported(x, A)) return cuda::selective_scan(x, dt, A, Bm, C, D, h0, h_last);
+#endif
   return selective_scan_reference(x, dt, A, Bm, C, D, h0, h_last, chunk);
 }
 

@@ -1,10 +1,12 @@
-// Causal sliding-window attention: LibTorch reference (query blocks against their window of keys).
+// Causal sliding-window attention: LibTorch reference (query blocks against their window of keys) and the
+// dispatcher (CUDA kernel for CUDA tensors outside autograd, see kernels/cuda/window_attention.cu).
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda_ops.hpp"
 #include "kernels/kernels.hpp"
 
 namespace lctx::kernels {
@@ -74,6 +76,12 @@ torch::Tensor window_attention_reference(const torch::Tensor& q, const torch::Te
 
 torch::Tensor window_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                int64_t window, int64_t q_pos0, int64_t k_pos0, double scale) {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  if (!cuda::needs_grad({q, k, v}) && cuda::window_attention_supported(q, k, v)) {
+    check_args(q, k, v, window, q_pos0, k_pos0);
+    return cuda::window_attention(q, k, v, window, q_pos0, k_pos0, scale > 0 ? scale : 1.0 / std::sqrt(double(q.size(-1))));
+  }
+#endif
   return window_attention_reference(q, k, v, window, q_pos0, k_pos0, scale);
 }
 

@@ -1,0 +1,66 @@
+// Shared device helpers of the CUDA kernels: element loads/stores as float, warp reductions, launch checks.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/launch.hpp"
+
+namespace lctx::kernels::cuda_impl {
+
+constexpr unsigned kFull = 0xffffffffu;
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+template <class T>
+__device__ __forceinline__ T from_f(float x);
+template <>
+__device__ __forceinline__ float from_f<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <>
+__device__ __forceinline__ __half from_f<__half>(float x) { return __float2half(x); }
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFull, v, o));
+  return v;
+}
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("lctx: error: CUDA ") + what + ": " + cudaGetErrorString(e));
+}
+// After a launch: configuration errors surface at once; faults inside the kernel surface at the next
+// synchronising call (LibTorch's), or here with LCTX_CUDA_SYNC_CHECK defined.
+inline void check_launch(const char* what) {
+  check(cudaGetLastError(), what);
+#ifdef LCTX_CUDA_SYNC_CHECK
+  check(cudaDeviceSynchronize(), what);
+#endif
+}
+
+// Calls f.template operator()<T>() with T the element type of `dt`.
+template <class F>
+void dispatch_dtype(DType dt, F&& f) {
+  switch (dt) {
+    case DType::f32: f(float{}); break;
+    case DType::bf16: f(__nv_bfloat16{}); break;
+    case DType::f16: f(__half{}); break;
+  }
+}
+
+// Rounds n up to the next supported head-size bucket (columns per lane = NC * 32 >= n).
+inline int head_cols(int64_t d) { return d <= 32 ? 1 : d <= 64 ? 2 : d <= 128 ? 4 : 8; }
+
+}  // namespace lctx::kernels::cuda_impl
