@@ -27,12 +27,10 @@ __device__ void stage_chunk(const T* __restrict__ k, const T* __restrict__ v, co
                             float* ks, float* vs, float* dks, float* dvs) {
   const int ld = d.D + 1;
   const size_t base = ((size_t(b) * d.N + c) * d.Hkv + hk) * size_t(d.S) * d.D;
-  for (int e = threadIdx.x; e < d.S * d.D; e += blockDim.x) {
-    const int r = e / d.D, col = e - r * d.D;
-    ks[r * ld + col] = to_f(k[base + e]);
-    vs[r * ld + col] = to_f(v[base + e]);
-    if (dks) dks[r * ld + col] = 0.f, dvs[r * ld + col] = 0.f;
-  }
+  stage_rows(k + base, d.S, d.D, ks, ld);
+  stage_rows(v + base, d.S, d.D, vs, ld);
+  if (dks)
+    for (int e = threadIdx.x; e < d.S * ld; e += blockDim.x) dks[e] = 0.f, dvs[e] = 0.f;
 }
 
 // Scores of the warp's query (qs, already multiplied by the scale) against the staged keys: sc[i] for key

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -48,6 +49,40 @@ inline void check_launch(const char* what) {
 #ifdef LCTX_CUDA_SYNC_CHECK
   check(cudaDeviceSynchronize(), what);
 #endif
+}
+
+// Eight consecutive elements as float (p 16-byte aligned).
+__device__ __forceinline__ void load8(const float* p, float (&o)[8]) {
+  const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+  o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+}
+template <class T>
+__device__ __forceinline__ void load8(const T* p, float (&o)[8]) {
+  const uint4 u = *reinterpret_cast<const uint4*>(p);
+  const T* e = reinterpret_cast<const T*>(&u);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) o[i] = to_f(e[i]);
+}
+
+// Copies rows x cols elements (row-major, contiguous in src) into dst with row stride ld, as float.
+// Vector loads when cols % 8 == 0 and src is aligned; a block-wide loop over threadIdx.x.
+template <class T>
+__device__ __forceinline__ void stage_rows(const T* __restrict__ src, int rows, int cols, float* dst, int ld) {
+  const int n = rows * cols;
+  if (cols % 8 == 0 && reinterpret_cast<uintptr_t>(src) % 16 == 0) {
+    for (int e = threadIdx.x * 8; e < n; e += blockDim.x * 8) {
+      float o[8];
+      load8(src + e, o);
+      const int r = e / cols, c = e - r * cols;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) dst[r * ld + c + i] = o[i];
+    }
+  } else {
+    for (int e = threadIdx.x; e < n; e += blockDim.x) {
+      const int r = e / cols, c = e - r * cols;
+      dst[r * ld + c] = to_f(src[e]);
+    }
+  }
 }
 
 // Calls f.template operator()<T>() with T the element type of `dt`.

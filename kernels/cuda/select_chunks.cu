@@ -117,10 +117,21 @@ __global__ void __launch_bounds__(kThreads) select_pass1(const T* __restrict__ q
 #pragma unroll
       for (int r = 0; r < kQ; ++r) acc[r] = 0.f;
       const T* lr = lmk + size_t(j) * d;
-      for (int c = 0; c < d; ++c) {
-        const float x = to_f(lr[c]);
+      if (d % 8 == 0 && reinterpret_cast<uintptr_t>(lmk) % 16 == 0) {
+        for (int c = 0; c < d; c += 8) {
+          float x[8];
+          load8(lr + c, x);
 #pragma unroll
-        for (int r = 0; r < kQ; ++r) acc[r] = fmaf(x, qs[r][c], acc[r]);
+          for (int i = 0; i < 8; ++i)
+#pragma unroll
+            for (int r = 0; r < kQ; ++r) acc[r] = fmaf(x[i], qs[r][c + i], acc[r]);
+        }
+      } else {
+        for (int c = 0; c < d; ++c) {
+          const float x = to_f(lr[c]);
+#pragma unroll
+          for (int r = 0; r < kQ; ++r) acc[r] = fmaf(x, qs[r][c], acc[r]);
+        }
       }
 #pragma unroll
       for (int r = 0; r < kQ; ++r) {

@@ -46,11 +46,8 @@ __global__ void __launch_bounds__(kRows * 32) window_fwd_kernel(const T* __restr
   for (int j0 = j_lo; j0 < j_hi; j0 += kTile) {
     const int nk = min(kTile, j_hi - j0);
     __syncthreads();  // previous tile fully consumed (and qs written, first time)
-    for (int e = threadIdx.x; e < nk * D; e += blockDim.x) {
-      const int r = e / D, c = e - r * D;
-      ks[r * ld + c] = to_f(kb[size_t(j0 + r) * D + c]);
-      vs[r * ld + c] = to_f(vb[size_t(j0 + r) * D + c]);
-    }
+    stage_rows(kb + size_t(j0) * D, nk, D, ks, ld);
+    stage_rows(vb + size_t(j0) * D, nk, D, vs, ld);
     __syncthreads();
     if (!row_ok) continue;
     // score of key j0 + lane
