@@ -1,7 +1,7 @@
 // Attention over selected chunks (HSA), forward and backward, with grouped-query heads.
 // One block = one (token t, kv head, batch b); its warps are the query heads of that kv head (up to 16 per
 // pass; more heads take several passes). For every selected slot j the block stages the chunk's keys and
-// values [S, D] in shared memory (float32, rows padded to D + 1 columns), then each warp scores its head's
+// values [S, D] in shared memory (float32, padded rows: tile_ld), then each warp scores its head's
 // query against the S keys (lane s scores keys s, s + 32, ...), takes the softmax inside the chunk (fusion
 // "chunk") or folds the slot into an online softmax across slots (fusion "joint", the slot weight being a
 // logit bias) and accumulates P V over columns (lane c owns columns c, c + 32, ...).
@@ -25,7 +25,7 @@ struct Dims {
 template <class T>
 __device__ void stage_chunk(const T* __restrict__ k, const T* __restrict__ v, const Dims& d, int b, int c, int hk,
                             float* ks, float* vs, float* dks, float* dvs) {
-  const int ld = d.D + 1;
+  const int ld = tile_ld(d.D);
   const size_t base = ((size_t(b) * d.N + c) * d.Hkv + hk) * size_t(d.S) * d.D;
   stage_rows(k + base, d.S, d.D, ks, ld);
   stage_rows(v + base, d.S, d.D, vs, ld);
@@ -37,15 +37,12 @@ __device__ void stage_chunk(const T* __restrict__ k, const T* __restrict__ v, co
 // lane + 32 i (-inf past S), plus `bias`.
 __device__ __forceinline__ void score_keys(const float* qs, const float* ks, int D, int S, float bias,
                                            float (&sc)[kKeysPerLane]) {
-  const int lane = threadIdx.x & 31, ld = D + 1;
+  const int lane = threadIdx.x & 31, ld = tile_ld(D);
 #pragma unroll
   for (int i = 0; i < kKeysPerLane; ++i) {
     const int s = lane + 32 * i;
     if (s < S) {
-      const float* kr = ks + s * ld;
-      float a = 0.f;
-      for (int c = 0; c < D; ++c) a = fmaf(qs[c], kr[c], a);
-      sc[i] = a + bias;
+      sc[i] = dot_row(qs, ks + s * ld, D) + bias;
     } else {
       sc[i] = -INFINITY;
     }
@@ -56,7 +53,7 @@ __device__ __forceinline__ void score_keys(const float* qs, const float* ks, int
 template <int NC>
 __device__ __forceinline__ void accumulate_pv(const float (&p)[kKeysPerLane], const float* vs, int D, int S,
                                               float (&acc)[NC]) {
-  const int lane = threadIdx.x & 31, ld = D + 1;
+  const int lane = threadIdx.x & 31, ld = tile_ld(D);
 #pragma unroll
   for (int i = 0; i < kKeysPerLane; ++i) {
     if (32 * i >= S) break;
@@ -77,8 +74,9 @@ template <class TQ, class T, int NC>
 __global__ void chunk_fwd_kernel(const TQ* __restrict__ q, const int64_t* __restrict__ idx, const float* __restrict__ w,
                                  const T* __restrict__ k, const T* __restrict__ v, void* __restrict__ out,
                                  bool out_f32, float* __restrict__ lse, Dims d, float scale, bool joint) {
-  extern __shared__ float smem[];
-  const int ld = d.D + 1;
+  extern __shared__ float4 smem4[];
+  float* smem = reinterpret_cast<float*>(smem4);
+  const int ld = tile_ld(d.D);
   float* ks = smem;
   float* vs = ks + d.S * ld;
   float* qsm = vs + d.S * ld;  // [warps][D]
@@ -156,8 +154,9 @@ __global__ void chunk_bwd_kernel(const T* __restrict__ q, const int64_t* __restr
                                  const float* __restrict__ lse, const float* __restrict__ dout, T* __restrict__ dq,
                                  float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ dw, Dims d,
                                  float scale, bool joint) {
-  extern __shared__ float smem[];
-  const int ld = d.D + 1;
+  extern __shared__ float4 smem4[];
+  float* smem = reinterpret_cast<float*>(smem4);
+  const int ld = tile_ld(d.D);
   float* ks = smem;
   float* vs = ks + d.S * ld;
   float* dks = vs + d.S * ld;
@@ -218,12 +217,7 @@ __global__ void chunk_bwd_kernel(const T* __restrict__ q, const int64_t* __restr
 #pragma unroll
         for (int i = 0; i < kKeysPerLane; ++i) {
           const int s = lane + 32 * i;
-          float a = 0.f;
-          if (s < d.S) {
-            const float* vr = vs + s * ld;
-            for (int c = 0; c < d.D; ++c) a = fmaf(dos[c], vr[c], a);
-          }
-          dp[i] = a;
+          dp[i] = s < d.S ? dot_row(dos, vs + s * ld, d.D) : 0.f;
         }
         // chunk fusion: D_j = <dout, o_j> = sum_s p_s dp_s (the slot's dw contribution), ds = w p (dp - D_j),
         // dv_s += w p_s dout. joint: ds = p (dp - <dout, out>), dw_j = sum_s ds, dv_s += p_s dout.
@@ -250,9 +244,13 @@ __global__ void chunk_bwd_kernel(const T* __restrict__ q, const int64_t* __restr
           if (s >= d.S) continue;
           float* dkr = dks + s * ld;
           float* dvr = dvs + s * ld;
-          for (int c = 0; c < d.D; ++c) {
-            atomicAdd(dkr + c, ds[i] * qs[c]);
-            atomicAdd(dvr + c, pv[i] * dos[c]);
+          if (nwarps == 1) {  // one head per block: lane s alone owns row s
+            for (int c = 0; c < d.D; ++c) dkr[c] += ds[i] * qs[c], dvr[c] += pv[i] * dos[c];
+          } else {
+            for (int c = 0; c < d.D; ++c) {
+              atomicAdd(dkr + c, ds[i] * qs[c]);
+              atomicAdd(dvr + c, pv[i] * dos[c]);
+            }
           }
         }
       }
@@ -295,7 +293,7 @@ void chunk_attention_fwd(DType dt_q, DType dt, const void* q, const int64_t* idx
     throw std::runtime_error("lctx: error: chunk_attention CUDA kernel: queries must be float32 or the k/v dtype");
   const Dims d = make_dims(s);
   const int nw = warps_for(d);
-  const size_t smem = size_t(2 * d.S * (d.D + 1) + nw * d.D) * sizeof(float);
+  const size_t smem = size_t(2 * d.S * tile_ld(d.D) + nw * d.D) * sizeof(float);
   const dim3 grid{unsigned(d.T), unsigned(d.Hkv), unsigned(d.B)};
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -328,7 +326,7 @@ void chunk_attention_bwd(DType dt, const void* q, const int64_t* idx, const floa
   if (s.B * s.H * s.T == 0) return;
   const Dims d = make_dims(s);
   const int nw = warps_for(d);
-  const size_t smem = size_t(4 * d.S * (d.D + 1) + 2 * kMaxWarps * d.D) * sizeof(float);
+  const size_t smem = size_t(4 * d.S * tile_ld(d.D) + 2 * kMaxWarps * d.D) * sizeof(float);
   dim3 grid(unsigned(d.T), unsigned(d.Hkv), unsigned(d.B));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);

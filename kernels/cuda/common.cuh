@@ -85,6 +85,24 @@ __device__ __forceinline__ void stage_rows(const T* __restrict__ src, int rows, 
   }
 }
 
+// Row stride of a float tile in shared memory: D + 4 when D % 4 == 0 (16-byte rows, so float4 reads of row
+// j by lane j fall in distinct banks per quarter warp), else D + 1 (lane j's word c in bank (j + c) % 32).
+__host__ __device__ __forceinline__ int tile_ld(int D) { return D % 4 == 0 ? D + 4 : D + 1; }
+
+// sum_c a[c] * b[c] over D floats in shared memory; with D % 4 == 0 both rows must be 16-byte aligned.
+__device__ __forceinline__ float dot_row(const float* a, const float* b, int D) {
+  float s = 0.f;
+  if (D % 4 == 0) {
+    for (int c = 0; c < D; c += 4) {
+      const float4 x = *reinterpret_cast<const float4*>(a + c), y = *reinterpret_cast<const float4*>(b + c);
+      s = fmaf(x.x, y.x, s), s = fmaf(x.y, y.y, s), s = fmaf(x.z, y.z, s), s = fmaf(x.w, y.w, s);
+    }
+  } else {
+    for (int c = 0; c < D; ++c) s = fmaf(a[c], b[c], s);
+  }
+  return s;
+}
+
 // Calls f.template operator()<T>() with T the element type of `dt`.
 template <class F>
 void dispatch_dtype(DType dt, F&& f) {

@@ -12,12 +12,13 @@ constexpr int kRows = 8;   // query rows (warps) per block
 constexpr int kTile = 32;  // keys per shared-memory tile
 
 template <class T, int NC>
-__global__ void __launch_bounds__(kRows * 32) window_fwd_kernel(const T* __restrict__ q, const T* __restrict__ k,
+__global__ void __launch_bounds__(kRows * 32, 1) window_fwd_kernel(const T* __restrict__ q, const T* __restrict__ k,
                                                                  const T* __restrict__ v, T* __restrict__ out,
                                                                  int H, int Tq, int Tk, int D, int window,
                                                                  long long q_pos0, long long k_pos0, float scale) {
-  extern __shared__ float smem[];
-  const int ld = D + 1;  // padded row: lane j reading column c of key j hits bank (j + c) % 32
+  extern __shared__ float4 smem4[];
+  float* smem = reinterpret_cast<float*>(smem4);
+  const int ld = tile_ld(D);
   float* ks = smem;
   float* vs = ks + kTile * ld;
   float* qs = vs + kTile * ld;  // [kRows][D]
@@ -54,13 +55,7 @@ __global__ void __launch_bounds__(kRows * 32) window_fwd_kernel(const T* __restr
     const long long kp = k_pos0 + j0 + lane;
     const bool key_ok = lane < nk && kp <= p && kp > p - window;
     float s = -INFINITY;
-    if (key_ok) {
-      float a = 0.f;
-      const float* kr = ks + lane * ld;
-      const float* qr = qs + warp * D;
-      for (int c = 0; c < D; ++c) a = fmaf(qr[c], kr[c], a);
-      s = a;
-    }
+    if (key_ok) s = dot_row(qs + warp * D, ks + lane * ld, D);
     const float m_new = fmaxf(m, warp_max(s));
     if (m_new == -INFINITY) continue;  // nothing visible yet for this row
     const float alpha = __expf(m - m_new);  // m = -inf the first time: alpha = 0
@@ -94,7 +89,7 @@ template <class T, int NC>
 void launch_window(const void* q, const void* k, const void* v, void* out, int64_t B, int64_t H, int64_t Tq,
                    int64_t Tk, int64_t D, int64_t window, int64_t q_pos0, int64_t k_pos0, float scale,
                    cudaStream_t stream) {
-  const size_t smem = size_t(2 * kTile * (D + 1) + kRows * D) * sizeof(float);
+  const size_t smem = size_t(2 * kTile * tile_ld(int(D)) + kRows * D) * sizeof(float);
   auto kern = window_fwd_kernel<T, NC>;
   if (smem > 48 * 1024)
     check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
