@@ -85,9 +85,10 @@ __device__ __forceinline__ void stage_rows(const T* __restrict__ src, int rows, 
   }
 }
 
-// Row stride of a float tile in shared memory: D + 4 when D % 4 == 0 (16-byte rows, so float4 reads of row
-// j by lane j fall in distinct banks per quarter warp), else D + 1 (lane j's word c in bank (j + c) % 32).
-__host__ __device__ __forceinline__ int tile_ld(int D) { return D % 4 == 0 ? D + 4 : D + 1; }
+// Row stride of a float tile in shared memory. D % 4 == 0: 16-byte rows with an odd number of float4 per
+// row (D + 4 or D + 8), so float4 reads of row j by lane j fall in distinct banks within each quarter warp;
+// otherwise D + 1 (lane j's word c in bank (j + c) % 32).
+__host__ __device__ __forceinline__ int tile_ld(int D) { return D % 8 == 0 ? D + 4 : D % 4 == 0 ? D + 8 : D + 1; }
 
 // sum_c a[c] * b[c] over D floats in shared memory; with D % 4 == 0 both rows must be 16-byte aligned.
 __device__ __forceinline__ float dot_row(const float* a, const float* b, int D) {
