@@ -129,7 +129,7 @@ bool needs_grad(std::initializer_list<torch::Tensor> ts) {
 bool window_attention_supported(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   return all_cuda({q, k, v}) && kernel_dtype(q.scalar_type()) && q.dim() == 4 && k.dim() == 4 && v.dim() == 4 &&
          k.size(1) == q.size(1) && v.size(1) == q.size(1) && k.size(0) == q.size(0) && v.size(0) == q.size(0) &&
-         v.size(3) == q.size(3) && q.size(3) >= 1 && q.size(3) <= 256;
+         v.size(3) == q.size(3) && q.size(3) >= 1 && q.size(3) <= 256 && q.size(0) * q.size(1) <= 65535;
 }
 
 torch::Tensor window_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t window,

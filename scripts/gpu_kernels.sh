@@ -2,7 +2,8 @@
 # The CUDA kernels on a GPU machine: configure with the cuda preset (LibTorch from Python's torch) into
 # build-cuda, build the model tests and benchmarks, run the kernel tests on the GPU (LCTX_TEST_DEVICE=cuda,
 # tag [device]) and the kernel benchmarks (kern_*) with JSON output.
-#   usage: scripts/gpu_kernels.sh OUT_DIR [benchmark filter, default ^kern_]
+#   usage: scripts/gpu_kernels.sh OUT_DIR [benchmark filter, default ^kern_] [sanitize]
+# With a third argument "sanitize" the kernel tests also run under compute-sanitizer memcheck (slow).
 # Writes OUT_DIR/{env.txt, configure.log, build.log, test_kernels.txt, test_kernels.xml, bench_kernels.json,
 # bench_kernels.txt}. Header-only dependencies come from .carry/ as for scripts/gpu_batch.sh (docs/gpu.md).
 set -uo pipefail
@@ -38,6 +39,11 @@ echo "kernel tests rc=$rc in $(( $(date +%s) - t0 ))s"
 grep -E "^\[kernels:" "$OUT/test_kernels.txt" | grep -c " ok$" | sed 's/^/checks ok: /'
 grep -E "FAIL|FAILED|failed|error" "$OUT/test_kernels.txt" | head -40
 tail -4 "$OUT/test_kernels.txt"
+if [ "${3:-}" = sanitize ] && command -v compute-sanitizer > /dev/null; then
+  LCTX_TEST_DEVICE=cuda timeout 1800 compute-sanitizer --tool memcheck --print-limit 20 \
+    build-cuda/tests/lctx_test_models "[device]" > "$OUT/test_kernels_memcheck.txt" 2>&1
+  echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|Invalid" "$OUT/test_kernels_memcheck.txt" | head -10
+fi
 t0=$(date +%s)
 timeout 1200 build-cuda/bench/lctx_bench_models --benchmark_filter="$FILTER" \
   --benchmark_out="$OUT/bench_kernels.json" --benchmark_out_format=json > "$OUT/bench_kernels.txt" 2>&1

@@ -109,7 +109,7 @@ void window_attention_fwd(DType dt, const void* q, const void* k, const void* v,
                           float scale, cudaStream_t stream) {
   if (B * H == 0 || Tq == 0) return;
   if (D < 1 || D > 256) throw std::runtime_error("lctx: error: window_attention CUDA kernel needs head size <= 256");
-  if (B * H > 65535LL * 32768 || Tq > (1LL << 31) - 8 || Tk > (1LL << 31) - 8)
+  if (B * H > 65535 || Tq > (1LL << 31) - 8 || Tk > (1LL << 31) - 8)
     throw std::runtime_error("lctx: error: window_attention CUDA kernel: tensor too large");
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
