@@ -37,6 +37,41 @@ torch::Tensor gumbel_like(const torch::Tensor& x) {
 // ---------------------------------------------------------------------------------------------------------
 // Config
 
+namespace {
+// JSON spellings of the enum switches, in enum order.
+template <class E>
+struct EnumNames;
+#define LCTX_ENUM_NAMES(E, ...)                                   \
+  template <>                                                     \
+  struct EnumNames<E> {                                           \
+    static const std::vector<std::string>& names() {              \
+      static const std::vector<std::string> n = {__VA_ARGS__};    \
+      return n;                                                   \
+    }                                                             \
+  };
+LCTX_ENUM_NAMES(HsaLayout, "lctx", "paper")
+LCTX_ENUM_NAMES(ChunkEncoderKind, "mean-pool", "encoder", "encoder+cls")
+LCTX_ENUM_NAMES(HsaResidual, "bypass", "standard")
+LCTX_ENUM_NAMES(SelectionSparsity, "enforced", "off")
+LCTX_ENUM_NAMES(HsaGranularity, "token", "chunk")
+LCTX_ENUM_NAMES(HsaFusion, "chunk", "joint")
+LCTX_ENUM_NAMES(ChunkWeights, "softmax", "stick-breaking", "softmax1")
+LCTX_ENUM_NAMES(HsaLower, "swa", "mamba")
+LCTX_ENUM_NAMES(HsaInit, "scaled", "normal")
+#undef LCTX_ENUM_NAMES
+
+template <class E>
+std::string name_of(E e) {
+  return EnumNames<E>::names().at(static_cast<size_t>(e));
+}
+template <class E>
+E read_enum(ConfigReader& r, const std::string& key, E def) {
+  const auto& names = EnumNames<E>::names();
+  auto v = r.get_string(key, name_of(def), std::set<std::string>(names.begin(), names.end()));
+  return static_cast<E>(std::find(names.begin(), names.end(), v) - names.begin());
+}
+}  // namespace
+
 HsaConfig HsaConfig::preset(const std::string& name) {
   HsaConfig c;
   if (name == "tiny") {
@@ -45,8 +80,17 @@ HsaConfig HsaConfig::preset(const std::string& name) {
   } else if (name == "small") {
     c.d_model = 384; c.n_heads = 6; c.lower_layers = 4; c.upper_layers = 4; c.window = 256; c.chunk = 64;
     c.topk = 8; c.encoder_layers = 2;
+  } else if (name == "paper") {
+    // The authors' SWA+HSA layout at a size that trains in minutes at 4096 tokens (docs/hsa.md).
+    c.layout = HsaLayout::paper;
+    c.d_model = 128; c.n_heads = 4; c.kv_heads = 1;
+    c.lower_layers = 2; c.upper_groups = 2; c.group_swa_layers = 1; c.hsa_swa = false;
+    c.window = 128; c.chunk = 64; c.topk = 8; c.train_topk = 8; c.encoder_layers = 2;
+    c.chunk_encoder = ChunkEncoderKind::encoder_cls; c.residual = HsaResidual::bypass;
+    c.selection_sparsity = SelectionSparsity::enforced; c.chunk_weights = ChunkWeights::stick_breaking;
+    c.qk_norm = true; c.init = HsaInit::normal;
   } else {
-    throw Error("hsa config: unknown preset '" + name + "' (tiny, small)");
+    throw Error("hsa config: unknown preset '" + name + "' (tiny, small, paper)");
   }
   return c;
 }
@@ -54,71 +98,211 @@ HsaConfig HsaConfig::preset(const std::string& name) {
 HsaConfig HsaConfig::from_json(const nlohmann::json& j) {
   ConfigReader r(j, "hsa config");
   if (r.get_string("kind", "hsa") != "hsa") r.fail("kind must be \"hsa\"");
-  HsaConfig d = r.has("preset") ? preset(r.get_string("preset", "", {"tiny", "small"})) : HsaConfig();
+  HsaConfig d = r.has("preset") ? preset(r.get_string("preset", "", {"tiny", "small", "paper"})) : HsaConfig();
   HsaConfig c;
   c.vocab = r.get_int("vocab", d.vocab, 2);
   c.d_model = r.get_int("d_model", d.d_model);
   c.n_heads = r.get_int("n_heads", d.n_heads);
   c.mlp_hidden = r.get_int("mlp_hidden", d.mlp_hidden, 0);
+  c.layout = read_enum(r, "layout", d.layout);
   c.lower_layers = r.get_int("lower_layers", d.lower_layers, 0);
+  c.lower = read_enum(r, "lower", d.lower);
   c.upper_layers = r.get_int("upper_layers", d.upper_layers);
+  c.upper_groups = r.get_int("upper_groups", d.upper_groups);
+  c.group_swa_layers = r.get_int("group_swa_layers", d.group_swa_layers, 0);
+  c.hsa_swa = r.get_bool("hsa_swa", d.hsa_swa);
+  c.kv_heads = r.get_int("kv_heads", d.kv_heads, 0);
   c.window = r.get_int("window", d.window);
   c.chunk = r.get_int("chunk", d.chunk, 2);
   c.topk = r.get_int("topk", d.topk);
   c.landmark_dim = r.get_int("landmark_dim", d.landmark_dim, 0);
   c.encoder_layers = r.get_int("encoder_layers", d.encoder_layers, 0);
-  c.chunk_encoder = r.get_string("chunk_encoder", d.chunk_encoder, {"mean-pool", "encoder", "encoder+cls"});
-  c.residual = r.get_string("residual", d.residual, {"bypass", "standard"});
-  c.selection_sparsity = r.get_string("selection_sparsity", d.selection_sparsity, {"enforced", "off"});
+  c.chunk_encoder = read_enum(r, "chunk_encoder", d.chunk_encoder);
+  c.residual = read_enum(r, "residual", d.residual);
+  c.selection_sparsity = read_enum(r, "selection_sparsity", d.selection_sparsity);
   c.sparsity_ratio = r.get_int("sparsity_ratio", d.sparsity_ratio);
-  c.granularity = r.get_string("granularity", d.granularity, {"token", "chunk"});
-  c.fusion = r.get_string("fusion", d.fusion, {"chunk", "joint"});
+  c.train_topk = r.get_int("train_topk", d.train_topk, 0);
+  c.granularity = read_enum(r, "granularity", d.granularity);
+  c.fusion = read_enum(r, "fusion", d.fusion);
+  c.chunk_weights = read_enum(r, "chunk_weights", d.chunk_weights);
+  c.chunk_softmax1 = r.get_bool("chunk_softmax1", d.chunk_softmax1);
+  c.qk_norm = r.get_bool("qk_norm", d.qk_norm);
+  c.init = read_enum(r, "init", d.init);
   c.token_shift = r.get_bool("token_shift", d.token_shift);
   c.token_shift_width = r.get_int("token_shift_width", d.token_shift_width, 1);
   if (c.token_shift_width > 8) throw Error("hsa config: token_shift_width must be in [1, 8]");
   c.key_shift = r.get_bool("key_shift", d.key_shift);
   c.selection_aux = r.get_double("selection_aux", d.selection_aux, 0.0);
-  c.lower = r.get_string("lower", d.lower, {"swa", "mamba"});
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
   c.prefill_block = r.get_int("prefill_block", d.prefill_block);
   r.finish();
   if (c.d_model % c.n_heads) r.fail("d_model must be a multiple of n_heads");
   if ((c.d_model / c.n_heads) % 2) r.fail("head dim (d_model / n_heads) must be even for RoPE");
-  if (c.chunk_encoder != "mean-pool" && c.encoder_layers < 1)
-    r.fail("chunk_encoder '" + c.chunk_encoder + "' needs encoder_layers >= 1");
-  if (c.selection_aux > 0 && c.granularity != "token") r.fail("selection_aux needs granularity \"token\"");
+  if (c.kv_heads > 0 && c.n_heads % c.kv_heads) r.fail("n_heads must be a multiple of kv_heads");
+  if (c.chunk_encoder != ChunkEncoderKind::mean_pool && c.encoder_layers < 1)
+    r.fail("chunk_encoder '" + name_of(c.chunk_encoder) + "' needs encoder_layers >= 1");
+  if (c.selection_aux > 0 && c.granularity != HsaGranularity::token) r.fail("selection_aux needs granularity \"token\"");
+  if (c.fusion == HsaFusion::joint && (c.chunk_weights != ChunkWeights::softmax || c.chunk_softmax1))
+    r.fail("fusion \"joint\" has no chunk weights: it needs chunk_weights \"softmax\" and chunk_softmax1 false");
+  if (c.layout == HsaLayout::paper && (c.token_shift || c.key_shift))
+    r.fail("token_shift and key_shift are lctx-layout options");
   return c;
 }
 
 nlohmann::json HsaConfig::to_json() const {
-  return {{"kind", "hsa"},
-          {"vocab", vocab},
-          {"d_model", d_model},
-          {"n_heads", n_heads},
-          {"mlp_hidden", mlp_hidden},
-          {"lower_layers", lower_layers},
-          {"upper_layers", upper_layers},
-          {"window", window},
-          {"chunk", chunk},
-          {"topk", topk},
-          {"landmark_dim", landmark_dim},
-          {"encoder_layers", encoder_layers},
-          {"chunk_encoder", chunk_encoder},
-          {"residual", residual},
-          {"selection_sparsity", selection_sparsity},
-          {"sparsity_ratio", sparsity_ratio},
-          {"granularity", granularity},
-          {"fusion", fusion},
-          {"token_shift", token_shift},
-          {"token_shift_width", token_shift_width},
-          {"key_shift", key_shift},
-          {"selection_aux", selection_aux},
-          {"lower", lower},
-          {"rope_base", rope_base},
-          {"tie_embeddings", tie_embeddings},
-          {"prefill_block", prefill_block}};
+  nlohmann::json j = {{"kind", "hsa"},
+                      {"vocab", vocab},
+                      {"d_model", d_model},
+                      {"n_heads", n_heads},
+                      {"mlp_hidden", mlp_hidden},
+                      {"lower_layers", lower_layers},
+                      {"upper_layers", upper_layers},
+                      {"window", window},
+                      {"chunk", chunk},
+                      {"topk", topk},
+                      {"landmark_dim", landmark_dim},
+                      {"encoder_layers", encoder_layers},
+                      {"chunk_encoder", name_of(chunk_encoder)},
+                      {"residual", name_of(residual)},
+                      {"selection_sparsity", name_of(selection_sparsity)},
+                      {"sparsity_ratio", sparsity_ratio},
+                      {"granularity", name_of(granularity)},
+                      {"fusion", name_of(fusion)},
+                      {"token_shift", token_shift},
+                      {"token_shift_width", token_shift_width},
+                      {"key_shift", key_shift},
+                      {"selection_aux", selection_aux},
+                      {"lower", name_of(lower)},
+                      {"rope_base", rope_base},
+                      {"tie_embeddings", tie_embeddings},
+                      {"prefill_block", prefill_block},
+                      {"layout", name_of(layout)},
+                      {"upper_groups", upper_groups},
+                      {"group_swa_layers", group_swa_layers},
+                      {"hsa_swa", hsa_swa},
+                      {"kv_heads", kv_heads},
+                      {"train_topk", train_topk},
+                      {"chunk_weights", name_of(chunk_weights)},
+                      {"chunk_softmax1", chunk_softmax1},
+                      {"qk_norm", qk_norm},
+                      {"init", name_of(init)}};
+  return j;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Retrieval building blocks
+
+namespace hsa {
+
+int64_t selected_count(const HsaConfig& c, int64_t n_chunks, bool training) {
+  int64_t k = c.topk;
+  if (training && c.selection_sparsity == SelectionSparsity::off) k = n_chunks;
+  if (training && c.selection_sparsity == SelectionSparsity::enforced)
+    k = c.train_topk > 0 ? c.train_topk : std::min(c.topk, std::max<int64_t>(2, n_chunks / c.sparsity_ratio));
+  return std::max<int64_t>(0, std::min(k, n_chunks));
+}
+
+torch::Tensor chunk_weights(const torch::Tensor& scores, ChunkWeights mode) {
+  auto sel = scores.ne(kNegInf);
+  if (mode == ChunkWeights::softmax) return selected_weights(scores);
+  auto s0 = scores.masked_fill(sel.logical_not(), 0.0);
+  const auto f = sel.to(scores.dtype());
+  if (mode == ChunkWeights::stick_breaking) {
+    // w_k = sigmoid(s_k) prod_{j<k} sigmoid(-s_j) = exp(s_k - sum_{j<=k} softplus(s_j)), empty slots skipped.
+    auto sp = torch::nn::functional::softplus(s0) * f;
+    return torch::exp(s0 - sp.cumsum(-1)) * f;
+  }
+  // softmax1: exp(s_k) / (1 + sum_j exp(s_j)): the logsumexp includes a zero logit (finite, also with no
+  // selection, so the backward of rows without chunks stays finite).
+  auto shape = scores.sizes().vec();
+  shape.back() = 1;
+  auto zero = torch::zeros(shape, scores.options());
+  auto lse = torch::cat({scores, zero}, -1).logsumexp(-1, /*keepdim=*/true);
+  return torch::exp(s0 - lse) * f;
+}
+
+torch::Tensor dense_chunk_weights(const torch::Tensor& scores, const torch::Tensor& selected, ChunkWeights mode) {
+  auto any = selected.any(-1, true);
+  if (mode == ChunkWeights::softmax)
+    return torch::softmax(scores.masked_fill(selected.logical_not().logical_and(any), kNegInf), -1) *
+           any.to(scores.dtype());
+  // Recency order = descending chunk index: flip, weigh, flip back.
+  auto masked = scores.masked_fill(selected.logical_not(), kNegInf).flip({-1});
+  return chunk_weights(masked, mode).flip({-1});
+}
+
+std::pair<torch::Tensor, torch::Tensor> slot_weights(const torch::Tensor& idx, const torch::Tensor& scores,
+                                                     const HsaConfig& c) {
+  if (c.fusion == HsaFusion::joint) return {idx, scores};
+  if (c.chunk_weights == ChunkWeights::softmax) return {idx, selected_weights(scores)};
+  auto order = std::get<1>(idx.sort(-1, /*descending=*/true));  // most recent first, empty (-1) slots last
+  auto si = idx.gather(-1, order), ss = scores.gather(-1, order);
+  return {si, chunk_weights(ss, c.chunk_weights)};
+}
+
+torch::Tensor selection_aux_kl(const torch::Tensor& mass, const torch::Tensor& scores, const torch::Tensor& hidden) {
+  auto logt = torch::log_softmax(mass.detach().to(torch::kFloat32).masked_fill(hidden, kNegInf), -1).masked_fill(hidden, 0.0);
+  auto logp = torch::log_softmax(scores.to(torch::kFloat32).masked_fill(hidden, kNegInf), -1);
+  return (logt.exp() * (logt - logp.masked_fill(hidden, 0.0))).sum(-1);
+}
+
+DenseRetrieval dense_retrieval(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& w, int64_t s, HsaFusion fusion, bool softmax1, double scale,
+                               const torch::Tensor& aux_scores) {
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), dh = q.size(3);
+  const int64_t g = k.size(1), nc = k.size(2), rep = h / g;
+  TORCH_CHECK(h % g == 0 && k.size(3) == s, "dense_retrieval: shapes");
+  const bool joint = fusion == HsaFusion::joint;
+  auto pos = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(q.device()));
+  DenseRetrieval res;
+  std::vector<torch::Tensor> outs;
+  outs.push_back(torch::zeros({b, h, std::min(t, s), dh}, q.options()));  // query chunk 0 sees nothing
+  const int64_t nq = (t + s - 1) / s;
+  const int64_t budget = int64_t(1) << 23;
+  auto qg = rep == 1 ? q : q.reshape({b, g, rep, t, dh});
+  for (int64_t c0 = 1; c0 < nq;) {
+    int64_t c1 = c0 + 1;  // query chunks [c0, c1) see memory chunks [0, c1-1)
+    while (c1 < nq && (c1 + 1 - c0) * s * c1 * s * b * h <= budget) ++c1;
+    const int64_t t0 = c0 * s, t1 = std::min(t, c1 * s), n = t1 - t0, mc = std::min(c1 - 1, nc);
+    torch::Tensor logits;
+    torch::Tensor vb;
+    if (rep == 1) {
+      auto kb = k.slice(2, 0, mc).reshape({b, h, mc * s, dh});
+      vb = v.slice(2, 0, mc).reshape({b, h, mc * s, dh});
+      logits = (torch::matmul(q.slice(2, t0, t1), kb.transpose(2, 3)) * scale).view({b, h, n, mc, s});
+    } else {  // grouped query heads share one K/V head
+      auto kb = k.slice(2, 0, mc).reshape({b, g, 1, mc * s, dh});
+      vb = v.slice(2, 0, mc).reshape({b, g, 1, mc * s, dh});
+      logits = (torch::matmul(qg.slice(3, t0, t1), kb.transpose(3, 4)) * scale).view({b, h, n, mc, s});
+    }
+    auto wb = w.slice(1, t0, t1).slice(2, 0, mc).view({b, 1, n, mc, 1});
+    if (aux_scores.defined() && mc >= 2) {
+      auto cq = pos.slice(0, t0, t1).div(s, "floor").view({1, n, 1});
+      auto hide = torch::arange(mc, pos.options()).view({1, 1, mc}).ge(cq);  // chunk not visible to the row
+      auto mass = logits.detach().to(torch::kFloat32).logsumexp(-1).mean(1);  // [B, n, mc]
+      auto kl = selection_aux_kl(mass, aux_scores.slice(1, t0, t1).slice(2, 0, mc), hide);
+      res.aux_sum = res.aux_sum.defined() ? res.aux_sum + kl.sum() : kl.sum();
+      for (int64_t c = std::max<int64_t>(c0, 2); c < c1; ++c) res.aux_rows += b * (std::min(t, (c + 1) * s) - c * s);
+    }
+    torch::Tensor o;
+    if (joint) {  // every row here sees >= 1 selected chunk, so no row is all -inf
+      auto p = torch::softmax((logits + wb).view({b, h, n, mc * s}), -1);
+      o = rep == 1 ? torch::matmul(p, vb) : torch::matmul(p.view({b, g, rep, n, mc * s}), vb).view({b, h, n, dh});
+    } else {
+      auto p = softmax1 ? torch::exp(logits - torch::nn::functional::softplus(logits.logsumexp(-1, true)))
+                        : torch::softmax(logits, -1);
+      auto pw = (p * wb).view({b, h, n, mc * s});
+      o = rep == 1 ? torch::matmul(pw, vb) : torch::matmul(pw.view({b, g, rep, n, mc * s}), vb).view({b, h, n, dh});
+    }
+    outs.push_back(o);
+    c0 = c1;
+  }
+  res.out = torch::cat(outs, 2);
+  return res;
+}
+
+}  // namespace hsa
 
 // ---------------------------------------------------------------------------------------------------------
 // Modules
@@ -132,7 +316,7 @@ struct EncoderLayerImpl : torch::nn::Module {
   SwiGLU mlp{nullptr};
   EncoderLayerImpl(const HsaConfig& c) {
     attn_norm = register_module("attn_norm", RMSNorm(c.d_model));
-    attn = register_module("attn", WindowAttention(c.d_model, c.n_heads, c.chunk + 1, c.rope_base));
+    attn = register_module("attn", WindowAttention(c.d_model, c.n_heads, c.chunk + 1, c.rope_base, c.qk_norm));
     mlp_norm = register_module("mlp_norm", RMSNorm(c.d_model));
     mlp = register_module("mlp", SwiGLU(c.d_model, c.mlp_hidden));
   }
@@ -146,13 +330,13 @@ struct EncoderLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(EncoderLayer);
 
-// Chunk encoder: [M, S, D] lower-layer states -> tokens [M, S, D] (source of every upper layer's chunk K/V)
-// and landmarks [M, dl].
+// Chunk encoder: [M, S, D] lower-layer states -> tokens [M, S, D] (source of the chunk K/V) and landmarks
+// [M, dl].
 //   mean-pool:   tokens = norm(x);                    landmark = W mean_j tokens_j  (linear summary)
 //   encoder:     tokens = norm(Enc(x));               landmark = W mean_j tokens_j
 //   encoder+cls: [tokens; c] = norm(Enc([x; CLS]));   landmark = W c            (CLS at position S)
 struct ChunkEncoderImpl : torch::nn::Module {
-  std::string mode;
+  ChunkEncoderKind mode;
   int64_t s;
   std::vector<EncoderLayer> layers;
   RMSNorm out_norm{nullptr};
@@ -161,60 +345,77 @@ struct ChunkEncoderImpl : torch::nn::Module {
 
   ChunkEncoderImpl(const HsaConfig& c, int64_t dl) : mode(c.chunk_encoder), s(c.chunk) {
     auto list = register_module("layers", torch::nn::ModuleList());
-    if (mode != "mean-pool")
+    if (mode != ChunkEncoderKind::mean_pool)
       for (int64_t i = 0; i < c.encoder_layers; ++i) {
         layers.push_back(EncoderLayer(c));
         list->push_back(layers.back());
       }
     out_norm = register_module("out_norm", RMSNorm(c.d_model));
     lmk = register_module("lmk", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, dl).bias(false)));
-    if (mode == "encoder+cls") cls = register_parameter("cls", torch::randn({c.d_model}) * 0.02);
+    if (mode == ChunkEncoderKind::encoder_cls) cls = register_parameter("cls", torch::randn({c.d_model}) * 0.02);
   }
 
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x) {
     const int64_t m = x.size(0);
-    if (mode == "mean-pool") {
+    if (mode == ChunkEncoderKind::mean_pool) {
       auto t = out_norm(x);
       return {t, lmk(t.mean(1))};
     }
+    const bool with_cls = mode == ChunkEncoderKind::encoder_cls;
     torch::Tensor h = x;
-    if (mode == "encoder+cls") h = torch::cat({x, cls.to(x.dtype()).view({1, 1, -1}).expand({m, 1, x.size(2)})}, 1);
+    if (with_cls) h = torch::cat({x, cls.to(x.dtype()).view({1, 1, -1}).expand({m, 1, x.size(2)})}, 1);
     auto rt = layers.front()->attn->rope.tables(0, h.size(1), h.device());
     for (auto& l : layers) h = l->forward(h, rt);
     h = out_norm(h);
-    if (mode == "encoder+cls") return {h.slice(1, 0, s), lmk(h.select(1, s))};
+    if (with_cls) return {h.slice(1, 0, s), lmk(h.select(1, s))};
     return {h, lmk(h.mean(1))};
   }
 };
 TORCH_MODULE(ChunkEncoder);
 
-// Retrieval half of an upper layer: landmark query, token query, chunk K/V projections, output.
+torch::nn::Linear lin(int64_t i, int64_t o) { return torch::nn::Linear(torch::nn::LinearOptions(i, o).bias(false)); }
+
+// Chunk tokens [M, S, D] -> K, V [M, G, S, dh] through the projections k, v (key_shift: K also gets kp of
+// the previous token in the chunk; qk_norm: RMSNorm of each key head).
+std::pair<torch::Tensor, torch::Tensor> project_chunk_kv(const torch::Tensor& tok, torch::nn::Linear& k,
+                                                         torch::nn::Linear& v, torch::nn::Linear& kp, RMSNorm& k_norm,
+                                                         int64_t g, int64_t dh) {
+  const int64_t m = tok.size(0), s = tok.size(1);
+  auto kin = k(tok);
+  if (kp) kin = kin + torch::constant_pad_nd(kp(tok.slice(1, 0, s - 1)), {0, 0, 1, 0});
+  auto kk = kin.view({m, s, g, dh}).permute({0, 2, 1, 3});
+  if (k_norm) kk = k_norm(kk);
+  auto vv = v(tok).view({m, s, g, dh}).permute({0, 2, 1, 3}).contiguous();
+  return {kk.contiguous(), vv};
+}
+
+// Retrieval half of an lctx-layout upper layer: landmark query, token query, its own chunk K/V projections,
+// output.
 struct RetrievalImpl : torch::nn::Module {
-  int64_t h, dh;
+  int64_t h, g, dh;
   torch::nn::Linear qlmk{nullptr}, q{nullptr}, k{nullptr}, v{nullptr}, wo{nullptr};
   torch::nn::Linear kp{nullptr};  // key_shift only
-  RetrievalImpl(const HsaConfig& c, int64_t dl) : h(c.n_heads), dh(c.d_model / c.n_heads) {
-    auto lin = [](int64_t i, int64_t o) { return torch::nn::Linear(torch::nn::LinearOptions(i, o).bias(false)); };
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // qk_norm only
+  RetrievalImpl(const HsaConfig& c, int64_t dl) : h(c.n_heads), g(c.kv_head_count()), dh(c.head_dim()) {
     qlmk = register_module("qlmk", lin(c.d_model, dl));
     q = register_module("q", lin(c.d_model, c.d_model));
-    k = register_module("k", lin(c.d_model, c.d_model));
-    v = register_module("v", lin(c.d_model, c.d_model));
+    k = register_module("k", lin(c.d_model, g * dh));
+    v = register_module("v", lin(c.d_model, g * dh));
     wo = register_module("wo", lin(c.d_model, c.d_model));
-    if (c.key_shift) kp = register_module("kp", lin(c.d_model, c.d_model));
+    if (c.key_shift) kp = register_module("kp", lin(c.d_model, g * dh));
+    if (c.qk_norm) {
+      q_norm = register_module("q_norm", RMSNorm(dh));
+      k_norm = register_module("k_norm", RMSNorm(dh));
+    }
   }
-  // Chunk tokens [M, S, D] -> K, V [M, H, S, dh]. key_shift: K also gets W_kp of the previous token in the chunk.
+  // Chunk tokens [M, S, D] -> K, V [M, G, S, dh].
   std::pair<torch::Tensor, torch::Tensor> chunk_kv(const torch::Tensor& tok) {
-    const int64_t m = tok.size(0), s = tok.size(1);
-    auto kin = k(tok);
-    if (kp) kin = kin + torch::constant_pad_nd(kp(tok.slice(1, 0, s - 1)), {0, 0, 1, 0});
-    auto kk = kin.view({m, s, h, dh}).permute({0, 2, 1, 3}).contiguous();
-    auto vv = v(tok).view({m, s, h, dh}).permute({0, 2, 1, 3}).contiguous();
-    return {kk, vv};
+    return project_chunk_kv(tok, k, v, kp, k_norm, g, dh);
   }
 };
 TORCH_MODULE(Retrieval);
 
-// Upper layer: a = x + SWA(attn_norm(x)); r = Retrieval(ret_norm(a));
+// lctx-layout upper layer: a = x + SWA(attn_norm(x)); r = Retrieval(ret_norm(a));
 //   bypass:   out = a + MLP(mlp_norm(a + r))        (retrieval reaches the stream only through the MLP)
 //   standard: h1 = a + r; out = h1 + MLP(mlp_norm(h1))
 struct UpperLayerImpl : torch::nn::Module {
@@ -224,7 +425,7 @@ struct UpperLayerImpl : torch::nn::Module {
   SwiGLU mlp{nullptr};
   UpperLayerImpl(const HsaConfig& c, int64_t dl) {
     attn_norm = register_module("attn_norm", RMSNorm(c.d_model));
-    attn = register_module("attn", WindowAttention(c.d_model, c.n_heads, c.window, c.rope_base));
+    attn = register_module("attn", WindowAttention(c.d_model, c.n_heads, c.window, c.rope_base, c.qk_norm));
     ret_norm = register_module("ret_norm", RMSNorm(c.d_model));
     ret = register_module("ret", Retrieval(c, dl));
     mlp_norm = register_module("mlp_norm", RMSNorm(c.d_model));
@@ -237,6 +438,68 @@ struct UpperLayerImpl : torch::nn::Module {
   }
 };
 TORCH_MODULE(UpperLayer);
+
+// Paper layout: the chunking layer's shared K/V projection (one memory for every HSA layer).
+struct ChunkMemoryImpl : torch::nn::Module {
+  int64_t g, dh;
+  torch::nn::Linear k{nullptr}, v{nullptr}, kp{nullptr};
+  RMSNorm k_norm{nullptr};
+  ChunkMemoryImpl(const HsaConfig& c) : g(c.kv_head_count()), dh(c.head_dim()) {
+    k = register_module("k", lin(c.d_model, g * dh));
+    v = register_module("v", lin(c.d_model, g * dh));
+    if (c.qk_norm) k_norm = register_module("k_norm", RMSNorm(dh));
+  }
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& tok) {
+    return project_chunk_kv(tok, k, v, kp, k_norm, g, dh);
+  }
+};
+TORCH_MODULE(ChunkMemory);
+
+// Paper layout: an HSA layer. Optional internal SWA (hsa_swa): a = x + SWA(attn_norm(x)), else a = x. The
+// landmark query reads the layer input x (lmk_norm), the token query the post-SWA stream a (ret_norm).
+//   bypass:   out = a + MLP(mlp_norm(a + r));   standard: out = (a + r) + MLP(mlp_norm(a + r))
+struct HsaLayerImpl : torch::nn::Module {
+  int64_t h, dh;
+  RMSNorm attn_norm{nullptr}, lmk_norm{nullptr}, ret_norm{nullptr}, mlp_norm{nullptr};
+  WindowAttention attn{nullptr};  // hsa_swa only
+  torch::nn::Linear qlmk{nullptr}, q{nullptr}, wo{nullptr};
+  RMSNorm q_norm{nullptr};  // qk_norm only
+  SwiGLU mlp{nullptr};
+  HsaLayerImpl(const HsaConfig& c, int64_t dl) : h(c.n_heads), dh(c.head_dim()) {
+    if (c.hsa_swa) {
+      attn_norm = register_module("attn_norm", RMSNorm(c.d_model));
+      attn = register_module("attn", WindowAttention(c.d_model, c.n_heads, c.window, c.rope_base, c.qk_norm));
+    }
+    lmk_norm = register_module("lmk_norm", RMSNorm(c.d_model));
+    qlmk = register_module("qlmk", lin(c.d_model, dl));
+    ret_norm = register_module("ret_norm", RMSNorm(c.d_model));
+    q = register_module("q", lin(c.d_model, c.d_model));
+    if (c.qk_norm) q_norm = register_module("q_norm", RMSNorm(dh));
+    wo = register_module("wo", lin(c.d_model, c.d_model));
+    mlp_norm = register_module("mlp_norm", RMSNorm(c.d_model));
+    mlp = register_module("mlp", SwiGLU(c.d_model, c.mlp_hidden));
+  }
+  torch::Tensor finish(const torch::Tensor& a, const torch::Tensor& r, bool bypass) {
+    auto h1 = a + r;
+    return (bypass ? a : h1) + mlp(mlp_norm(h1));
+  }
+};
+TORCH_MODULE(HsaLayer);
+
+// Paper layout: one group = an HSA layer, then group_swa_layers plain SWA blocks.
+struct HsaGroupImpl : torch::nn::Module {
+  HsaLayer hsa{nullptr};
+  std::vector<TransformerBlock> swa;
+  HsaGroupImpl(const HsaConfig& c, int64_t dl) {
+    hsa = register_module("hsa", HsaLayer(c, dl));
+    auto list = register_module("swa", torch::nn::ModuleList());
+    for (int64_t i = 0; i < c.group_swa_layers; ++i) {
+      swa.push_back(TransformerBlock(c.d_model, c.n_heads, c.window, c.mlp_hidden, c.rope_base, 1e-6, c.qk_norm));
+      list->push_back(swa.back());
+    }
+  }
+};
+TORCH_MODULE(HsaGroup);
 
 // Paged chunk K/V store (pages of kPage chunks; no reallocation as it grows). Host pages are pinned when
 // CUDA is available.
@@ -324,17 +587,29 @@ struct HsaModel::Impl {
   std::vector<TransformerBlock> lower;
   std::vector<MambaBlock> lower_mamba;  // lower = "mamba" (RAMba)
   ChunkEncoder encoder{nullptr};
-  std::vector<UpperLayer> upper;
+  std::vector<UpperLayer> upper;        // layout lctx
+  ChunkMemory memory{nullptr};          // layout paper: the shared chunk K/V projection
+  std::vector<HsaGroup> groups;         // layout paper
   RMSNorm final_norm{nullptr};
   int64_t dl = 0;
-  RopeTables rope(int64_t pos0, int64_t n, const torch::Device& dev) const {
-    return upper.front()->attn->rope.tables(pos0, n, dev);
+  Rope rope_;
+  RopeTables rope(int64_t pos0, int64_t n, const torch::Device& dev) const { return rope_.tables(pos0, n, dev); }
+  // Window attentions of the upper stack in stream order (the KV caches of HsaState::upper follow it).
+  int64_t upper_windows() const {
+    if (!groups.empty()) {
+      int64_t n = 0;
+      for (auto& g : groups) n += (g->hsa->attn ? 1 : 0) + int64_t(g->swa.size());
+      return n;
+    }
+    return int64_t(upper.size());
   }
 };
 
 HsaModel::HsaModel(const HsaConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Impl>()) {
   auto& m = *impl_;
+  const bool paper = cfg.layout == HsaLayout::paper;
   m.dl = cfg.landmark_dim > 0 ? cfg.landmark_dim : cfg.d_model;
+  m.rope_ = Rope(cfg.head_dim(), cfg.rope_base);
   m.emb = register_module("emb", EmbeddingHead(cfg.vocab, cfg.d_model, cfg.tie_embeddings));
   if (cfg.token_shift)
     for (int64_t i = 0; i < cfg.token_shift_width; ++i)  // "shift" (1 back, as before widths existed), "shift2", ...
@@ -345,22 +620,35 @@ HsaModel::HsaModel(const HsaConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Imp
   mc.vocab = cfg.vocab;
   mc.d_model = cfg.d_model;
   for (int64_t i = 0; i < cfg.lower_layers; ++i) {
-    if (cfg.lower == "mamba") {
+    if (cfg.lower == HsaLower::mamba) {
       m.lower_mamba.push_back(MambaBlock(mc));
       lower->push_back(m.lower_mamba.back());
     } else {
-      m.lower.push_back(TransformerBlock(cfg.d_model, cfg.n_heads, cfg.window, cfg.mlp_hidden, cfg.rope_base));
+      m.lower.push_back(TransformerBlock(cfg.d_model, cfg.n_heads, cfg.window, cfg.mlp_hidden, cfg.rope_base, 1e-6,
+                                         cfg.qk_norm));
       lower->push_back(m.lower.back());
     }
   }
   m.encoder = register_module("encoder", ChunkEncoder(cfg, m.dl));
-  auto upper = register_module("upper", torch::nn::ModuleList());
-  for (int64_t i = 0; i < cfg.upper_layers; ++i) {
-    m.upper.push_back(UpperLayer(cfg, m.dl));
-    upper->push_back(m.upper.back());
+  int64_t layers = cfg.lower_layers;
+  if (paper) {
+    m.memory = register_module("memory", ChunkMemory(cfg));
+    auto groups = register_module("groups", torch::nn::ModuleList());
+    for (int64_t i = 0; i < cfg.upper_groups; ++i) {
+      m.groups.push_back(HsaGroup(cfg, m.dl));
+      groups->push_back(m.groups.back());
+    }
+    layers += cfg.upper_groups * (1 + cfg.group_swa_layers);
+  } else {
+    auto upper = register_module("upper", torch::nn::ModuleList());
+    for (int64_t i = 0; i < cfg.upper_layers; ++i) {
+      m.upper.push_back(UpperLayer(cfg, m.dl));
+      upper->push_back(m.upper.back());
+    }
+    layers += cfg.upper_layers;
   }
   m.final_norm = register_module("final_norm", RMSNorm(cfg.d_model));
-  init_weights(*this, cfg.lower_layers + cfg.upper_layers);
+  init_weights(*this, layers, cfg.init == HsaInit::scaled);
   for (auto& b : m.lower_mamba) init_mamba_ssm(*b->mixer, mc);
 }
 
@@ -371,11 +659,54 @@ nlohmann::json HsaModel::config() const { return cfg_.to_json(); }
 
 torch::Tensor HsaModel::head(const torch::Tensor& hidden) { return impl_->emb->logits(hidden); }
 
+// Training-time retrieval of one layer over the whole sequence: landmark scores, (noised) top-k selection,
+// dense chunk weights, dense chunk attention; selection_aux accumulates into aux. ql [B, T, dl]; q [B, H, T, dh];
+// kc, vc [B, G, nc, S, dh]; lmk [B, nc, dl]. Returns [B, T, H * dh].
+torch::Tensor HsaModel::train_retrieval(const torch::Tensor& ql, const torch::Tensor& q, const torch::Tensor& kc,
+                                        const torch::Tensor& vc, const torch::Tensor& lmk, AuxAccum& aux) {
+  const int64_t b = q.size(0), t = q.size(2), s = cfg_.chunk, nc = lmk.size(1);
+  const bool train = is_training();
+  const bool enforce = train && cfg_.selection_sparsity == SelectionSparsity::enforced;
+  const bool chunk_gran = cfg_.granularity == HsaGranularity::chunk;
+  const bool joint = cfg_.fusion == HsaFusion::joint;
+  const auto iopt = torch::TensorOptions().dtype(torch::kInt64).device(q.device());
+  auto pos = torch::arange(t, iopt);
+  const double lscale = 1.0 / std::sqrt(double(impl_->dl)), ascale = 1.0 / std::sqrt(double(cfg_.head_dim()));
+  // Landmark scores and selection. Token granularity: one selection per token (visible: its chunk index);
+  // chunk granularity: one per query chunk from the chunk's first token.
+  torch::Tensor qsel = chunk_gran ? ql.slice(1, 0, t, s) : ql;  // [B, R, dl]
+  const int64_t rows = qsel.size(1);
+  auto vis = (chunk_gran ? torch::arange(rows, iopt) : pos.div(s, "floor")).clamp_max(nc);
+  auto scores = torch::matmul(qsel, lmk.transpose(1, 2)) * lscale;  // [B, R, nc]
+  auto sel = kernels::topk_visible(scores, vis, hsa::selected_count(cfg_, nc, train),
+                                   enforce ? gumbel_like(scores.detach()) : torch::Tensor());
+  auto mask = torch::zeros({b, rows, nc + 1}, iopt.dtype(torch::kBool));
+  mask.scatter_(-1, sel.idx.masked_fill(sel.idx.lt(0), nc), true);
+  mask = mask.slice(-1, 0, nc);
+  // Dense chunk weights [B, R, nc], exactly 0 for unselected chunks (joint fusion: the selected scores, -inf
+  // elsewhere, join the token logits).
+  torch::Tensor w = joint ? scores.masked_fill(mask.logical_not(), kNegInf)
+                          : hsa::dense_chunk_weights(scores, mask, cfg_.chunk_weights);
+  if (chunk_gran) w = w.repeat_interleave(s, 1).slice(1, 0, t);  // [B, T, nc]
+  if (trace_) {
+    auto ti = chunk_gran ? sel.idx.repeat_interleave(s, 1).slice(1, 0, t) : sel.idx;
+    trace_->idx.push_back(ti.detach().cpu());
+    trace_->positions.push_back(pos.cpu());
+  }
+  auto r = hsa::dense_retrieval(q, kc, vc, w, s, cfg_.fusion, cfg_.chunk_softmax1, ascale,
+                                aux.on ? scores : torch::Tensor());
+  if (r.aux_sum.defined()) {
+    aux.sum = aux.sum.defined() ? aux.sum + r.aux_sum : r.aux_sum;
+    aux.rows += r.aux_rows;
+  }
+  return r.out.permute({0, 2, 1, 3}).reshape({b, t, cfg_.d_model});
+}
+
 torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
   auto& m = *impl_;
   auto ids = check_batch(ids_in, cfg_.vocab, device());
   const int64_t b = ids.size(0), t = ids.size(1), s = cfg_.chunk, d = cfg_.d_model;
-  const int64_t h = cfg_.n_heads, dh = d / h;
+  const int64_t h = cfg_.n_heads, dh = cfg_.head_dim(), g = cfg_.kv_head_count();
   auto pos = torch::arange(t, ids.options());
   auto x = m.emb->embed(ids);
   if (cfg_.token_shift) x = m.apply_shift(x, torch::constant_pad_nd(x, {0, 0, cfg_.token_shift_width, 0}));
@@ -390,101 +721,58 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
     tok = r.first;                         // [B*nc, S, D]
     lmk = r.second.view({b, nc, m.dl});    // [B, nc, dl]
   }
-  const bool train = is_training();
-  const bool enforce = train && cfg_.selection_sparsity == "enforced";
-  const int64_t k_eff = enforce ? std::min(cfg_.topk, std::max<int64_t>(2, nc / cfg_.sparsity_ratio)) : cfg_.topk;
-  const double lscale = 1.0 / std::sqrt(double(m.dl)), ascale = 1.0 / std::sqrt(double(dh));
-  const bool chunk_gran = cfg_.granularity == "chunk";
-  const bool joint = cfg_.fusion == "joint";
-  const bool aux = train && cfg_.selection_aux > 0 && !chunk_gran;
+  AuxAccum aux;
+  aux.on = is_training() && cfg_.selection_aux > 0 && cfg_.granularity == HsaGranularity::token;
   aux_ = torch::Tensor();
-  torch::Tensor aux_sum;
-  int64_t aux_rows = 0;
-
-  for (auto& layer : m.upper) {
-    auto a = x + layer->attn->forward(layer->attn_norm(x), 0, rt);
-    auto hn = layer->ret_norm(a);
-    torch::Tensor r;
-    if (nc == 0) {
-      r = torch::zeros_like(a);
-      if (trace_) {
-        trace_->idx.push_back(torch::full({b, t, 0}, -1, ids.options()));
-        trace_->positions.push_back(pos.cpu());
-      }
-    } else {
-      auto& ret = layer->ret;
-      // Landmark scores and selection. Token granularity: one selection per token (visible: its chunk index);
-      // chunk granularity: one per query chunk from the chunk's first token.
-      auto ql = ret->qlmk(hn);                                        // [B, T, dl]
-      torch::Tensor qsel = chunk_gran ? ql.slice(1, 0, t, s) : ql;    // [B, R, dl]
-      const int64_t rows = qsel.size(1);
-      auto vis = chunk_gran ? torch::arange(rows, ids.options()) : pos.div(s, "floor");
-      vis = vis.clamp_max(nc);
-      auto scores = torch::matmul(qsel, lmk.transpose(1, 2)) * lscale;  // [B, R, nc]
-      auto sel = kernels::topk_visible(scores, vis, k_eff, enforce ? gumbel_like(scores.detach()) : torch::Tensor());
-      // Dense chunk weights [B, R, nc]: softmax over the selected scores, zero elsewhere (exactly the
-      // gathered form's weights, with gradients into the landmarks and the landmark query).
-      auto kk = sel.idx.size(-1);
-      auto mask = torch::zeros({b, rows, nc + 1}, ids.options().dtype(torch::kBool));
-      auto slot = sel.idx.masked_fill(sel.idx.lt(0), nc);
-      mask.scatter_(-1, slot, true);
-      mask = mask.slice(-1, 0, nc);
-      auto any = mask.any(-1, true);
-      // joint fusion: the selected scores themselves (-inf elsewhere) join the token logits.
-      torch::Tensor w = joint ? scores.masked_fill(mask.logical_not(), kNegInf)
-                              : torch::softmax(scores.masked_fill(mask.logical_not().logical_and(any), kNegInf), -1) *
-                                    any.to(scores.dtype());
-      if (chunk_gran) w = w.repeat_interleave(s, 1).slice(1, 0, t);  // [B, T, nc]
-      if (trace_) {
-        auto ti = chunk_gran ? sel.idx.repeat_interleave(s, 1).slice(1, 0, t) : sel.idx;
-        trace_->idx.push_back(ti.detach().cpu());
-        trace_->positions.push_back(pos.cpu());
-      }
-      (void)kk;
-      // Token attention inside every visible chunk (dense over chunks, per-chunk softmax), weighted by w.
-      auto q = ret->q(hn).view({b, t, h, dh}).permute({0, 2, 1, 3});     // [B, H, T, dh]
-      auto kv = ret->chunk_kv(tok);                                         // [B*nc, H, S, dh]
-      auto kc = kv.first.view({b, nc, h, s, dh}).permute({0, 2, 1, 3, 4});  // [B, H, nc, S, dh]
-      auto vc = kv.second.view({b, nc, h, s, dh}).permute({0, 2, 1, 3, 4});
-      std::vector<torch::Tensor> outs;
-      outs.push_back(torch::zeros({b, h, std::min(t, s), dh}, q.options()));  // query chunk 0 sees nothing
-      const int64_t nq = (t + s - 1) / s;
-      const int64_t budget = int64_t(1) << 23;
-      for (int64_t c0 = 1; c0 < nq;) {
-        int64_t c1 = c0 + 1;  // query chunks [c0, c1) see memory chunks [0, c1-1)
-        while (c1 < nq && (c1 + 1 - c0) * s * c1 * s * b * h <= budget) ++c1;
-        const int64_t t0 = c0 * s, t1 = std::min(t, c1 * s), n = t1 - t0, mc = c1 - 1;
-        auto qb = q.slice(2, t0, t1);                                       // [B, H, n, dh]
-        auto kb = kc.slice(2, 0, mc).reshape({b, h, mc * s, dh});
-        auto vb = vc.slice(2, 0, mc).reshape({b, h, mc * s, dh});
-        auto logits = (torch::matmul(qb, kb.transpose(2, 3)) * ascale).view({b, h, n, mc, s});
-        auto wb = w.slice(1, t0, t1).slice(2, 0, mc).view({b, 1, n, mc, 1});
-        if (aux && mc >= 2) {  // selection_aux: KL(token-attention mass per chunk || landmark softmax)
-          auto cq = pos.slice(0, t0, t1).div(s, "floor").view({1, n, 1});
-          auto hide = torch::arange(mc, ids.options()).view({1, 1, mc}).ge(cq);  // chunk not visible to row
-          auto rel = logits.detach().to(torch::kFloat32).logsumexp(-1).mean(1);  // [B, n, mc]
-          auto logt = torch::log_softmax(rel.masked_fill(hide, kNegInf), -1).masked_fill(hide, 0.0);
-          auto logp = torch::log_softmax(
-              scores.slice(1, t0, t1).slice(2, 0, mc).to(torch::kFloat32).masked_fill(hide, kNegInf), -1);
-          auto kl = (logt.exp() * (logt - logp.masked_fill(hide, 0.0))).sum(-1);  // [B, n]; 0 for 1 visible
-          aux_sum = aux_sum.defined() ? aux_sum + kl.sum() : kl.sum();
-          for (int64_t c = std::max<int64_t>(c0, 2); c < c1; ++c) aux_rows += b * (std::min(t, (c + 1) * s) - c * s);
-        }
-        if (joint) {  // every row here sees >= 1 selected chunk, so no row is all -inf
-          auto p = torch::softmax((logits + wb).view({b, h, n, mc * s}), -1);
-          outs.push_back(torch::matmul(p, vb));
-        } else {
-          auto p = torch::softmax(logits, -1);
-          outs.push_back(torch::matmul((p * wb).view({b, h, n, mc * s}), vb));
-        }
-        c0 = c1;
-      }
-      auto o = torch::cat(outs, 2).permute({0, 2, 1, 3}).reshape({b, t, d});
-      r = ret->wo(o);
+  const bool bypass = cfg_.residual == HsaResidual::bypass;
+  auto no_memory = [&](const torch::Tensor& a) {
+    if (trace_) {
+      trace_->idx.push_back(torch::full({b, t, 0}, -1, ids.options()));
+      trace_->positions.push_back(pos.cpu());
     }
-    x = layer->finish(a, r, cfg_.residual == "bypass");
+    return torch::zeros_like(a);
+  };
+  auto heads = [&](const torch::Tensor& y, int64_t n) { return y.view({b, t, n, dh}).permute({0, 2, 1, 3}); };
+  auto split = [&](const std::pair<torch::Tensor, torch::Tensor>& kv) {  // [B*nc, G, S, dh] -> [B, G, nc, S, dh]
+    return std::make_pair(kv.first.view({b, nc, g, s, dh}).permute({0, 2, 1, 3, 4}),
+                          kv.second.view({b, nc, g, s, dh}).permute({0, 2, 1, 3, 4}));
+  };
+
+  if (cfg_.layout == HsaLayout::paper) {
+    std::pair<torch::Tensor, torch::Tensor> kv;
+    if (nc > 0) kv = split(m.memory->forward(tok));  // one shared memory for every HSA layer
+    for (auto& grp : m.groups) {
+      auto& L = grp->hsa;
+      auto a = L->attn ? x + L->attn->forward(L->attn_norm(x), 0, rt) : x;
+      torch::Tensor r;
+      if (nc == 0) {
+        r = no_memory(a);
+      } else {
+        auto q = heads(L->q(L->ret_norm(a)), h);
+        if (L->q_norm) q = L->q_norm(q);
+        r = L->wo(train_retrieval(L->qlmk(L->lmk_norm(x)), q, kv.first, kv.second, lmk, aux));
+      }
+      x = L->finish(a, r, bypass);
+      for (auto& blk : grp->swa) x = blk->forward(x, 0, rt);
+    }
+  } else {
+    for (auto& layer : m.upper) {
+      auto a = x + layer->attn->forward(layer->attn_norm(x), 0, rt);
+      auto hn = layer->ret_norm(a);
+      torch::Tensor r;
+      if (nc == 0) {
+        r = no_memory(a);
+      } else {
+        auto& ret = layer->ret;
+        auto q = heads(ret->q(hn), h);
+        if (ret->q_norm) q = ret->q_norm(q);
+        auto kv = split(ret->chunk_kv(tok));
+        r = ret->wo(train_retrieval(ret->qlmk(hn), q, kv.first, kv.second, lmk, aux));
+      }
+      x = layer->finish(a, r, bypass);
+    }
   }
-  if (aux_sum.defined() && aux_rows > 0) aux_ = aux_sum * (cfg_.selection_aux / double(aux_rows));
+  if (aux.sum.defined() && aux.rows > 0) aux_ = aux.sum * (cfg_.selection_aux / double(aux.rows));
   return m.final_norm(x);
 }
 
@@ -496,26 +784,29 @@ std::unique_ptr<StreamState> HsaModel::begin(const StreamOptions& opt) {
   auto& m = *impl_;
   const auto dev = device();
   const auto opts = m.final_norm->weight.options();
+  const size_t nret = size_t(cfg_.retrieval_layers());
   st->opt = opt;
   st->lower.resize(m.lower.size());
   st->lower_mamba.resize(m.lower_mamba.size());
-  st->upper.resize(m.upper.size());
-  st->kv.resize(m.upper.size());
+  st->upper.resize(size_t(m.upper_windows()));
+  st->kv.resize(cfg_.layout == HsaLayout::paper ? 1 : nret);
   for (auto& s : st->kv) {
     s.host = opt.kv_offload;
     s.device = dev;
   }
   st->pending = torch::empty({0, cfg_.d_model}, opts);
   st->landmarks = torch::empty({64, m.dl}, opts);
-  st->lead_chunk.assign(m.upper.size(), -1);
-  st->lead_idx.resize(m.upper.size());
-  st->lead_w.resize(m.upper.size());
+  st->lead_chunk.assign(nret, -1);
+  st->lead_idx.resize(nret);
+  st->lead_w.resize(nret);
   return st;
 }
 
 torch::Tensor HsaModel::prefill(StreamState& base, const torch::Tensor& ids_in) {
   auto* st = dynamic_cast<HsaState*>(&base);
-  if (!st || st->upper.size() != impl_->upper.size()) throw Error("hsa prefill: state was not made by this model");
+  if (!st || int64_t(st->upper.size()) != impl_->upper_windows() ||
+      int64_t(st->lead_chunk.size()) != cfg_.retrieval_layers())
+    throw Error("hsa prefill: state was not made by this model");
   torch::NoGradGuard ng;
   auto ids = check_block(ids_in, cfg_.vocab, device());
   torch::Tensor last;
@@ -524,12 +815,107 @@ torch::Tensor HsaModel::prefill(StreamState& base, const torch::Tensor& ids_in) 
   return last;
 }
 
+// Streamed retrieval of retrieval layer l for the n rows of a block: selection against the landmarks, then
+// per retrieval_block rows a gather of the distinct selected chunks' K/V from `store` and the chunk attention.
+// ql [n, dl]; q [H, n, dh]; returns [n, H * dh].
+torch::Tensor HsaModel::stream_retrieval(StreamState& base, size_t l, const torch::Tensor& ql, const torch::Tensor& q,
+                                         const torch::Tensor& pos) {
+  auto* st = static_cast<HsaState*>(&base);
+  auto& store = st->kv[cfg_.layout == HsaLayout::paper ? 0 : l];
+  const auto dev = q.device();
+  const int64_t n = q.size(1), s = cfg_.chunk, h = cfg_.n_heads, dh = cfg_.head_dim();
+  const int64_t g = cfg_.kv_head_count(), rep = h / g, nc = st->n_chunks;
+  const int64_t p0 = st->position;
+  auto lmk = st->landmarks.slice(0, 0, nc);
+  const double lscale = 1.0 / std::sqrt(double(impl_->dl)), ascale = 1.0 / std::sqrt(double(dh));
+  const bool joint = cfg_.fusion == HsaFusion::joint;
+  auto vis_all = pos.div(s, "floor");
+  // Selection per row: idx [n, K], weights [n, K] (chunk fusion) or scores (joint fusion).
+  torch::Tensor idx, w;
+  if (cfg_.granularity == HsaGranularity::token) {
+    auto sel = kernels::select_chunks(ql, lmk, vis_all, cfg_.topk, lscale);
+    std::tie(idx, w) = hsa::slot_weights(sel.idx, sel.scores, cfg_);
+  } else {
+    // Leaders: rows at the first position of a chunk select for the whole chunk.
+    const int64_t kk = std::min(cfg_.topk, nc);
+    std::vector<torch::Tensor> ri, rw;
+    std::vector<int64_t> lead_rows;
+    for (int64_t i = 0; i < n; ++i)
+      if ((p0 + i) % s == 0) lead_rows.push_back(i);
+    torch::Tensor li, lw;
+    if (!lead_rows.empty()) {
+      auto lr = torch::tensor(lead_rows, torch::kInt64).to(dev);
+      auto sel = kernels::select_chunks(ql.index_select(0, lr), lmk, vis_all.index_select(0, lr), cfg_.topk, lscale);
+      std::tie(li, lw) = hsa::slot_weights(sel.idx, sel.scores, cfg_);
+    }
+    size_t next = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (next < lead_rows.size() && lead_rows[next] == i) {
+        st->lead_chunk[l] = (p0 + i) / s;
+        st->lead_idx[l] = li[next];
+        st->lead_w[l] = lw[next];
+        ++next;
+      }
+      auto ci = st->lead_idx[l], cw = st->lead_w[l];
+      // pad / trim the leader's selection to the current K (the memory may have grown since)
+      const int64_t have = ci.size(0);
+      if (have < kk) {
+        ci = torch::cat({ci, torch::full({kk - have}, -1, ci.options())});
+        cw = torch::cat({cw, torch::full({kk - have}, joint ? kNegInf : 0.0, cw.options())});
+      }
+      ri.push_back(ci);
+      rw.push_back(cw);
+    }
+    idx = torch::stack(ri);
+    w = torch::stack(rw);
+  }
+  if (trace_) {
+    trace_->idx.push_back(idx.cpu());
+    trace_->positions.push_back(pos.cpu());
+  }
+  std::vector<torch::Tensor> outs;
+  for (int64_t r0 = 0; r0 < n; r0 += retrieval_block) {
+    const int64_t r1 = std::min(n, r0 + retrieval_block), nr = r1 - r0;
+    auto bi = idx.slice(0, r0, r1);
+    auto bw = w.slice(0, r0, r1);
+    auto bcpu = bi.cpu().contiguous();
+    std::set<int64_t> uniq;
+    const int64_t* pi = bcpu.data_ptr<int64_t>();
+    for (int64_t z = 0; z < bcpu.numel(); ++z)
+      if (pi[z] >= 0) uniq.insert(pi[z]);
+    if (uniq.empty()) {
+      outs.push_back(torch::zeros({h, nr, dh}, q.options()));
+      continue;
+    }
+    std::vector<int64_t> ids_u(uniq.begin(), uniq.end());
+    // remap chunk ids to rows of the gathered K/V
+    auto remap = torch::full({nc + 1}, -1, torch::kInt64);
+    auto rp = remap.data_ptr<int64_t>();
+    for (size_t z = 0; z < ids_u.size(); ++z) rp[ids_u[z]] = int64_t(z);
+    auto local = remap.index_select(0, bcpu.masked_fill(bcpu.lt(0), nc).reshape({-1})).view(bcpu.sizes()).to(dev);
+    auto kv = store.gather(ids_u);  // [U, G, S, dh]
+    if (cfg_.chunk_softmax1) {      // a zero key with a zero value = a zero logit in every chunk's softmax
+      auto z = torch::zeros({kv.first.size(0), g, 1, dh}, kv.first.options());
+      kv = {torch::cat({kv.first, z}, 2), torch::cat({kv.second, z}, 2)};
+    }
+    // Grouped query heads: the rep query heads of a K/V head become rep x nr rows of that head.
+    auto qb = q.slice(1, r0, r1).reshape({g, rep * nr, dh});
+    auto li = rep == 1 ? local : local.repeat({rep, 1});
+    auto lw = rep == 1 ? bw : bw.repeat({rep, 1});
+    auto o = joint ? kernels::chunk_attention_joint(qb, li, lw, kv.first, kv.second, ascale)
+                   : kernels::chunk_attention(qb, li, lw, kv.first, kv.second, ascale);
+    outs.push_back(o.reshape({h, nr, dh}));
+  }
+  return torch::cat(outs, 1).permute({1, 0, 2}).reshape({n, h * dh});
+}
+
 torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& ids) {
   auto* st = static_cast<HsaState*>(&base);
   auto& m = *impl_;
   const auto dev = ids.device();
-  const int64_t n = ids.size(0), s = cfg_.chunk, d = cfg_.d_model, h = cfg_.n_heads, dh = d / h;
+  const int64_t n = ids.size(0), s = cfg_.chunk, d = cfg_.d_model, h = cfg_.n_heads, dh = cfg_.head_dim();
   const int64_t p0 = st->position;
+  const bool paper = cfg_.layout == HsaLayout::paper;
   auto pos = torch::arange(p0, p0 + n, ids.options());
   auto x = m.emb->embed(ids).unsqueeze(0);  // [1, n, D]
   if (cfg_.token_shift) {
@@ -557,6 +943,10 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
       st->landmarks = grown;
     }
     st->landmarks.slice(0, st->n_chunks, st->n_chunks + done).copy_(r.second);
+    if (paper) {
+      auto kv = m.memory->forward(r.first);
+      st->kv[0].append(kv.first, kv.second);
+    }
     for (size_t l = 0; l < m.upper.size(); ++l) {
       auto kv = m.upper[l]->ret->chunk_kv(r.first);
       st->kv[l].append(kv.first, kv.second);
@@ -565,92 +955,30 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
     st->pending = st->pending.slice(0, done * s).clone();
   }
 
-  const int64_t nc = st->n_chunks;
-  auto lmk = st->landmarks.slice(0, 0, nc);
-  const double lscale = 1.0 / std::sqrt(double(m.dl)), ascale = 1.0 / std::sqrt(double(dh));
-  const bool chunk_gran = cfg_.granularity == "chunk";
-  const bool joint = cfg_.fusion == "joint";
-  // Per (row, slot): chunk fusion -> softmax weights of the selected scores; joint fusion -> the scores.
-  auto fuse = [&](const torch::Tensor& sc) { return joint ? sc : selected_weights(sc); };
-  auto vis_all = pos.div(s, "floor");
-  for (size_t l = 0; l < m.upper.size(); ++l) {
-    auto& layer = m.upper[l];
-    auto a = x + layer->attn->forward_stream(layer->attn_norm(x), p0, rt, st->upper[l]);
-    auto hn = layer->ret_norm(a)[0];  // [n, D]
-    auto& ret = layer->ret;
-    // Selection per row: idx [n, K], weights [n, K].
-    torch::Tensor idx, w;
-    auto ql = ret->qlmk(hn);
-    if (!chunk_gran) {
-      auto sel = kernels::select_chunks(ql, lmk, vis_all, cfg_.topk, lscale);
-      idx = sel.idx;
-      w = fuse(sel.scores);
-    } else {
-      // Leaders: rows at the first position of a chunk select for the whole chunk.
-      const int64_t kk = std::min(cfg_.topk, nc);
-      std::vector<torch::Tensor> ri, rw;
-      std::vector<int64_t> lead_rows;
-      for (int64_t i = 0; i < n; ++i)
-        if ((p0 + i) % s == 0) lead_rows.push_back(i);
-      torch::Tensor li, lw;
-      if (!lead_rows.empty()) {
-        auto lr = torch::tensor(lead_rows, torch::kInt64).to(dev);
-        auto sel = kernels::select_chunks(ql.index_select(0, lr), lmk, vis_all.index_select(0, lr), cfg_.topk, lscale);
-        li = sel.idx;
-        lw = fuse(sel.scores);
-      }
-      size_t next = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        if (next < lead_rows.size() && lead_rows[next] == i) {
-          st->lead_chunk[l] = (p0 + i) / s;
-          st->lead_idx[l] = li[next];
-          st->lead_w[l] = lw[next];
-          ++next;
-        }
-        auto ci = st->lead_idx[l], cw = st->lead_w[l];
-        // pad / trim the leader's selection to the current K (the memory may have grown since)
-        const int64_t have = ci.size(0);
-        if (have < kk) {
-          ci = torch::cat({ci, torch::full({kk - have}, -1, ci.options())});
-          cw = torch::cat({cw, torch::full({kk - have}, joint ? kNegInf : 0.0, cw.options())});
-        }
-        ri.push_back(ci);
-        rw.push_back(cw);
-      }
-      idx = torch::stack(ri);
-      w = torch::stack(rw);
+  const bool bypass = cfg_.residual == HsaResidual::bypass;
+  auto heads = [&](const torch::Tensor& y) { return y.view({n, h, dh}).permute({1, 0, 2}); };  // [H, n, dh]
+  if (paper) {
+    size_t cache = 0;  // st->upper: window caches in stream order
+    for (size_t l = 0; l < m.groups.size(); ++l) {
+      auto& L = m.groups[l]->hsa;
+      auto a = L->attn ? x + L->attn->forward_stream(L->attn_norm(x), p0, rt, st->upper[cache++]) : x;
+      auto q = heads(L->q(L->ret_norm(a)[0]));
+      if (L->q_norm) q = L->q_norm(q);
+      auto o = stream_retrieval(*st, l, L->qlmk(L->lmk_norm(x)[0]), q, pos);
+      x = L->finish(a, L->wo(o).unsqueeze(0), bypass);
+      for (auto& blk : m.groups[l]->swa) x = blk->forward_stream(x, p0, rt, st->upper[cache++]);
     }
-    if (trace_) {
-      trace_->idx.push_back(idx.cpu());
-      trace_->positions.push_back(pos.cpu());
+  } else {
+    for (size_t l = 0; l < m.upper.size(); ++l) {
+      auto& layer = m.upper[l];
+      auto a = x + layer->attn->forward_stream(layer->attn_norm(x), p0, rt, st->upper[l]);
+      auto hn = layer->ret_norm(a)[0];  // [n, D]
+      auto& ret = layer->ret;
+      auto q = heads(ret->q(hn));
+      if (ret->q_norm) q = ret->q_norm(q);
+      auto o = stream_retrieval(*st, l, ret->qlmk(hn), q, pos);
+      x = layer->finish(a, ret->wo(o).unsqueeze(0), bypass);
     }
-    auto q = ret->q(hn).view({n, h, dh}).permute({1, 0, 2});  // [H, n, dh]
-    std::vector<torch::Tensor> outs;
-    for (int64_t r0 = 0; r0 < n; r0 += retrieval_block) {
-      const int64_t r1 = std::min(n, r0 + retrieval_block);
-      auto bi = idx.slice(0, r0, r1);
-      auto bw = w.slice(0, r0, r1);
-      auto bcpu = bi.cpu().contiguous();
-      std::set<int64_t> uniq;
-      const int64_t* pi = bcpu.data_ptr<int64_t>();
-      for (int64_t z = 0; z < bcpu.numel(); ++z)
-        if (pi[z] >= 0) uniq.insert(pi[z]);
-      if (uniq.empty()) {
-        outs.push_back(torch::zeros({h, r1 - r0, dh}, q.options()));
-        continue;
-      }
-      std::vector<int64_t> ids_u(uniq.begin(), uniq.end());
-      // remap chunk ids to rows of the gathered K/V
-      auto remap = torch::full({nc + 1}, -1, torch::kInt64);
-      auto rp = remap.data_ptr<int64_t>();
-      for (size_t z = 0; z < ids_u.size(); ++z) rp[ids_u[z]] = int64_t(z);
-      auto local = remap.index_select(0, bcpu.masked_fill(bcpu.lt(0), nc).reshape({-1})).view(bcpu.sizes()).to(dev);
-      auto g = st->kv[l].gather(ids_u);
-      outs.push_back(joint ? kernels::chunk_attention_joint(q.slice(1, r0, r1), local, bw, g.first, g.second, ascale)
-                           : kernels::chunk_attention(q.slice(1, r0, r1), local, bw, g.first, g.second, ascale));
-    }
-    auto o = torch::cat(outs, 1).permute({1, 0, 2}).reshape({1, n, d});
-    x = layer->finish(a, ret->wo(o), cfg_.residual == "bypass");
   }
   st->position += n;
   return m.emb->logits(m.final_norm(x.select(1, n - 1))).reshape({-1});

@@ -11,29 +11,59 @@
 
 namespace lctx::models {
 
+// Switches of the HSA model, parsed from their JSON strings once (HsaConfig::from_json); the model never
+// compares strings per layer or step. The JSON spelling of each value is in the comment.
+enum class HsaLayout { lctx, paper };                       // "lctx" | "paper"
+enum class ChunkEncoderKind { mean_pool, encoder, encoder_cls };  // "mean-pool" | "encoder" | "encoder+cls"
+enum class HsaResidual { bypass, standard };                // "bypass" | "standard"
+enum class SelectionSparsity { enforced, off };             // "enforced" | "off"
+enum class HsaGranularity { token, chunk };                 // "token" | "chunk"
+enum class HsaFusion { chunk, joint };                      // "chunk" | "joint"
+enum class ChunkWeights { softmax, stick_breaking, softmax1 };  // "softmax" | "stick-breaking" | "softmax1"
+enum class HsaLower { swa, mamba };                         // "swa" | "mamba"
+enum class HsaInit { scaled, normal };                      // "scaled" | "normal"
+
 struct HsaConfig {
   int64_t vocab = 8192;
   int64_t d_model = 128;
   int64_t n_heads = 4;
   int64_t mlp_hidden = 0;       // 0 -> the layers' default for d_model
+  // Layer layout (docs/hsa.md):
+  //   lctx:  lower layers -> chunk encoder -> upper_layers x [SWA, retrieval with its own chunk K/V, MLP]
+  //   paper: lower layers -> chunking (encoder, ONE shared chunk K/V projection, landmarks) ->
+  //          upper_groups x [HSA layer (optional internal SWA, retrieval, its own MLP), group_swa_layers SWA blocks]
+  HsaLayout layout = HsaLayout::lctx;
   int64_t lower_layers = 2;
-  std::string lower = "swa";    // lower layers: "swa" (sliding-window attention) | "mamba" (RAMba: Mamba blocks,
-                                // d_state 16, d_conv 4, expand 2; the upper layers keep their window attention)
-  int64_t upper_layers = 2;
+  HsaLower lower = HsaLower::swa;  // lower layers: swa | mamba (RAMba: Mamba blocks, d_state 16, d_conv 4,
+                                   // expand 2; the upper layers keep their window attention)
+  int64_t upper_layers = 2;     // lctx layout: upper layers (each with retrieval)
+  int64_t upper_groups = 2;     // paper layout: HSA layers (one per group)
+  int64_t group_swa_layers = 1; // paper layout: plain SWA blocks after each HSA layer
+  bool hsa_swa = false;         // paper layout: the HSA layer runs a sliding-window attention before retrieval
+  int64_t kv_heads = 0;         // K/V heads of the chunk memory (0 -> n_heads); query heads share them (GQA)
   int64_t window = 128;         // sliding window of the lower and upper self-attention
   int64_t chunk = 64;           // S: tokens per chunk
   int64_t topk = 8;             // chunks retrieved per token at inference
   int64_t landmark_dim = 0;     // 0 -> d_model
   int64_t encoder_layers = 2;   // bidirectional layers of the chunk encoder ("encoder", "encoder+cls")
-  std::string chunk_encoder = "encoder+cls";      // "mean-pool" | "encoder" | "encoder+cls"
-  std::string residual = "bypass";                // "bypass" | "standard"
-  std::string selection_sparsity = "enforced";    // "enforced" | "off"
-  int64_t sparsity_ratio = 16;  // enforced: training top-k = min(topk, max(2, n_chunks / sparsity_ratio))
-  std::string granularity = "token";              // "token" (HSA) | "chunk" (GCA/DRT-style: one per query chunk)
-  // How the selected chunks' token attentions combine: "chunk" (HSA: softmax inside each chunk, outputs mixed
-  // by the softmax of the selection scores) | "joint" (one softmax over all selected tokens, each logit shifted
-  // by its chunk's selection score, as in landmark attention). See docs/hsa.md.
-  std::string fusion = "chunk";
+  ChunkEncoderKind chunk_encoder = ChunkEncoderKind::encoder_cls;
+  HsaResidual residual = HsaResidual::bypass;
+  SelectionSparsity selection_sparsity = SelectionSparsity::enforced;
+  // enforced: training top-k = train_topk when > 0, else min(topk, max(2, n_chunks / sparsity_ratio)).
+  int64_t sparsity_ratio = 16;
+  int64_t train_topk = 0;
+  HsaGranularity granularity = HsaGranularity::token;  // token (HSA) | chunk (GCA/DRT-style: one per query chunk)
+  // How the selected chunks' token attentions combine: chunk (HSA: softmax inside each chunk, outputs mixed
+  // by the chunk weights) | joint (one softmax over all selected tokens, each logit shifted by its chunk's
+  // selection score, as in landmark attention). See docs/hsa.md.
+  HsaFusion fusion = HsaFusion::chunk;
+  // Chunk weights from the selected scores (fusion "chunk"): softmax (sums to 1) | stick-breaking (in recency
+  // order, w_k = sigmoid(s_k) prod_{j more recent} sigmoid(-s_j), sums to < 1) | softmax1 (softmax with an
+  // extra zero logit, sums to < 1). The last two let a layer retrieve "nothing".
+  ChunkWeights chunk_weights = ChunkWeights::softmax;
+  bool chunk_softmax1 = false;  // softmax-off-by-one inside each chunk (a zero logit joins every chunk's softmax)
+  bool qk_norm = false;         // RMSNorm of q and k per head in the SWA layers, the encoder and the retrieval
+  HsaInit init = HsaInit::scaled;  // scaled: GPT-2 (output projections 0.02 / sqrt(2 layers)); normal: all N(0, 0.02)
   // lctx addition (off in the paper's layout): the input of every position also gets a learned projection of
   // the previous token's embedding, so keys carry "what came before me" from the first step and copy /
   // induction retrieval forms early in small-budget training (the role a short causal conv plays in Mamba).
@@ -57,12 +87,62 @@ struct HsaConfig {
   bool tie_embeddings = true;
   int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size
 
-  static HsaConfig preset(const std::string& name);  // "tiny" | "small"
-  // Keys of the JSON config are the field names above (plus "kind":"hsa", "lower":"swa" and "preset",
-  // applied first); unknown keys and bad values throw lctx::Error.
+  int64_t head_dim() const { return d_model / n_heads; }
+  int64_t kv_head_count() const { return kv_heads > 0 ? kv_heads : n_heads; }
+  // Layers with retrieval: upper_layers (lctx) or upper_groups (paper).
+  int64_t retrieval_layers() const { return layout == HsaLayout::paper ? upper_groups : upper_layers; }
+
+  static HsaConfig preset(const std::string& name);  // "tiny" | "small" | "paper"
+  // Keys of the JSON config are the field names above (plus "kind":"hsa" and "preset", applied first);
+  // enum values are the strings in the comments of the enums; unknown keys and bad values throw lctx::Error.
   static HsaConfig from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;
 };
+
+// Building blocks of the HSA retrieval, shared by the full forward and streamed inference (tested one by one).
+namespace hsa {
+
+// Chunks selected per token in the full forward: eval -> topk; training with enforced sparsity -> train_topk
+// (or min(topk, max(2, n_chunks / sparsity_ratio)) when train_topk is 0); training with sparsity off -> every
+// chunk (n_chunks: each token then mixes all its visible chunks). Never more than n_chunks.
+int64_t selected_count(const HsaConfig& c, int64_t n_chunks, bool training);
+
+// Chunk weights of selected scores [..., K] ordered most recent chunk first along the last axis (-inf = empty
+// slot, weight 0; rows without a selection are all 0), per `mode` (see ChunkWeights).
+torch::Tensor chunk_weights(const torch::Tensor& scores, ChunkWeights mode);
+
+// The same over all chunks: scores [..., N] in chunk order 0..N-1 and the selection mask [..., N] (bool) ->
+// dense weights [..., N], exactly 0 for unselected chunks (the gathered form's weights, differentiable in the
+// scores).
+torch::Tensor dense_chunk_weights(const torch::Tensor& scores, const torch::Tensor& selected, ChunkWeights mode);
+
+// Gathered form for streamed inference: slots sorted by chunk index, most recent first, and their weights
+// (chunk fusion) or the raw scores (joint fusion, the bias of kernels::chunk_attention_joint).
+std::pair<torch::Tensor, torch::Tensor> slot_weights(const torch::Tensor& idx, const torch::Tensor& scores,
+                                                     const HsaConfig& c);
+
+// selection_aux for the query rows of one block: KL(target || softmax of the landmark scores) per row, where
+// the target is the softmax over the row's visible chunks of `mass` (the head-mean logsumexp of the row's token
+// logits against each chunk; detached here). mass, scores [B, n, N], hidden [1 or B, n, N] (true = chunk not
+// visible to the row). Returns [B, n]; rows with one visible chunk give 0.
+torch::Tensor selection_aux_kl(const torch::Tensor& mass, const torch::Tensor& scores, const torch::Tensor& hidden);
+
+// Training-time retrieval, dense over the visible chunks (unselected chunks weigh exactly 0, so it equals the
+// gathered form; cost O(T^2)). q [B, H, T, dh]; k, v [B, G, N, S, dh] (G K/V heads, H a multiple of G: query
+// head h reads K/V head h / (H / G)); w [B, T, N]: chunk weights (fusion chunk) or selected scores with -inf
+// elsewhere (fusion joint); token t sees chunks < t / S only. softmax1: a zero logit joins every chunk's
+// softmax. aux_scores (defined -> selection_aux): the landmark scores [B, T, N]. Query rows are processed in
+// groups of query chunks (about 8 M logits at once).
+struct DenseRetrieval {
+  torch::Tensor out;      // [B, H, T, dh]
+  torch::Tensor aux_sum;  // sum of selection_aux_kl over rows with >= 2 visible chunks (undefined if none)
+  int64_t aux_rows = 0;   // those rows
+};
+DenseRetrieval dense_retrieval(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& w, int64_t chunk, HsaFusion fusion, bool softmax1, double scale,
+                               const torch::Tensor& aux_scores = torch::Tensor());
+
+}  // namespace hsa
 
 // Device-side vs host-side bytes held by a stream state (for the flat-memory benchmark).
 struct HsaMemoryStats {
@@ -88,7 +168,7 @@ class HsaModel : public Model {
   const HsaConfig& hsa_config() const { return cfg_; }
   HsaMemoryStats memory_stats(const StreamState& st) const;
 
-  // Test hook: when set, every retrieval records, per upper layer (in call order), the selected chunk ids
+  // Test hook: when set, every retrieval records, per retrieval layer (in call order), the selected chunk ids
   // [B, T, K] (forward_logits) or [n, K] (prefill; n = tokens of the block), -1 = empty slot, plus the
   // absolute positions of the rows ([T] or [n]).
   struct SelectionTrace {
@@ -102,6 +182,15 @@ class HsaModel : public Model {
 
  private:
   torch::Tensor prefill_piece(StreamState& st, const torch::Tensor& ids);
+  struct AuxAccum {  // selection_aux over the retrieval layers of one forward
+    bool on = false;
+    torch::Tensor sum;
+    int64_t rows = 0;
+  };
+  torch::Tensor train_retrieval(const torch::Tensor& ql, const torch::Tensor& q, const torch::Tensor& kc,
+                                const torch::Tensor& vc, const torch::Tensor& lmk, AuxAccum& aux);
+  torch::Tensor stream_retrieval(StreamState& st, size_t layer, const torch::Tensor& ql, const torch::Tensor& q,
+                                 const torch::Tensor& pos);
   struct Impl;
   HsaConfig cfg_;
   std::shared_ptr<Impl> impl_;

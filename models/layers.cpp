@@ -115,7 +115,8 @@ int64_t KVCache::bytes() const {
   return k.numel() * k.element_size() + v.numel() * v.element_size();
 }
 
-WindowAttentionImpl::WindowAttentionImpl(int64_t d_model, int64_t heads, int64_t window_, double rope_base)
+WindowAttentionImpl::WindowAttentionImpl(int64_t d_model, int64_t heads, int64_t window_, double rope_base,
+                                         bool qk_norm)
     : n_heads(heads), head_dim(d_model / heads), window(window_) {
   if (heads < 1 || d_model % heads)
     throw Error("attention: d_model " + std::to_string(d_model) + " is not a multiple of n_heads " +
@@ -126,13 +127,22 @@ WindowAttentionImpl::WindowAttentionImpl(int64_t d_model, int64_t heads, int64_t
   wk = register_module("wk", linear(d_model, d_model));
   wv = register_module("wv", linear(d_model, d_model));
   wo = register_module("wo", linear(d_model, d_model));
+  if (qk_norm) {
+    q_norm = register_module("q_norm", RMSNorm(head_dim));
+    k_norm = register_module("k_norm", RMSNorm(head_dim));
+  }
 }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> WindowAttentionImpl::project(const torch::Tensor& x,
                                                                                      const RopeTables& rt) {
   const int64_t b = x.size(0), t = x.size(1);
   auto heads = [&](const torch::Tensor& y) { return y.view({b, t, n_heads, head_dim}).transpose(1, 2); };
-  return {Rope::apply(heads(wq(x)), rt), Rope::apply(heads(wk(x)), rt), heads(wv(x))};
+  auto q = heads(wq(x)), k = heads(wk(x));
+  if (q_norm) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  return {Rope::apply(q, rt), Rope::apply(k, rt), heads(wv(x))};
 }
 torch::Tensor WindowAttentionImpl::merge_heads(const torch::Tensor& y) {
   return wo(y.transpose(1, 2).reshape({y.size(0), y.size(2), n_heads * head_dim}));
@@ -164,9 +174,9 @@ torch::Tensor WindowAttentionImpl::forward_stream(const torch::Tensor& x, int64_
 
 // ---- TransformerBlock -----------------------------------------------------------------------------------
 TransformerBlockImpl::TransformerBlockImpl(int64_t d_model, int64_t n_heads, int64_t window, int64_t mlp_hidden,
-                                           double rope_base, double norm_eps) {
+                                           double rope_base, double norm_eps, bool qk_norm) {
   attn_norm = register_module("attn_norm", RMSNorm(d_model, norm_eps));
-  attn = register_module("attn", WindowAttention(d_model, n_heads, window, rope_base));
+  attn = register_module("attn", WindowAttention(d_model, n_heads, window, rope_base, qk_norm));
   mlp_norm = register_module("mlp_norm", RMSNorm(d_model, norm_eps));
   mlp = register_module("mlp", SwiGLU(d_model, mlp_hidden));
 }
@@ -191,9 +201,9 @@ torch::Tensor EmbeddingHeadImpl::logits(const torch::Tensor& h) {
   return y.to(torch::kFloat);
 }
 
-void init_weights(torch::nn::Module& m, int64_t n_layers) {
+void init_weights(torch::nn::Module& m, int64_t n_layers, bool scale_outputs) {
   torch::NoGradGuard ng;
-  const double out_std = 0.02 / std::sqrt(2.0 * double(std::max<int64_t>(1, n_layers)));
+  const double out_std = scale_outputs ? 0.02 / std::sqrt(2.0 * double(std::max<int64_t>(1, n_layers))) : 0.02;
   auto ends = [](const std::string& s, const std::string& suf) {
     return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
   };

@@ -85,8 +85,9 @@ struct KVCache {
 };
 
 struct WindowAttentionImpl : torch::nn::Module {
-  // Query at position p attends to keys p-window+1 .. p.
-  WindowAttentionImpl(int64_t d_model, int64_t n_heads, int64_t window, double rope_base);
+  // Query at position p attends to keys p-window+1 .. p. qk_norm: RMSNorm of q and k per head (learned gain
+  // over head_dim, before RoPE), parameters "q_norm" / "k_norm".
+  WindowAttentionImpl(int64_t d_model, int64_t n_heads, int64_t window, double rope_base, bool qk_norm = false);
   // Full forward: x [B, T, C], tokens at positions pos0..; no cache.
   torch::Tensor forward(const torch::Tensor& x, int64_t pos0 = 0);
   // Same with precomputed RoPE tables for positions pos0..pos0+T-1.
@@ -94,20 +95,21 @@ struct WindowAttentionImpl : torch::nn::Module {
   // Streaming: x [B, n, C] continues the sequence held by `cache` (positions pos0..pos0+n-1, the cache
   // holding the positions just before); updates the cache.
   torch::Tensor forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rope, KVCache& cache);
-  // q, k, v [B, H, T, head_dim] with RoPE applied to q and k.
+  // q, k, v [B, H, T, head_dim] with QK-norm (when on) and RoPE applied to q and k.
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& x, const RopeTables& rope);
   torch::Tensor merge_heads(const torch::Tensor& y);  // [B, H, T, hd] -> o([B, T, C])
 
   int64_t n_heads, head_dim, window;
   Rope rope;
   torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // qk_norm only
 };
 TORCH_MODULE(WindowAttention);
 
 // ---- pre-norm transformer block: x + attn(norm(x)); then + mlp(norm(.)) ---------------------------------
 struct TransformerBlockImpl : torch::nn::Module {
   TransformerBlockImpl(int64_t d_model, int64_t n_heads, int64_t window, int64_t mlp_hidden, double rope_base,
-                       double norm_eps = 1e-6);
+                       double norm_eps = 1e-6, bool qk_norm = false);
   torch::Tensor forward(const torch::Tensor& x, int64_t pos0, const RopeTables& rope);
   torch::Tensor forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rope, KVCache& cache);
   RMSNorm attn_norm{nullptr}, mlp_norm{nullptr};
@@ -129,8 +131,9 @@ struct EmbeddingHeadImpl : torch::nn::Module {
 TORCH_MODULE(EmbeddingHead);
 
 // GPT-2 style initialisation: N(0, 0.02) for linears and embeddings, output projections (names ending in
-// "wo.weight", "w_down.weight", "out_proj.weight") scaled by 1/sqrt(2 * n_layers); zero biases; RMSNorm 1.
-void init_weights(torch::nn::Module& m, int64_t n_layers);
+// "wo.weight", "w_down.weight", "out_proj.weight") scaled by 1/sqrt(2 * n_layers) unless scale_outputs is
+// false (then N(0, 0.02) too, as the HSA authors initialise); zero biases; RMSNorm 1.
+void init_weights(torch::nn::Module& m, int64_t n_layers, bool scale_outputs = true);
 
 // Validates a streamed block: 1-D int64 (other integer types are converted) with at least one id in range.
 torch::Tensor check_block(const torch::Tensor& ids, int64_t vocab, const torch::Device& device);

@@ -31,6 +31,7 @@ SwaConfig SwaConfig::from_json(const nlohmann::json& j) {
   c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
   c.norm_eps = r.get_double("norm_eps", d.norm_eps, 0.0);
   c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
+  c.qk_norm = r.get_bool("qk_norm", d.qk_norm);
   c.prefill_block = r.get_int("prefill_block", d.prefill_block);
   r.finish();
   if (c.d_model % c.n_heads) r.fail("d_model must be a multiple of n_heads");
@@ -42,7 +43,7 @@ nlohmann::json SwaConfig::to_json() const {
   return {{"kind", "swa"},           {"vocab", vocab},       {"d_model", d_model},
           {"n_layers", n_layers},    {"n_heads", n_heads},   {"window", window},
           {"mlp_hidden", mlp_hidden}, {"rope_base", rope_base}, {"norm_eps", norm_eps},
-          {"tie_embeddings", tie_embeddings}, {"prefill_block", prefill_block}};
+          {"tie_embeddings", tie_embeddings}, {"prefill_block", prefill_block}, {"qk_norm", qk_norm}};
 }
 
 int64_t SwaState::bytes() const {
@@ -56,7 +57,7 @@ SwaModel::SwaModel(const SwaConfig& cfg) : cfg_(cfg) {
   auto list = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.n_layers; ++i) {
     blocks_.push_back(TransformerBlock(cfg.d_model, cfg.n_heads, cfg.window, cfg.mlp_hidden, cfg.rope_base,
-                                       cfg.norm_eps));
+                                       cfg.norm_eps, cfg.qk_norm));
     list->push_back(blocks_.back());
   }
   final_norm_ = register_module("final_norm", RMSNorm(cfg.d_model, cfg.norm_eps));

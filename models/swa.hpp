@@ -21,6 +21,7 @@ struct SwaConfig {
   double rope_base = 10000.0;
   double norm_eps = 1e-6;
   bool tie_embeddings = true;
+  bool qk_norm = false;         // RMSNorm of q and k per head (as in the HSA paper preset's SWA layers)
   int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size
 
   static SwaConfig preset(const std::string& name);  // "tiny" | "small"

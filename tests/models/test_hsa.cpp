@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <set>
 
 #include "kernels/chunk_attention.hpp"
@@ -11,8 +12,17 @@
 #include "tests/catch.hpp"
 #include "tests/models/model_test.hpp"
 
+using lctx::models::ChunkEncoderKind;
+using lctx::models::ChunkWeights;
 using lctx::models::HsaConfig;
+using lctx::models::HsaFusion;
+using lctx::models::HsaGranularity;
+using lctx::models::HsaLayout;
+using lctx::models::HsaLower;
 using lctx::models::HsaModel;
+using lctx::models::HsaResidual;
+using lctx::models::SelectionSparsity;
+namespace hsa = lctx::models::hsa;
 
 namespace {
 
@@ -29,6 +39,13 @@ HsaConfig small_cfg() {
   c.topk = 3;
   c.encoder_layers = 2;
   return c;
+}
+
+// small_cfg() (or `base`) with the JSON keys of `keys` on top.
+HsaConfig with_keys(const HsaConfig& base, const std::string& keys) {
+  auto j = base.to_json();
+  j.update(nlohmann::json::parse(keys));
+  return HsaConfig::from_json(j);
 }
 
 std::shared_ptr<HsaModel> make(const HsaConfig& c, uint64_t seed = 7) {
@@ -177,38 +194,34 @@ TEST_CASE("topk_visible and select_chunks only choose visible chunks", "[hsa][ke
 
 TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block size", "[hsa]") {
   struct Variant {
-    const char* enc;
-    const char* res;
-    const char* gran;
-    const char* fusion;
-    bool shift = false;
-    const char* lower = "swa";
-    int64_t shift_width = 1;
-    bool key_shift = false;
+    const char* json;  // keys over small_cfg()
   };
-  const Variant variants[] = {{"encoder+cls", "bypass", "token", "chunk"},
-                              {"encoder+cls", "standard", "token", "chunk"},
-                              {"encoder", "bypass", "token", "chunk"},
-                              {"mean-pool", "standard", "token", "chunk"},
-                              {"encoder+cls", "bypass", "chunk", "chunk"},
-                              {"encoder+cls", "bypass", "token", "joint"},
-                              {"encoder+cls", "bypass", "chunk", "joint"},
-                              {"encoder+cls", "standard", "token", "joint", true},
-                              {"encoder+cls", "standard", "token", "joint", true, "swa", 3},
-                              {"encoder+cls", "standard", "token", "joint", true, "swa", 1, true},
-                              {"encoder", "bypass", "chunk", "chunk", false, "swa", 1, true},
-                              {"encoder+cls", "bypass", "token", "chunk", false, "mamba"}};
+  // lctx layout: every switch; paper layout: chunk weights, softmax1 inside chunks, internal SWA, GQA widths,
+  // QK-norm, the three principles' ablations, chunk granularity and Mamba lower layers.
+  const Variant variants[] = {
+      {R"({})"},
+      {R"({"residual": "standard"})"},
+      {R"({"chunk_encoder": "encoder"})"},
+      {R"({"chunk_encoder": "mean-pool", "residual": "standard"})"},
+      {R"({"granularity": "chunk"})"},
+      {R"({"fusion": "joint"})"},
+      {R"({"fusion": "joint", "granularity": "chunk"})"},
+      {R"({"fusion": "joint", "residual": "standard", "token_shift": true})"},
+      {R"({"fusion": "joint", "residual": "standard", "token_shift": true, "token_shift_width": 3})"},
+      {R"({"fusion": "joint", "residual": "standard", "token_shift": true, "key_shift": true})"},
+      {R"({"chunk_encoder": "encoder", "granularity": "chunk", "key_shift": true})"},
+      {R"({"lower": "mamba"})"},
+      {R"({"chunk_weights": "stick-breaking", "kv_heads": 1, "qk_norm": true, "chunk_softmax1": true})"},
+      {R"({"layout": "paper"})"},
+      {R"({"layout": "paper", "n_heads": 4, "kv_heads": 1, "chunk_weights": "stick-breaking", "qk_norm": true})"},
+      {R"({"layout": "paper", "kv_heads": 2, "chunk_weights": "softmax1", "chunk_softmax1": true, "hsa_swa": true})"},
+      {R"({"layout": "paper", "kv_heads": 1, "chunk_encoder": "mean-pool", "residual": "standard", "group_swa_layers": 2})"},
+      {R"({"layout": "paper", "kv_heads": 1, "granularity": "chunk", "chunk_weights": "stick-breaking"})"},
+      {R"({"layout": "paper", "fusion": "joint", "lower": "mamba", "upper_groups": 1, "group_swa_layers": 0})"},
+      {R"({"layout": "paper", "kv_heads": 1, "chunk_weights": "stick-breaking", "qk_norm": true, "init": "normal", "train_topk": 2})"}};
   const int64_t t = 150;  // 9 complete chunks + a partial one
   for (const auto& var : variants) {
-    auto c = small_cfg();
-    c.chunk_encoder = var.enc;
-    c.residual = var.res;
-    c.granularity = var.gran;
-    c.fusion = var.fusion;
-    c.token_shift = var.shift;
-    c.token_shift_width = var.shift_width;
-    c.key_shift = var.key_shift;
-    c.lower = var.lower;
+    auto c = with_keys(small_cfg(), var.json);
     auto m = make(c);
     m->to(lctx_test::test_device());
     auto ids = random_ids(t, c.vocab, 11).to(lctx_test::test_device());
@@ -220,10 +233,9 @@ TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block
     REQUIRE(full.sizes() == torch::IntArrayRef({1, t, c.vocab}));
     for (int64_t blk : {int64_t(1), int64_t(13), int64_t(64), t}) {
       const double diff = stream_diff(*m, ids, blk, full);
-      INFO(var.enc << " " << var.res << " " << var.gran << " " << var.fusion << " shift " << var.shift << " lower " << var.lower << " block " << blk << " diff " << diff);
+      INFO(var.json << " block " << blk << " diff " << diff);
       if (std::getenv("LCTX_TEST_VERBOSE"))
-        std::printf("stream-vs-full %s %s %s %s block %lld: max |dlogit| %.3g\n", var.enc, var.res, var.gran,
-                    var.fusion, (long long)blk, diff);
+        std::printf("stream-vs-full %s block %lld: max |dlogit| %.3g\n", var.json, (long long)blk, diff);
       CHECK(diff < lctx_test::device_tol(1e-4));
     }
   }
@@ -237,7 +249,7 @@ TEST_CASE("hsa retrieval changes the logits (top-k and residual form matter)", "
   c.topk = 1;
   auto k1 = make(c)->forward_logits(ids);
   c.topk = 3;
-  c.residual = "standard";
+  c.residual = HsaResidual::standard;
   auto std_res = make(c)->forward_logits(ids);
   // positions of chunk 0 see no memory: identical; later positions move
   REQUIRE((base.slice(1, 0, 16) - k1.slice(1, 0, 16)).abs().max().item<double>() < 1e-6);
@@ -273,16 +285,19 @@ TEST_CASE("hsa kv_offload gives the same logits; memory stats separate landmarks
 }
 
 TEST_CASE("hsa is causal: changing token j never changes outputs before j", "[hsa]") {
-  for (int variant : {0, 1, 2}) {
+  for (int variant : {0, 1, 2, 3, 4}) {
     auto c = small_cfg();
     if (variant == 1) {  // joint fusion, standard residual, token shift over 2 previous tokens, shifted keys
-      c.fusion = "joint";
-      c.residual = "standard";
+      c.fusion = HsaFusion::joint;
+      c.residual = HsaResidual::standard;
       c.token_shift = true;
       c.token_shift_width = 2;
       c.key_shift = true;
     }
-    if (variant == 2) c.lower = "mamba";  // RAMba
+    if (variant == 2) c.lower = HsaLower::mamba;  // RAMba
+    // the paper layout: shared 1-head memory, stick-breaking, QK-norm (4: softmax1 weights, internal SWA)
+    if (variant == 3) c = with_keys(small_cfg(), R"({"layout": "paper", "kv_heads": 1, "chunk_weights": "stick-breaking", "qk_norm": true, "train_topk": 2})");
+    if (variant == 4) c = with_keys(small_cfg(), R"({"layout": "paper", "chunk_weights": "softmax1", "chunk_softmax1": true, "hsa_swa": true})");
     auto m = make(c);
     auto ids = random_ids(120, c.vocab, 21);
     for (bool training : {false, true}) {
@@ -304,9 +319,10 @@ TEST_CASE("hsa is causal: changing token j never changes outputs before j", "[hs
 }
 
 TEST_CASE("hsa selects only complete, strictly earlier chunks (full and streamed)", "[hsa]") {
-  for (const char* gran : {"token", "chunk"}) {
-    auto c = small_cfg();
-    c.granularity = gran;
+  for (const char* keys : {R"({})", R"({"granularity": "chunk"})", R"({"layout": "paper", "kv_heads": 1})",
+                           R"({"layout": "paper", "granularity": "chunk", "chunk_weights": "stick-breaking"})"}) {
+    auto c = with_keys(small_cfg(), keys);
+    const char* gran = keys;
     auto m = make(c);
     auto ids = random_ids(130, c.vocab, 8);
     HsaModel::SelectionTrace trace;
@@ -318,7 +334,7 @@ TEST_CASE("hsa selects only complete, strictly earlier chunks (full and streamed
     auto st = m->begin();
     for (int64_t t0 = 0; t0 < 130; t0 += 7) m->prefill(*st, ids.slice(0, t0, std::min<int64_t>(130, t0 + 7)));
     m->set_trace(nullptr);
-    REQUIRE(trace.idx.size() == size_t(c.upper_layers) * (1 + 19));
+    REQUIRE(trace.idx.size() == size_t(c.retrieval_layers()) * (1 + 19));
     int64_t checked = 0;
     for (size_t r = 0; r < trace.idx.size(); ++r) {
       auto idx = trace.idx[r].dim() == 3 ? trace.idx[r][0] : trace.idx[r];
@@ -341,7 +357,7 @@ TEST_CASE("hsa selects only complete, strictly earlier chunks (full and streamed
   }
 }
 
-TEST_CASE("hsa enforced sparsity: training top-k is n_chunks/ratio with Gumbel noise; off keeps k", "[hsa]") {
+TEST_CASE("hsa enforced sparsity: training top-k is n_chunks/ratio or train_topk with Gumbel noise; off selects every chunk", "[hsa]") {
   auto c = small_cfg();
   c.topk = 8;
   c.sparsity_ratio = 8;  // 320 tokens / 16 = 20 chunks -> training k = max(1, 20 / 8) = 2
@@ -372,15 +388,23 @@ TEST_CASE("hsa enforced sparsity: training top-k is n_chunks/ratio with Gumbel n
     m->set_trace(nullptr);
   }
   REQUIRE_FALSE(torch::equal(t1.idx[0], t2.idx[0]));
-  c.selection_sparsity = "off";
+  // train_topk fixes the training k (the paper preset's form)
+  c.train_topk = 5;
+  auto m3 = make(c);
+  REQUIRE(count_max(*m3, true) == 5);
+  REQUIRE(count_max(*m3, false) == 8);
+  // off: training mixes every visible chunk (the last token sees 19), eval keeps topk
+  c.selection_sparsity = SelectionSparsity::off;
   auto m2 = make(c);
-  REQUIRE(count_max(*m2, true) == 8);
+  REQUIRE(count_max(*m2, true) == 19);
+  REQUIRE(count_max(*m2, false) == 8);
+  REQUIRE(hsa::selected_count(c, 20, true) == 20);
+  REQUIRE(hsa::selected_count(c, 20, false) == 8);
 }
 
 TEST_CASE("hsa training gradients reach the landmarks and the landmark query", "[hsa]") {
   for (const char* enc : {"encoder+cls", "encoder", "mean-pool"}) {
-    auto c = small_cfg();
-    c.chunk_encoder = enc;
+    auto c = with_keys(small_cfg(), std::string(R"({"chunk_encoder": ")") + enc + "\"}");
     auto m = make(c);
     m->train();
     auto ids = random_ids(160, c.vocab, 3).unsqueeze(0);
@@ -409,7 +433,7 @@ TEST_CASE("hsa config: presets, round trip and one-line errors", "[hsa]") {
   REQUIRE_THROWS_AS(HsaConfig::from_json({{"chunk", 1}}), lctx::Error);
   REQUIRE_THROWS_AS(HsaConfig::from_json({{"preset", "huge"}}), lctx::Error);
   auto ramba = HsaConfig::from_json({{"preset", "tiny"}, {"lower", "mamba"}, {"fusion", "joint"}, {"token_shift", true}});
-  REQUIRE(ramba.lower == "mamba");
+  REQUIRE(ramba.lower == HsaLower::mamba);
   REQUIRE(HsaConfig::from_json(ramba.to_json()).to_json() == ramba.to_json());
   REQUIRE_THROWS_WITH(HsaConfig::from_json({{"lower", "lstm"}}),
                       "hsa config: 'lower' must be one of mamba, swa, got 'lstm'");
@@ -462,4 +486,199 @@ TEST_CASE("hsa selection_aux: a detached token-attention target trains the selec
   // Chunk granularity has no per-token selection to supervise.
   auto bad = nlohmann::json{{"kind", "hsa"}, {"granularity", "chunk"}, {"selection_aux", 0.5}};
   REQUIRE_THROWS_WITH(HsaConfig::from_json(bad), lctx_test::Contains("selection_aux"));
+}
+
+// The shipped hsa-tiny checkpoint keeps its outputs when the model code changes: logits recorded at commit
+// cdb596c (before the paper layout existed) for a fixed input, full forward and streamed.
+TEST_CASE("hsa-tiny checkpoint gives the logits recorded before the paper layout", "[hsa][checkpoint]") {
+  const std::string dir = std::string(LCTX_TEST_DIR) + "/../assets/checkpoints/hsa-tiny";
+  auto ck = lctx::models::load_checkpoint(dir, "", torch::Device("cpu"));
+  auto& m = *ck.model;
+  m.eval();
+  auto ids = random_ids(300, m.vocab_size(), 123);
+  torch::NoGradGuard ng;
+  auto full = m.forward_logits(ids.unsqueeze(0))[0];
+  const int64_t rows[] = {10, 100, 200, 299};
+  const int64_t cols[] = {0, 7, 100, 1000, 5000};
+  const double recorded[4][5] = {{-4.972455, -5.031536, -4.916323, -2.168731, -10.244491},
+                                 {0.041519, 0.010832, 0.164252, 3.210367, 1.115889},
+                                 {-4.194589, -4.217326, -4.201013, 0.464668, -2.778568},
+                                 {1.627290, 1.594792, 1.667216, -2.492863, -1.241207}};
+  auto st = m.begin();
+  auto last = m.prefill(*st, ids.slice(0, 0, 200));
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 5; ++j) {
+      const double v = full[rows[i]][cols[j]].item<double>();
+      if (std::getenv("LCTX_TEST_RECORD")) std::printf("%.6f, ", v);
+      INFO("row " << rows[i] << " col " << cols[j]);
+      CHECK(std::abs(v - recorded[i][j]) < 1e-4);
+    }
+  for (int j = 0; j < 5; ++j) CHECK(std::abs(last[cols[j]].item<double>() - full[199][cols[j]].item<double>()) < 1e-4);
+}
+
+TEST_CASE("hsa chunk weights: stick-breaking, softmax1 and softmax against their formulas", "[hsa]") {
+  torch::manual_seed(12);
+  const double inf = std::numeric_limits<double>::infinity();
+  // slots ordered most recent first; -inf = empty slot
+  auto sc = torch::tensor({1.5, -0.3, -inf, 0.7, 2.0, -1.0, -inf, -inf, -inf, -inf, -inf, -inf}).view({3, 4});
+  auto sb = hsa::chunk_weights(sc, ChunkWeights::stick_breaking);
+  auto s1 = hsa::chunk_weights(sc, ChunkWeights::softmax1);
+  auto sm = hsa::chunk_weights(sc, ChunkWeights::softmax);
+  auto sig = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  for (int64_t r = 0; r < 3; ++r) {
+    double left = 1.0, z1 = 1.0, z = 0.0;
+    for (int64_t k = 0; k < 4; ++k)
+      if (!std::isinf(sc[r][k].item<double>())) {
+        z1 += std::exp(sc[r][k].item<double>());
+        z += std::exp(sc[r][k].item<double>());
+      }
+    double sum_sb = 0, sum_s1 = 0;
+    for (int64_t k = 0; k < 4; ++k) {
+      const double s = sc[r][k].item<double>();
+      if (std::isinf(s)) {
+        REQUIRE(sb[r][k].item<double>() == 0.0);
+        REQUIRE(s1[r][k].item<double>() == 0.0);
+        REQUIRE(sm[r][k].item<double>() == 0.0);
+        continue;
+      }
+      REQUIRE(std::abs(sb[r][k].item<double>() - sig(s) * left) < 1e-6);
+      left *= sig(-s);
+      REQUIRE(std::abs(s1[r][k].item<double>() - std::exp(s) / z1) < 1e-6);
+      REQUIRE(std::abs(sm[r][k].item<double>() - std::exp(s) / z) < 1e-6);
+      sum_sb += sb[r][k].item<double>();
+      sum_s1 += s1[r][k].item<double>();
+    }
+    REQUIRE(sum_sb < 1.0);  // both can retrieve "nothing"
+    REQUIRE(sum_s1 < 1.0);
+  }
+  // Dense form over chunks 0..N-1 == the gathered slots (sorted most recent first) scattered back.
+  const int64_t rows = 6, n = 7, k = 3;
+  auto scores = torch::randn({rows, n}) * 2;
+  auto vis = torch::tensor({0, 1, 3, 5, 7, 7}, torch::kInt64);
+  auto sel = lctx::kernels::topk_visible(scores, vis, k);
+  auto mask = torch::zeros({rows, n + 1}, torch::kBool);
+  mask.scatter_(-1, sel.idx.masked_fill(sel.idx.lt(0), n), true);
+  mask = mask.slice(-1, 0, n);
+  for (auto mode : {ChunkWeights::softmax, ChunkWeights::stick_breaking, ChunkWeights::softmax1}) {
+    auto c = HsaConfig();
+    c.chunk_weights = mode;
+    auto dense = hsa::dense_chunk_weights(scores, mask, mode);
+    auto [si, sw] = hsa::slot_weights(sel.idx, sel.scores, c);
+    auto back = torch::zeros({rows, n + 1});
+    back.scatter_(-1, si.masked_fill(si.lt(0), n), sw);
+    REQUIRE((dense - back.slice(-1, 0, n)).abs().max().item<double>() < 1e-6);
+    REQUIRE(dense.masked_select(mask.logical_not()).abs().max().item<double>() == 0.0);
+    // recency order: slot_weights lists the most recent chunk first (softmax: order-free, left as selected)
+    for (int64_t r = 0; r < rows && mode != ChunkWeights::softmax; ++r)
+      for (int64_t j = 1; j < si.size(1); ++j)
+        if (si[r][j].item<int64_t>() >= 0) REQUIRE(si[r][j - 1].item<int64_t>() > si[r][j].item<int64_t>());
+  }
+}
+
+TEST_CASE("hsa dense_retrieval equals a per-token gathered loop (GQA, softmax1, joint) and selection_aux its formula", "[hsa]") {
+  torch::manual_seed(13);
+  const int64_t b = 2, t = 45, s = 8, nc = t / s, dh = 4;
+  for (int64_t h : {int64_t(2), int64_t(4)})
+    for (int64_t g : {int64_t(1), int64_t(2)})
+      for (int mode = 0; mode < 3; ++mode) {  // 0 chunk fusion, 1 chunk fusion + softmax1, 2 joint
+        auto q = torch::randn({b, h, t, dh}), k = torch::randn({b, g, nc, s, dh}), v = torch::randn({b, g, nc, s, dh});
+        auto w = torch::rand({b, t, nc});
+        auto vis = torch::arange(t, torch::kInt64).div(s, "floor");
+        auto hide = torch::arange(nc, torch::kInt64).view({1, -1}).ge(vis.view({-1, 1}));  // [T, nc]
+        // some chunks unselected: weight 0 (chunk fusion) or -inf (joint)
+        auto drop = torch::rand({b, t, nc}).lt(0.3).logical_or(hide.unsqueeze(0));
+        w = mode == 2 ? (torch::randn({b, t, nc})).masked_fill(drop, -std::numeric_limits<double>::infinity())
+                      : w.masked_fill(drop, 0.0);
+        auto lscores = torch::randn({b, t, nc});
+        auto r = hsa::dense_retrieval(q, k, v, w, s, mode == 2 ? HsaFusion::joint : HsaFusion::chunk, mode == 1, 0.4,
+                                      lscores);
+        REQUIRE(r.out.sizes() == q.sizes());
+        double worst = 0, aux_sum = 0;
+        int64_t aux_rows = 0;
+        for (int64_t bi = 0; bi < b; ++bi)
+          for (int64_t ti = 0; ti < t; ++ti) {
+            const int64_t own = ti / s;
+            std::vector<double> mass(size_t(std::max<int64_t>(own, 1)), 0.0);
+            for (int64_t hi = 0; hi < h; ++hi) {
+              const int64_t gi = hi / (h / g);
+              torch::Tensor expect = torch::zeros({dh});
+              std::vector<torch::Tensor> jl, jv;
+              for (int64_t c = 0; c < own; ++c) {
+                auto lg = torch::matmul(k[bi][gi][c], q[bi][hi][ti]) * 0.4;  // [S]
+                mass[size_t(c)] += lg.logsumexp(0).item<double>() / double(h);
+                if (mode == 2) {
+                  if (!std::isinf(w[bi][ti][c].item<double>())) {
+                    jl.push_back(lg + w[bi][ti][c]);
+                    jv.push_back(v[bi][gi][c]);
+                  }
+                  continue;
+                }
+                auto p = mode == 1 ? torch::exp(lg - torch::cat({lg, torch::zeros({1})}).logsumexp(0)) : torch::softmax(lg, 0);
+                expect += w[bi][ti][c] * torch::matmul(p, v[bi][gi][c]);
+              }
+              if (mode == 2 && !jl.empty()) expect = torch::matmul(torch::softmax(torch::cat(jl), 0), torch::cat(jv));
+              worst = std::max(worst, (r.out[bi][hi][ti] - expect).abs().max().item<double>());
+            }
+            if (own >= 2) {  // KL(softmax(mass) || softmax(landmark scores)) over the visible chunks
+              auto mt = torch::tensor(std::vector<double>(mass.begin(), mass.begin() + own), torch::kDouble);
+              auto lt = torch::log_softmax(mt, 0), lp = torch::log_softmax(lscores[bi][ti].slice(0, 0, own).to(torch::kDouble), 0);
+              aux_sum += (lt.exp() * (lt - lp)).sum().item<double>();
+              ++aux_rows;
+            }
+          }
+        INFO("h " << h << " g " << g << " mode " << mode);
+        REQUIRE(worst < 1e-5);
+        REQUIRE(r.aux_rows == aux_rows);
+        REQUIRE(std::abs(r.aux_sum.item<double>() - aux_sum) < 1e-4 * std::max(1.0, aux_sum));
+      }
+  // selection_aux_kl alone: zero when the landmark scores equal the mass; rows with one visible chunk give 0
+  auto mass = torch::randn({1, 3, 4});
+  auto hidden = torch::tensor({false, true, true, true, false, false, true, true, false, false, false, false}).view({1, 3, 4});
+  auto kl0 = hsa::selection_aux_kl(mass, mass, hidden);
+  REQUIRE(kl0.abs().max().item<double>() < 1e-6);
+  auto kl = hsa::selection_aux_kl(mass, torch::randn({1, 3, 4}), hidden);
+  REQUIRE(kl[0][0].item<double>() == 0.0);
+  REQUIRE(kl[0][2].item<double>() > 0.0);
+}
+
+TEST_CASE("hsa paper preset: layout, size, init, shipped configs differ from it in one key", "[hsa]") {
+  auto c = HsaConfig::preset("paper");
+  REQUIRE(c.layout == HsaLayout::paper);
+  REQUIRE(c.kv_heads == 1);
+  REQUIRE(c.train_topk == 8);
+  REQUIRE(c.train_topk * c.chunk * 8 == 4096);  // 1/8 of the chunks of a 4096-token row
+  REQUIRE(HsaConfig::from_json(c.to_json()).to_json() == c.to_json());
+  torch::manual_seed(1);
+  HsaModel m(c);
+  int64_t params = 0;
+  for (const auto& p : m.parameters()) params += p.numel();
+  REQUIRE(params == 2649184);
+  // N(0, 0.02) output projections (init normal), and one shared chunk K/V projection with one head
+  auto named = m.named_parameters();
+  const double sd = named["groups.0.hsa.wo.weight"].std().item<double>();
+  REQUIRE(std::abs(sd - 0.02) < 0.002);
+  REQUIRE(named["memory.k.weight"].size(0) == c.head_dim());
+  REQUIRE_FALSE(named.contains("upper.0.ret.k.weight"));
+  // the shipped configs: the full model and three ablations, one key each
+  const std::string dir = std::string(LCTX_TEST_DIR) + "/../assets/configs/";
+  auto load = [&](const std::string& f) {
+    return HsaConfig::from_json(nlohmann::json::parse(lctx::read_file(dir + f))).to_json();
+  };
+  auto full = load("hsa-paper.json");
+  REQUIRE(full == c.to_json());
+  for (auto [file, key] : {std::pair<const char*, const char*>{"hsa-paper-meanpool.json", "chunk_encoder"},
+                           {"hsa-paper-standard.json", "residual"},
+                           {"hsa-paper-dense.json", "selection_sparsity"}}) {
+    auto abl = load(file);
+    std::vector<std::string> diff;
+    for (auto it = full.begin(); it != full.end(); ++it)
+      if (abl[it.key()] != it.value()) diff.push_back(it.key());
+    INFO(file);
+    REQUIRE(diff == std::vector<std::string>{key});
+  }
+  REQUIRE_THROWS_WITH(HsaConfig::from_json({{"fusion", "joint"}, {"chunk_weights", "stick-breaking"}}),
+                      lctx_test::Contains("chunk_weights"));
+  REQUIRE_THROWS_WITH(HsaConfig::from_json({{"n_heads", 4}, {"kv_heads", 3}}), lctx_test::Contains("kv_heads"));
+  REQUIRE_THROWS_WITH(HsaConfig::from_json({{"chunk_weights", "sparsemax"}}),
+                      "hsa config: 'chunk_weights' must be one of softmax, softmax1, stick-breaking, got 'sparsemax'");
 }
