@@ -666,7 +666,8 @@ torch::Tensor HsaModel::train_retrieval(const torch::Tensor& ql, const torch::Te
                                         const torch::Tensor& vc, const torch::Tensor& lmk, AuxAccum& aux) {
   const int64_t b = q.size(0), t = q.size(2), s = cfg_.chunk, nc = lmk.size(1);
   const bool train = is_training();
-  const bool enforce = train && cfg_.selection_sparsity == SelectionSparsity::enforced;
+  const bool full = train && full_selection_;  // the trainer's warm-up: every visible chunk, no ranking noise
+  const bool enforce = train && !full && cfg_.selection_sparsity == SelectionSparsity::enforced;
   const bool chunk_gran = cfg_.granularity == HsaGranularity::chunk;
   const bool joint = cfg_.fusion == HsaFusion::joint;
   const auto iopt = torch::TensorOptions().dtype(torch::kInt64).device(q.device());
@@ -678,7 +679,7 @@ torch::Tensor HsaModel::train_retrieval(const torch::Tensor& ql, const torch::Te
   const int64_t rows = qsel.size(1);
   auto vis = (chunk_gran ? torch::arange(rows, iopt) : pos.div(s, "floor")).clamp_max(nc);
   auto scores = torch::matmul(qsel, lmk.transpose(1, 2)) * lscale;  // [B, R, nc]
-  auto sel = kernels::topk_visible(scores, vis, hsa::selected_count(cfg_, nc, train),
+  auto sel = kernels::topk_visible(scores, vis, full ? nc : hsa::selected_count(cfg_, nc, train),
                                    enforce ? gumbel_like(scores.detach()) : torch::Tensor());
   auto mask = torch::zeros({b, rows, nc + 1}, iopt.dtype(torch::kBool));
   mask.scatter_(-1, sel.idx.masked_fill(sel.idx.lt(0), nc), true);

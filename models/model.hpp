@@ -40,6 +40,10 @@ class Model : public torch::nn::Module {
   // An already weighted auxiliary training loss computed by the last forward_hidden in training mode (HSA's
   // `selection_aux`), added to the LM loss by the trainer; undefined when the model has none.
   virtual torch::Tensor auxiliary_loss() const { return {}; }
+  // Training-time selection warm-up: while on, a model with chunk selection (HSA) selects every visible chunk
+  // in its training forward (top-k covers the whole sequence, no ranking noise) instead of its training
+  // top-k; inference is unchanged. Models without selection ignore it. Set by the trainer per step.
+  virtual void set_full_selection(bool on) { (void)on; }
 
   // Streamed inference on device(); results equal forward_logits on the same ids within a documented
   // tolerance (tests/models).

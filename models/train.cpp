@@ -69,6 +69,8 @@ void check_options(const TrainOptions& o) {
   if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16")
     throw Error("train: precision must be auto, fp32 or bf16 (got '" + o.precision + "')");
   if (o.resume && o.out_dir.empty()) throw Error("train: --resume needs --out");
+  if (o.full_selection_steps < 0) throw Error("train: --full-selection-steps must be >= 0");
+  if (!std::isfinite(o.time_limit_s) || o.time_limit_s < 0) throw Error("train: --time-limit must be >= 0 seconds");
 }
 
 // Named tensors of the model that the state file carries (parameters and buffers).
@@ -79,11 +81,21 @@ std::vector<std::pair<std::string, torch::Tensor>> model_tensors(Model& m) {
   return out;
 }
 
-void save_state(const std::string& path, Model& model, torch::optim::Optimizer& optim, int64_t step,
-                int64_t tokens) {
+// What the state file carries besides weights, optimizer and RNG: counters summed over segments.
+struct Progress {
+  int64_t step = 0, tokens = 0;
+  int64_t tokens_full = 0;     // tokens of the steps trained with full selection (the warm-up)
+  double train_seconds = 0;    // training time of all finished segments
+  int64_t segments = 0;        // segments before this one
+};
+
+void save_state(const std::string& path, Model& model, torch::optim::Optimizer& optim, const Progress& pr) {
   torch::serialize::OutputArchive ar;
-  ar.write("step", torch::tensor(step, torch::kInt64));
-  ar.write("tokens", torch::tensor(tokens, torch::kInt64));
+  ar.write("step", torch::tensor(pr.step, torch::kInt64));
+  ar.write("tokens", torch::tensor(pr.tokens, torch::kInt64));
+  ar.write("tokens_full", torch::tensor(pr.tokens_full, torch::kInt64));
+  ar.write("train_seconds", torch::tensor(pr.train_seconds, torch::kFloat64));
+  ar.write("segments", torch::tensor(pr.segments, torch::kInt64));
   torch::serialize::OutputArchive mar;
   for (auto& [name, t] : model_tensors(model)) mar.write(name, t.detach().cpu(), /*is_buffer=*/true);
   ar.write("model", mar);
@@ -105,17 +117,22 @@ void save_state(const std::string& path, Model& model, torch::optim::Optimizer& 
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write " + path);
 }
 
-void load_state(const std::string& path, Model& model, torch::optim::Optimizer& optim, int64_t& step,
-                int64_t& tokens) {
+void load_state(const std::string& path, Model& model, torch::optim::Optimizer& optim, Progress& pr) {
   if (!exists(path)) throw Error("train: --resume: no " + path);
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path);
     torch::Tensor t_step, t_tokens;  // read() into a defined tensor would try to resize its storage
     ar.read("step", t_step);
-    step = t_step.item<int64_t>();
+    pr.step = t_step.item<int64_t>();
     ar.read("tokens", t_tokens);
-    tokens = t_tokens.item<int64_t>();
+    pr.tokens = t_tokens.item<int64_t>();
+    torch::Tensor t_extra;  // absent in states written before segmented runs
+    if (ar.try_read("tokens_full", t_extra)) pr.tokens_full = t_extra.item<int64_t>();
+    t_extra = torch::Tensor();
+    if (ar.try_read("train_seconds", t_extra)) pr.train_seconds = t_extra.item<double>();
+    t_extra = torch::Tensor();
+    pr.segments = ar.try_read("segments", t_extra) ? t_extra.item<int64_t>() : 1;
     torch::serialize::InputArchive mar;
     ar.read("model", mar);
     torch::NoGradGuard ng;
@@ -224,7 +241,7 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(nd));
   torch::optim::AdamW optim(std::move(groups), base);
 
-  int64_t step = 0, tokens = 0;
+  Progress pr;
   const std::string state_path = opt.out_dir.empty() ? "" : join_path(opt.out_dir, kTrainerState);
   const std::string log_path = opt.out_dir.empty() ? "" : join_path(opt.out_dir, kTrainLog);
   if (!opt.out_dir.empty()) {
@@ -233,9 +250,9 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     if (ec || !std::filesystem::is_directory(opt.out_dir)) throw Error("cannot create " + opt.out_dir);
   }
   if (opt.resume) {
-    load_state(state_path, model, optim, step, tokens);
-    trim_log(log_path, step);
-    if (!opt.quiet) std::cerr << "train: resumed at step " << step << " from " << state_path << "\n";
+    load_state(state_path, model, optim, pr);
+    trim_log(log_path, pr.step);
+    if (!opt.quiet) std::cerr << "train: resumed at step " << pr.step << " from " << state_path << "\n";
   } else {
     torch::manual_seed(opt.seed);
     if (!log_path.empty()) write_text(log_path, "");
@@ -246,31 +263,57 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     if (!log) throw Error("cannot write " + log_path);
   }
 
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  auto seconds_now = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+  // Counters of this segment are added to those of the finished segments when saved.
   auto save_all = [&](int64_t s) {
     if (opt.out_dir.empty()) return;
+    Progress now = pr;
+    now.step = s;
+    now.train_seconds = pr.train_seconds + seconds_now();
+    now.segments = pr.segments + 1;
     if (opt.save_model) {
       auto extra = opt.extra_config;
       if (!extra.is_object()) extra = nlohmann::json::object();
       if (!extra.contains("train") || !extra["train"].is_object()) extra["train"] = nlohmann::json::object();
-      extra["train"]["steps_done"] = s;
-      extra["train"]["tokens_seen"] = tokens;
+      auto& tr = extra["train"];
+      tr["steps_done"] = s;
+      tr["tokens_seen"] = pr.tokens;
+      tr["complete"] = s >= opt.steps;
+      tr["train_seconds"] = std::round(now.train_seconds * 10) / 10;
+      tr["segments"] = now.segments;
+      if (opt.full_selection_steps > 0)
+        tr["selection_warmup"] = {{"steps", opt.full_selection_steps},
+                                  {"description", "every visible chunk selected (top-k = all), then the "
+                                                  "configured training top-k"},
+                                  {"tokens_full_selection", pr.tokens_full},
+                                  {"tokens_sparse_selection", pr.tokens - pr.tokens_full}};
       save_checkpoint(opt.out_dir, model, extra);
     }
-    save_state(state_path, model, optim, s, tokens);
+    save_state(state_path, model, optim, now);
   };
 
   const bool was_training = model.is_training();
   model.train(true);
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
-  const int64_t tokens0 = tokens;
+  int64_t step = pr.step;
+  const int64_t tokens0 = pr.tokens, step0 = pr.step;
   TrainResult res;
   res.steps_done = step;
   double window_loss = 0, window_aux = 0;
   int window_n = 0;
   for (; step < opt.steps; ++step) {
+    if (opt.time_limit_s > 0 && step > step0) {  // stop before a step that would end past the budget
+      const double el = seconds_now();
+      if (el + el / double(step - step0) > opt.time_limit_s) {
+        res.complete = false;
+        break;
+      }
+    }
     const double lr = lr_at(opt, step);
     for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    const bool full = step < opt.full_selection_steps;
+    model.set_full_selection(full);
     Batch b = source(step, opt.batch);
     torch::Tensor loss, aux;
     {
@@ -290,7 +333,10 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
       gnorm = std::sqrt(s);
     }
     optim.step();
-    tokens += b.tokens.size(0) * (b.tokens.size(1) - 1);
+    const int64_t step_tokens = b.tokens.size(0) * (b.tokens.size(1) - 1);
+    pr.tokens += step_tokens;
+    if (full) pr.tokens_full += step_tokens;
+    const int64_t tokens = pr.tokens;
 
     StepLog L;
     L.step = step + 1;
@@ -333,10 +379,16 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     if (opt.save_every > 0 && L.step % opt.save_every == 0 && L.step != opt.steps) save_all(L.step);
     if (on_step) on_step(L);
   }
+  model.set_full_selection(false);
+  if (!res.complete && !opt.quiet)
+    std::cerr << "train: time limit " << opt.time_limit_s << " s reached after step " << res.steps_done << " of "
+              << opt.steps << "; saved (continue with --resume)\n";
   save_all(res.steps_done);
   model.train(was_training);
-  res.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
-  res.tokens_per_s = res.elapsed_s > 0 ? double(tokens - tokens0) / res.elapsed_s : 0;
+  res.elapsed_s = seconds_now();
+  res.tokens_per_s = res.elapsed_s > 0 ? double(pr.tokens - tokens0) / res.elapsed_s : 0;
+  res.train_seconds = pr.train_seconds + res.elapsed_s;
+  res.segments = pr.segments + 1;
   return res;
 }
 

@@ -41,6 +41,13 @@ struct TrainOptions {
   bool resume = false;         // continue from out_dir/trainer_state.pt
   bool quiet = false;          // no stderr progress
   bool save_model = true;      // write the model checkpoint (save_checkpoint) into out_dir with the state
+  // Selection warm-up (UltraLong's recipe): for steps < full_selection_steps the model's training forward
+  // selects every visible chunk (Model::set_full_selection), then its configured training top-k.
+  int64_t full_selection_steps = 0;
+  // Time budget of this invocation in seconds (<= 0: none). Before a step that would end past the budget
+  // (judged by the mean step time so far) the trainer saves the checkpoint and the trainer state and returns
+  // with TrainResult::complete = false; --resume continues exactly (a segmented run).
+  double time_limit_s = 0;
   nlohmann::json extra_config = nlohmann::json::object();  // merged into the checkpoint config
                                                             // ("tokenizer_hash", "train": recipe ...)
 };
@@ -57,6 +64,9 @@ struct TrainResult {
   double last_loss = 0;        // loss of the last step
   double elapsed_s = 0;        // wall time of this invocation
   double tokens_per_s = 0;     // average over this invocation
+  bool complete = true;        // false: stopped by time_limit_s before opt.steps
+  double train_seconds = 0;    // training time summed over all segments of the run (resumed ones included)
+  int64_t segments = 1;        // invocations that trained this run (1 + resumes)
 };
 
 // Learning rate at a 0-based step: linear warmup to lr over `warmup` steps, then cosine to min_lr at steps-1.

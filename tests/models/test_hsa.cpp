@@ -681,4 +681,37 @@ TEST_CASE("hsa paper preset: layout, size, init, shipped configs differ from it 
   REQUIRE_THROWS_WITH(HsaConfig::from_json({{"n_heads", 4}, {"kv_heads", 3}}), lctx_test::Contains("kv_heads"));
   REQUIRE_THROWS_WITH(HsaConfig::from_json({{"chunk_weights", "sparsemax"}}),
                       "hsa config: 'chunk_weights' must be one of softmax, softmax1, stick-breaking, got 'sparsemax'");
+TEST_CASE("hsa set_full_selection: the training forward selects every visible chunk, inference is unchanged", "[hsa]") {
+  auto c = small_cfg();
+  auto m = make(c);
+  auto ids = random_ids(130, c.vocab, 9);
+  const int64_t nc = 130 / c.chunk;
+  auto selected = [&](bool training, bool full) {  // per traced row: how many chunks were selected
+    m->train(training);
+    m->set_full_selection(full);
+    HsaModel::SelectionTrace trace;
+    m->set_trace(&trace);
+    torch::NoGradGuard ng;
+    m->forward_logits(ids.unsqueeze(0));
+    m->set_trace(nullptr);
+    m->set_full_selection(false);
+    std::vector<int64_t> counts;
+    for (size_t r = 0; r < trace.idx.size(); ++r) {
+      auto idx = trace.idx[r].dim() == 3 ? trace.idx[r][0] : trace.idx[r];
+      auto pos = trace.positions[r];
+      for (int64_t i = 0; i < idx.size(0); ++i) {
+        const int64_t visible = std::min(nc, pos[i].item<int64_t>() / c.chunk);
+        const int64_t n = idx[i].ge(0).sum().item<int64_t>();
+        counts.push_back(n - visible);  // 0: every visible chunk selected
+      }
+    }
+    return counts;
+  };
+  for (int64_t d : selected(true, true)) REQUIRE(d == 0);
+  // Without the warm-up the enforced training top-k leaves chunks out at the end of the sequence.
+  auto sparse = selected(true, false);
+  CHECK(*std::min_element(sparse.begin(), sparse.end()) < 0);
+  // Inference ignores the flag.
+  CHECK(selected(false, true) == selected(false, false));
+  m->train(false);
 }

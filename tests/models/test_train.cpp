@@ -29,6 +29,8 @@ class ToyModel : public Model {
   nlohmann::json config() const override { return {{"kind", "toy"}}; }
   int64_t vocab_size() const override { return vocab_; }
   torch::Tensor head(const torch::Tensor& h) override { return out(h); }
+  void set_full_selection(bool on) override { full_selection_log.push_back(on); }
+  std::vector<bool> full_selection_log;  // one entry per set_full_selection call
   torch::Tensor forward_hidden(const torch::Tensor& ids) override {
     auto x = emb(ids);                          // [B, T, d]
     auto x1 = torch::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, x.size(1));
@@ -216,6 +218,68 @@ TEST_CASE("train: resume after N steps equals an uninterrupted 2N-step run", "[t
   lctx::remove_tree(dirB);
 }
 
+TEST_CASE("train: a run cut into time-limited segments equals the uninterrupted run", "[train]") {
+  // time_limit_s = 1e-9: every segment stops after its first step (a segment always trains >= 1 step), so
+  // 10 steps take 10 invocations, each a fresh model resumed from the state file.
+  const int64_t S = 10;
+  TrainOptions o;
+  o.steps = S;
+  o.batch = 4;
+  o.lr = 5e-3;
+  o.warmup = 3;
+  o.quiet = true;
+  o.save_model = false;
+  o.full_selection_steps = 4;
+  auto src = [](int64_t step, int64_t B) { return make_batch(step, B); };
+  const auto dirA = tmpdir("segA"), dirB = tmpdir("segB");
+  torch::manual_seed(7);
+  ToyModel a;
+  o.out_dir = dirA;
+  std::vector<double> lossA;
+  auto ra = train(a, src, o, [&](const StepLog& L) { lossA.push_back(L.loss); });
+  REQUIRE(ra.complete);
+  REQUIRE(ra.segments == 1);
+  // The warm-up flag: on for steps 0..3, off after, and off when train() returns.
+  REQUIRE(a.full_selection_log.size() == static_cast<size_t>(S + 1));
+  for (int64_t i = 0; i < S; ++i) REQUIRE(a.full_selection_log[i] == (i < 4));
+  REQUIRE(!a.full_selection_log.back());
+
+  o.out_dir = dirB;
+  o.time_limit_s = 1e-9;
+  std::vector<double> lossB;
+  torch::manual_seed(7);
+  {
+    ToyModel b;
+    auto r = train(b, src, o, [&](const StepLog& L) { lossB.push_back(L.loss); });
+    REQUIRE(!r.complete);
+    REQUIRE(r.steps_done == 1);
+  }
+  o.resume = true;
+  TrainResult r;
+  std::shared_ptr<ToyModel> last;
+  for (int seg = 2; seg <= S; ++seg) {
+    torch::manual_seed(1000 + seg);  // a fresh process: other initial weights and RNG state
+    last = std::make_shared<ToyModel>();
+    r = train(*last, src, o, [&](const StepLog& L) { lossB.push_back(L.loss); });
+    REQUIRE(r.steps_done == seg);
+    REQUIRE(r.complete == (seg == S));
+    REQUIRE(r.segments == seg);
+  }
+  REQUIRE(r.train_seconds >= r.elapsed_s);
+  REQUIRE(lossB.size() == lossA.size());
+  for (size_t i = 0; i < lossA.size(); ++i) REQUIRE(lossA[i] == lossB[i]);
+  // Same arithmetic in the same order on the CPU: the weights are bit-identical.
+  auto wa = weights(a), wb = weights(*last);
+  for (size_t i = 0; i < wa.size(); ++i) REQUIRE(torch::equal(wa[i], wb[i]));
+  // A resume of a finished run trains nothing and reports complete.
+  ToyModel c;
+  auto rc = train(c, src, o);
+  REQUIRE(rc.complete);
+  REQUIRE(rc.steps_done == S);
+  lctx::remove_tree(dirA);
+  lctx::remove_tree(dirB);
+}
+
 TEST_CASE("train: bad options and a missing state are one-line errors", "[train]") {
   ToyModel m;
   auto src = [](int64_t step, int64_t B) { return make_batch(step, B); };
@@ -232,6 +296,12 @@ TEST_CASE("train: bad options and a missing state are one-line errors", "[train]
   o.precision = "bf16";  // CPU model: bf16 autocast is CUDA-only
   REQUIRE_THROWS_AS(train(m, src, o), lctx::Error);
   o.precision = "auto";
+  o.time_limit_s = -1;
+  REQUIRE_THROWS_AS(train(m, src, o), lctx::Error);
+  o.time_limit_s = 0;
+  o.full_selection_steps = -1;
+  REQUIRE_THROWS_AS(train(m, src, o), lctx::Error);
+  o.full_selection_steps = 0;
   o.resume = true;
   o.out_dir = tmpdir("missing");
   std::string msg;

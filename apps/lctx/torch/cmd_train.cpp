@@ -19,8 +19,9 @@ namespace {
 struct TrainOpts {
   std::string arch, preset = "tiny", config_file, mix = "niah:1", lengths, device = "cpu", out, tokenizer,
       haystack, precision = "auto", init_from, loss_norm = "token";
-  int64_t context = 512, steps = 1000, batch = 8, warmup = 100, save_every = 0, log_every = 10;
-  double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0;
+  int64_t context = 512, steps = 1000, batch = 8, warmup = 100, save_every = 0, log_every = 10,
+          full_selection_steps = 0;
+  double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0, time_limit = 0;
   uint64_t seed = 1;
   int threads = 0;
   bool resume = false;
@@ -109,6 +110,14 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
   app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
   app.add_option("--out", o->out, "output folder (checkpoint, trainer_state.pt, train_log.jsonl)")->required();
   app.add_flag("--resume", o->resume, "continue from OUT/trainer_state.pt");
+  app.add_option("--full-selection-steps", o->full_selection_steps,
+                 "selection warm-up: the first N steps select every visible chunk (HSA top-k covers the "
+                 "sequence), then the configured training top-k (other models: no effect)")
+      ->capture_default_str();
+  app.add_option("--time-limit", o->time_limit,
+                 "seconds of training in this invocation (0: none); when the next step would pass it, save the "
+                 "checkpoint and trainer state and exit 0 (continue with --resume)")
+      ->capture_default_str();
   app.add_option("--init-from", o->init_from,
                  "start from this checkpoint's weights and architecture (fresh optimizer and schedule; a second "
                  "training stage, e.g. longer context after a short-context curriculum)");
@@ -162,11 +171,14 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
     t.log_every = o->log_every;
     t.out_dir = o->out;
     t.resume = o->resume;
+    t.full_selection_steps = o->full_selection_steps;
+    t.time_limit_s = o->time_limit;
     nlohmann::json recipe = {{"arch", o->arch},          {"preset", o->preset},   {"steps", o->steps},
                              {"batch", o->batch},        {"lr", o->lr},           {"warmup", o->warmup},
                              {"min_lr", o->min_lr},      {"weight_decay", o->weight_decay},
                              {"clip", o->clip},          {"seed", o->seed},       {"device", o->device},
                              {"precision", o->precision}, {"data", data.describe()}};
+    if (o->full_selection_steps > 0) recipe["full_selection_steps"] = o->full_selection_steps;
     if (!init_from.is_null()) recipe["init_from"] = init_from;
     t.extra_config = {{"tokenizer_hash", res.tokenizer->hash()}, {"train", recipe}};
     if (o->resume) {  // the folder must hold a run of the same model and data
@@ -175,8 +187,10 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
         auto old = nlohmann::json::parse(lctx::read_file(cfg_path), nullptr, false);
         if (!old.is_discarded() && old.contains("train") && old["train"].contains("data") &&
             (old["train"]["data"] != recipe["data"] || old["train"].value("batch", o->batch) != o->batch ||
-             old["train"].value("arch", o->arch) != o->arch))
-          throw lctx::Error("--resume: " + o->out + " holds a run with another arch, batch or data mixture");
+             old["train"].value("arch", o->arch) != o->arch ||
+             old["train"].value("full_selection_steps", int64_t(0)) != o->full_selection_steps))
+          throw lctx::Error("--resume: " + o->out +
+                            " holds a run with another arch, batch, selection warm-up or data mixture");
       }
     }
     int64_t params = 0;
@@ -186,8 +200,12 @@ lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on
                  (long long)o->steps, o->mix.c_str(), o->device.c_str());
     auto r = lctx::models::train(*model, data.source(), t);
     std::printf("%s\n", nlohmann::json({{"steps", r.steps_done},
+                                        {"of", o->steps},
+                                        {"complete", r.complete},
                                         {"loss", r.last_loss},
                                         {"elapsed_s", r.elapsed_s},
+                                        {"train_seconds", r.train_seconds},
+                                        {"segments", r.segments},
                                         {"tokens_per_s", r.tokens_per_s},
                                         {"parameters", params},
                                         {"out", o->out}})
