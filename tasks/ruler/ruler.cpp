@@ -10,7 +10,8 @@ namespace lctx {
 
 std::vector<std::string> ruler_task_names() {
   return {"niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
-          "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2"};
+          "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2",
+          "niah_single_ids"};
 }
 
 std::unique_ptr<TaskGenerator> make_ruler_generator(const std::string& task, const Resources& res,
@@ -24,6 +25,7 @@ std::unique_ptr<TaskGenerator> make_ruler_generator(const std::string& task, con
   ctx->res = res;
   ctx->opts = opts;
   ctx->tpl = ruler::Templates::load(opts.templates);
+  if (task == "niah_single_ids") return ruler::make_niah_ids(ctx);
   if (task.rfind("niah_", 0) == 0) {
     if (!res.corpus && (task == "niah_single_2" || task == "niah_single_3" || task == "niah_multikey_1" ||
                         task == "niah_multivalue" || task == "niah_multiquery"))

@@ -198,6 +198,7 @@ std::string random_value(Rng& rng, const WordLists& w, const std::string& type);
 
 // Factories (one per source file).
 std::unique_ptr<TaskGenerator> make_niah(std::shared_ptr<const Ctx> ctx, const std::string& task);
+std::unique_ptr<TaskGenerator> make_niah_ids(std::shared_ptr<const Ctx> ctx);
 std::unique_ptr<TaskGenerator> make_vt(std::shared_ptr<const Ctx> ctx);
 std::unique_ptr<TaskGenerator> make_cwe(std::shared_ptr<const Ctx> ctx);
 std::unique_ptr<TaskGenerator> make_fwe(std::shared_ptr<const Ctx> ctx);

@@ -57,7 +57,9 @@ void check_sample(const TaskGenerator& g, const Sample& s) {
   REQUIRE(nt.size() == nc.size());
   REQUIRE(!nt.empty());
   for (size_t i = 0; i < nt.size(); ++i) check_position(tok, ids, prompt, nt[i], nc[i]);
-  if (s.task.rfind("niah", 0) == 0)
+  if (s.task == "niah_single_ids")
+    for (int64_t c : nc) CHECK(prompt.compare(c, 24, "| The secret code for th") == 0);
+  else if (s.task.rfind("niah", 0) == 0)
     for (int64_t c : nc) CHECK(prompt.compare(c, 24, "One of the special magic") == 0);
   if (s.task == "vt")
     for (int64_t c : nc) CHECK(prompt.compare(c, 4, "VAR ") == 0);
@@ -84,9 +86,10 @@ void check_sample(const TaskGenerator& g, const Sample& s) {
 
 TEST_CASE("ruler task list and registry", "[ruler]") {
   auto names = task_names("ruler");
-  REQUIRE(names.size() == 13);
+  REQUIRE(names.size() == 14);  // RULER's 13 and the HSA authors' single needle (niah_single_ids)
   CHECK(names.front() == "niah_single_1");
-  CHECK(names.back() == "qa_2");
+  CHECK(names[12] == "qa_2");
+  CHECK(names.back() == "niah_single_ids");
   REQUIRE_THROWS_WITH(expand_tasks("ruler", "niah_single_1,nope"), lctx_test::Contains("unknown task 'nope'"));
   GenOptions o;  // no qa data
   REQUIRE_THROWS_WITH(make_generator("ruler", "qa_1", res(), o), lctx_test::Contains("--qa-data"));
@@ -203,4 +206,40 @@ TEST_CASE("ruler qa reads SQuAD and HotpotQA fixtures (file or folder)", "[ruler
   Sample h0 = g2->generate(8192, 0);
   CHECK(h0.meta["needle_token_positions"].size() == 2);
   check_sample(*g2, h0);
+}
+
+TEST_CASE("niah_single_ids: a code of 7 random vocabulary tokens hidden in corpus prose", "[ruler]") {
+  const Tokenizer& tok = *res().tokenizer;
+  auto g = make_generator("ruler", "niah_single_ids", res(), opts(true));
+  REQUIRE(g->supports_depth());
+  std::vector<std::string> seen;
+  for (int64_t L : {int64_t(384), int64_t(4096), int64_t(65536)})
+    for (int64_t i : {int64_t(0), int64_t(1), int64_t(2)}) {
+      Sample s = g->generate(L, i);
+      INFO(L << " #" << i);
+      check_sample(*g, s);  // length within the slack, needle and answer at their recorded positions
+      REQUIRE(s.outputs.size() == 1);
+      const std::string& code = s.outputs[0];
+      CHECK(s.input.find(code) != std::string::npos);
+      // The code is 7 tokens, exactly its recorded ids, and the ids sit contiguously in the prompt.
+      auto ids = s.meta["answer_ids"].get<std::vector<int32_t>>();
+      REQUIRE(ids.size() == 7);
+      CHECK(tok.encode(code) == ids);
+      const auto ap = s.meta["answer_token_position"].get<int64_t>();
+      REQUIRE(ap + 7 <= static_cast<int64_t>(s.prompt_ids.size()));
+      CHECK(std::vector<int32_t>(s.prompt_ids.begin() + ap, s.prompt_ids.begin() + ap + 7) == ids);
+      // Real prose around the needle: the essay haystack of the corpus.
+      CHECK(s.meta["haystack"] == "essay");
+      CHECK(s.meta["corpus"] == res().corpus->hash());
+      const double d = s.meta["depths"][0].get<double>();
+      CHECK(d >= 0.0);
+      CHECK(d <= 100.0);
+      seen.push_back(code);
+    }
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::unique(seen.begin(), seen.end()) == seen.end());  // every sample draws its own code
+  // A requested depth puts the needle there (within the sentence snap).
+  Sample s = g->generate(16384, 4, 50.0);
+  const double at = 100.0 * double(s.meta["answer_token_position"].get<int64_t>()) / double(s.prompt_tokens);
+  CHECK(std::abs(at - 50.0) < 6.0);
 }
