@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace lctx::harness {
 
@@ -15,6 +16,7 @@ struct Completion {
   std::optional<double> decode_s;              // built-in: greedy decoding; remote: unknown
   std::optional<double> peak_device_mb;        // built-in: see docs/results-schema.md; remote: unknown
   int attempts = 1;                            // remote: HTTP attempts made (retries + 1)
+  std::optional<std::vector<int32_t>> tokens;  // built-in: the generated token ids (EOS not included)
 };
 
 }  // namespace lctx::harness

@@ -112,6 +112,7 @@ Completion BuiltinModel::complete(const std::vector<int32_t>& prompt, int max_ne
   auto t2 = clk::now();
 
   out.text = tok_->decode(gen);
+  out.tokens = gen;
   out.completion_tokens = static_cast<int64_t>(gen.size());
   out.finish_reason = static_cast<int>(gen.size()) < max_new ? "stop" : "length";
   out.prefill_s = std::chrono::duration<double>(t1 - t0).count();

@@ -87,7 +87,26 @@ struct Context {
   std::string shard_text;
   std::string tokenizer_hash;
   int max_new_override;
+  const Tokenizer* tokenizer = nullptr;
 };
+
+// The answer ids of teacher forcing: those of training rows (harness/train_data): the references joined by
+// ", " (BABILong: the target), encoded after the answer prefix; a generator's own `answer_ids` when it has
+// them (niah_single_ids).
+json teacher_forced(const Context& cx, const Sample& s, const Completion& c) {
+  if (!c.tokens || !cx.tokenizer) return nullptr;
+  std::vector<int32_t> ans;
+  if (s.meta.contains("answer_ids") && s.meta["answer_ids"].is_array()) {
+    ans = s.meta["answer_ids"].get<std::vector<int32_t>>();
+  } else {
+    std::string a = s.target;
+    if (a.empty())
+      for (size_t i = 0; i < s.outputs.size(); ++i) a += (i ? ", " : "") + s.outputs[i];
+    ans = cx.tokenizer->encode(a);
+  }
+  auto m = teacher_forced_match(*c.tokens, ans, c.finish_reason == "stop");
+  return m ? json(*m ? 1.0 : 0.0) : json(nullptr);
+}
 
 // The record of one finished item (docs/results-schema.md).
 json make_record(const Context& cx, const ModelSpec& m, const GridItem& it, const Sample& s, const Completion& c,
@@ -109,6 +128,7 @@ json make_record(const Context& cx, const ModelSpec& m, const GridItem& it, cons
   r["reference"] = s.outputs;
   r["metric"] = s.metric;
   r["score"] = score;
+  r["teacher_forced"] = teacher_forced(cx, s, c);
   r["prompt_tokens"] = s.prompt_tokens;
   r["completion_tokens"] = c.completion_tokens >= 0 ? json(c.completion_tokens) : json(nullptr);
   r["max_new"] = cx.max_new_override > 0 ? cx.max_new_override : s.tokens_to_generate;
@@ -131,6 +151,15 @@ json make_record(const Context& cx, const ModelSpec& m, const GridItem& it, cons
 }
 
 }  // namespace
+
+std::optional<bool> teacher_forced_match(const std::vector<int32_t>& generated, const std::vector<int32_t>& answer,
+                                         bool stopped) {
+  for (size_t j = 0; j < answer.size(); ++j) {
+    if (j >= generated.size()) return stopped ? std::optional<bool>(false) : std::nullopt;
+    if (generated[j] != answer[j]) return false;
+  }
+  return true;
+}
 
 std::string checkpoint_fingerprint(const std::string& dir) {
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -282,7 +311,7 @@ RunSummary run_benchmark(const RunOptions& opt) {
   sum.results_path = store.path();
   double score_total = 0;
   std::mutex sum_mu;
-  Context cx{opt, shard_text, tok_hash, opt.max_new};
+  Context cx{opt, shard_text, tok_hash, opt.max_new, res.tokenizer.get()};
   Progress progress(opt.quiet);
 
   // ---- per model, per (task, length) group ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 // scored, and appended to DIR/results.jsonl (docs/results-schema.md), resumable after any kill.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,15 @@ RunSummary run_benchmark(const RunOptions& opt);
 // The settings that change what a record means without appearing in its key (tokenizer, templates,
 // haystack, QA data, max_new, chat): a results folder holds one setting only; run.json records it.
 nlohmann::json run_settings(const RunOptions& opt, const std::string& tokenizer_hash);
+
+// Teacher-forced exact match (the HSA authors' RULER scoring): true iff every answer token is the argmax given
+// the prompt and the answer tokens before it. Greedy decoding emits exactly those argmaxes for as long as it
+// agrees with the answer, so this is "the generated ids begin with the answer's ids" (argmax ties are broken
+// the same way). `stopped`: generation ended at EOS (the argmax after the last generated token was EOS), not
+// at its token budget. Returns false at the first disagreement or when an EOS came before the answer's end,
+// nullopt when the budget ended generation first (undecided). The record's `teacher_forced` field.
+std::optional<bool> teacher_forced_match(const std::vector<int32_t>& generated, const std::vector<int32_t>& answer,
+                                         bool stopped);
 
 // Content fingerprint (hex FNV-1a 64) of a built-in checkpoint folder: config.json and model.safetensors,
 // read in 1 MiB blocks. A resumed run refuses a folder whose results came from other weights under the same

@@ -67,6 +67,10 @@ Record parse_record(const json& j, const std::string& where) {
   if (!j.contains("score") || !j["score"].is_number()) throw Error(where + ": missing number field 'score'");
   r.score = j["score"].get<double>();
   if (!(r.score >= 0 && r.score <= 1)) throw Error(where + ": 'score' must be in [0, 1]");
+  if (j.contains("teacher_forced") && j["teacher_forced"].is_number()) {
+    r.teacher_forced = j["teacher_forced"].get<double>();
+    if (!(*r.teacher_forced >= 0 && *r.teacher_forced <= 1)) throw Error(where + ": 'teacher_forced' must be in [0, 1]");
+  }
   r.metric = opt_str(j, "metric");
   r.prediction = opt_str(j, "prediction");
   if (j.contains("depth") && j["depth"].is_number()) r.depth = j["depth"].get<double>();
@@ -675,6 +679,19 @@ std::vector<std::string> write_report(const std::vector<std::string>& inputs, co
                                       const ReportOptions& opts) {
   auto recs = load_results(inputs);
   if (recs.empty()) throw Error("no results records found");
+  if (opts.score == "teacher-forced") {
+    std::vector<Record> kept;
+    for (auto& r : recs)
+      if (r.teacher_forced) {
+        r.score = *r.teacher_forced;
+        r.metric = "teacher_forced";
+        kept.push_back(std::move(r));
+      }
+    if (kept.empty()) throw Error("no record has a teacher_forced score (built-in models record one)");
+    recs = std::move(kept);
+  } else if (opts.score != "score") {
+    throw Error("unknown score '" + opts.score + "' (expected score or teacher-forced)");
+  }
   json lb = build_leaderboard(recs, opts);
   auto charts = render_charts(lb);
   ensure_dir(out_dir);

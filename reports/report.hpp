@@ -18,6 +18,7 @@ struct Record {
   int64_t length = 0, index = 0, seed = 0;
   std::optional<double> depth;
   double score = 0;
+  std::optional<double> teacher_forced;  // the record's teacher-forced exact match, when it has one
   int64_t prompt_tokens = 0;
   std::optional<double> prefill_s, decode_s, tokens_per_s, peak_device_mb, peak_host_mb;
   std::string device, tokenizer_hash, lctx_version, git_hash;
@@ -32,6 +33,9 @@ Record parse_record(const nlohmann::json& j, const std::string& where);
 struct ReportOptions {
   double threshold = 85.0;       // effective length threshold (accuracy, 0-100)
   std::string title = "lctx report";
+  // Which per-sample score to aggregate: "score" (the task's metric) or "teacher-forced" (each record's
+  // `teacher_forced`; records without one are left out).
+  std::string score = "score";
 };
 
 nlohmann::json build_leaderboard(const std::vector<Record>& records, const ReportOptions& opts);

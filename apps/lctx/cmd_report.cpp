@@ -13,6 +13,7 @@ struct Opts {
   std::string out;
   double threshold = 85.0;
   std::string title = "lctx report";
+  std::string score = "score";
 };
 
 lctx::cli::Command reg("report", "Aggregate results into leaderboard.json, Markdown tables, SVG charts and HTML",
@@ -24,10 +25,15 @@ lctx::cli::Command reg("report", "Aggregate results into leaderboard.json, Markd
   app.add_option("--threshold", o->threshold, "Accuracy (%) for the effective context length")
       ->capture_default_str()->check(CLI::Range(0.0, 100.0));
   app.add_option("--title", o->title, "Report title")->capture_default_str();
+  app.add_option("--score", o->score,
+                 "per-sample score to aggregate: score (the task metric) | teacher-forced (built-in models' "
+                 "teacher-forced exact match)")
+      ->capture_default_str();
   return [o]() -> int {
     lctx::reports::ReportOptions ro;
     ro.threshold = o->threshold;
     ro.title = o->title;
+    ro.score = o->score;
     auto files = lctx::reports::write_report(o->dirs, o->out, ro);
     for (auto& f : files) std::printf("wrote %s\n", f.c_str());
     return 0;

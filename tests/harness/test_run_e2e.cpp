@@ -117,6 +117,9 @@ TEST_CASE("run: one record per grid item, in the documented schema") {
     CHECK(r["completion_tokens"].get<int64_t>() <= 6);
     CHECK(r["score"].get<double>() >= 0.0);
     CHECK(r["score"].get<double>() <= 1.0);
+    // An untrained model: its first 6 tokens are not the 8-token answer, or the budget ended first.
+    REQUIRE(r.contains("teacher_forced"));
+    CHECK((r["teacher_forced"].is_null() || r["teacher_forced"] == 0.0));
     CHECK(r["reference"].is_array());
     CHECK(r["metric"] == "string_match_all");
     CHECK(r["prefill_s"].get<double>() > 0);

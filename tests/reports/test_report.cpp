@@ -319,6 +319,36 @@ TEST_CASE("report: input errors") {
   REQUIRE_THROWS_AS(load_results({base + "/bad"}), lctx::Error);
 }
 
+TEST_CASE("report --score teacher-forced: aggregates the records' teacher_forced, leaves out the others") {
+  std::string base = tmpdir("tf");
+  auto recs = make_records();
+  size_t with = 0;
+  for (size_t i = 0; i < recs.size(); ++i) {
+    if (i % 3 == 2) continue;  // as a remote model's records: no teacher_forced
+    recs[i]["teacher_forced"] = 1.0 - recs[i]["score"].get<double>();  // differs from score everywhere
+    ++with;
+  }
+  lctx::ensure_dir(base + "/run");
+  write_jsonl(base + "/run/results.jsonl", recs);
+  ReportOptions o;
+  write_report({base + "/run"}, base + "/score", o);
+  o.score = "teacher-forced";
+  write_report({base + "/run"}, base + "/tf", o);
+  auto a = json::parse(lctx::read_file(base + "/score/leaderboard.json"));
+  auto b = json::parse(lctx::read_file(base + "/tf/leaderboard.json"));
+  CHECK(a["records"] == recs.size());
+  CHECK(b["records"] == with);
+  CHECK(b.dump().find("\"metric\":\"teacher_forced\"") != std::string::npos);
+  CHECK(a.dump() != b.dump());
+  o.score = "nope";
+  REQUIRE_THROWS_AS(write_report({base + "/run"}, base + "/bad", o), lctx::Error);
+  for (auto& r : recs) r.erase("teacher_forced");
+  lctx::ensure_dir(base + "/none");
+  write_jsonl(base + "/none/results.jsonl", recs);
+  o.score = "teacher-forced";
+  REQUIRE_THROWS_WITH(write_report({base + "/none"}, base + "/bad", o), lctx_test::Contains("teacher_forced"));
+}
+
 TEST_CASE("report.html renders in headless Chromium (screenshot)") {
   if (!fs::exists("/usr/bin/chromium")) {
     WARN("chromium not installed: screenshot test skipped");
