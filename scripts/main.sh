@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job on built-in defaults: install what is missing, build, then evaluate the three built-in tiny
-# models (HSA, SWA, Mamba) on RULER and BABILong at several lengths and write results.jsonl,
-# leaderboard.json, report.md and report.html under out/main/ (a few minutes on a 2-core CPU).
+# The main job on built-in defaults: install what is missing, build, then evaluate the built-in models (HSA,
+# SWA, Mamba) and write results.jsonl, leaderboard.json, report.md and report.html under out/main/ (a few
+# minutes on a 2-core CPU). With the paper checkpoints in assets/checkpoints/{hsa,swa,mamba}-paper (trained at
+# 4K by scripts/train_paper.sh) it evaluates them on niah_single_1 and qa1 from 1K to 64K; without them (or
+# with LCTX_MAIN_TINY=1), the tiny checkpoints on RULER and BABILong at 1K-4K.
+# Env: LCTX_OUT (out/main), LCTX_MAIN_LENGTHS, LCTX_MAIN_SAMPLES (paper models), LCTX_MAIN_TINY=1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -9,11 +12,29 @@ bash scripts/setup.sh
 bash scripts/build.sh
 OUT=${LCTX_OUT:-out/main}
 LCTX=build/apps/lctx/lctx
-MODELS=(--model hsa:assets/checkpoints/hsa-tiny --model swa:assets/checkpoints/swa-tiny --model mamba:assets/checkpoints/mamba-tiny)
+PAPER=(hsa-paper swa-paper mamba-paper)
+have_paper=1
+for m in "${PAPER[@]}"; do [ -f "assets/checkpoints/$m/config.json" ] || have_paper=0; done
 "$LCTX" generate --suite ruler --tasks all --lengths 4k,32k --samples 2 --out "$OUT/data"
-"$LCTX" run "${MODELS[@]}" --suite ruler --tasks niah_single_1,niah_single_2,niah_multikey_1,vt \
-  --lengths 1k,2k,4k --depths 0,50,100 --samples 2 --out "$OUT/ruler"
-"$LCTX" run "${MODELS[@]}" --suite babilong --tasks qa1,qa2,qa3,qa4,qa5 --lengths 0k,1k,2k,4k --samples 2 \
-  --out "$OUT/babilong"
-"$LCTX" report "$OUT/ruler" "$OUT/babilong" --out "$OUT/report"
+if [ "${LCTX_MAIN_TINY:-0}" != 1 ] && [ "$have_paper" = 1 ]; then
+  # The paper's models (trained at 4K, docs/training.md): HSA, SWA and Mamba on a single needle and bAbI qa1
+  # from 1K to 64K, haystacks from the addresses held out of the training text.
+  MODELS=(--model hsa:assets/checkpoints/hsa-paper --model swa:assets/checkpoints/swa-paper
+          --model mamba:assets/checkpoints/mamba-paper)
+  LENGTHS=${LCTX_MAIN_LENGTHS:-1k,2k,4k,8k,16k,32k,64k}
+  SAMPLES=${LCTX_MAIN_SAMPLES:-4}
+  "$LCTX" run "${MODELS[@]}" --suite ruler --tasks niah_single_1 --lengths "$LENGTHS" --samples "$SAMPLES" \
+    --haystack data/sotu-heldout --out "$OUT/paper-ruler"
+  "$LCTX" run "${MODELS[@]}" --suite babilong --tasks qa1 --lengths "$LENGTHS" --samples "$SAMPLES" \
+    --haystack data/sotu-heldout --out "$OUT/paper-babilong"
+  RUNS=("$OUT/paper-ruler" "$OUT/paper-babilong")
+else
+  MODELS=(--model hsa:assets/checkpoints/hsa-tiny --model swa:assets/checkpoints/swa-tiny --model mamba:assets/checkpoints/mamba-tiny)
+  "$LCTX" run "${MODELS[@]}" --suite ruler --tasks niah_single_1,niah_single_2,niah_multikey_1,vt \
+    --lengths 1k,2k,4k --depths 0,50,100 --samples 2 --out "$OUT/ruler"
+  "$LCTX" run "${MODELS[@]}" --suite babilong --tasks qa1,qa2,qa3,qa4,qa5 --lengths 0k,1k,2k,4k --samples 2 \
+    --out "$OUT/babilong"
+  RUNS=("$OUT/ruler" "$OUT/babilong")
+fi
+"$LCTX" report "${RUNS[@]}" --out "$OUT/report"
 echo "main job done: $OUT/report/report.html, $OUT/report/leaderboard.json"
