@@ -37,7 +37,7 @@ WARMUP=${WARMUP:-30}
 WEIGHT_DECAY=${WEIGHT_DECAY:-0.01}
 FULL_SELECTION_STEPS=${FULL_SELECTION_STEPS:-300}
 LENGTHS=${LENGTHS:-$((CONTEXT / 2)),$((CONTEXT * 3 / 4)),$CONTEXT}
-MIX=${MIX:-corpus:0.88,copy:0.04,niah:0.03,ruler/niah_multikey_1:0.005,vt:0.005,babi:0.03}
+MIX=${MIX:-corpus:0.87,copy:0.04,niah:0.03,babi:0.03,ruler/niah_single_ids:0.01,ruler/niah_multikey_1:0.01,vt:0.01}
 SEED=${SEED:-1}
 HAYSTACK=${HAYSTACK:-data/text-train}
 LOSS_NORM=${LOSS_NORM:-row}
@@ -105,16 +105,18 @@ for i in "${!names[@]}"; do
   c=$dir/config.json
   done_=$(json_get "$c" steps_done); secs=$(json_get "$c" train_seconds); segs=$(json_get "$c" segments)
   toks=$(json_get "$c" tokens_seen); complete=$(json_get "$c" complete)
-  loss=$(tail -1 "$dir/train_log.jsonl" 2>/dev/null | grep -o '"loss":[^,]*' | sed 's/.*://')
-  tps=$(tail -1 "$dir/train_log.jsonl" 2>/dev/null | grep -o '"tokens_per_s":[^,]*' | sed 's/.*://')
-  eta=$(awk -v d="$done_" -v s="$STEPS" -v t="$secs" 'BEGIN { if (d > 0 && d < s) printf "%.1f", (s - d) * t / d / 60; else printf "0" }')
+  last=$(tail -1 "$dir/train_log.jsonl" 2>/dev/null || true)
+  loss=$(echo "$last" | grep -o '"loss":[-0-9.e+]*' | sed 's/.*://')
+  tps=$(echo "$last" | grep -o '"tokens_per_s":[-0-9.e+]*' | sed 's/.*://')
+  eta=$(awk -v d="${done_:-0}" -v s="$STEPS" -v t="${secs:-0}" 'BEGIN { if (d > 0 && d < s) printf "%.1f", (s - d) * t / d / 60; else printf "0" }')
   state=$([ "$complete" = true ] && echo done || echo "unfinished (about $eta min of training left)")
   if [ "$complete" = true ] && [ -n "${INSTALL:-}" ]; then
     mkdir -p "$INSTALL/$m"
     cp "$dir/config.json" "$dir/model.safetensors" "$dir/train_log.jsonl" "$INSTALL/$m/"
     state="done, installed in $INSTALL/$m"
   fi
-  printf '%s: %s/%s steps, %s tokens, loss %.3f, %.0f tok/s, %.0f s trained in %s segments, %s\n' \
-    "$m" "$done_" "$STEPS" "$toks" "${loss:-0}" "${tps:-0}" "${secs:-0}" "${segs:-0}" "$state"
+  awk -v m="$m" -v d="${done_:-0}" -v s="$STEPS" -v k="${toks:-0}" -v l="${loss:-0}" -v r="${tps:-0}" \
+    -v t="${secs:-0}" -v g="${segs:-0}" -v st="$state" \
+    'BEGIN { printf "%s: %d/%d steps, %.1fM tokens, loss %.3f, %.0f tok/s, %.0f s trained in %d segments, %s\n", m, d, s, k / 1e6, l, r, t, g, st }'
 done
 exit $fail

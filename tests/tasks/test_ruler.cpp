@@ -135,6 +135,7 @@ TEST_CASE("ruler samples are pure functions of their arguments (golden hashes)",
       {"fwe", "0191d18748b9be79"},
       {"qa_1", "6452db25cdcf4a82"},
       {"qa_2", "e176ae299aeb8b39"},
+      {"niah_single_ids", "539cc308af0b7757"},
   };
   std::map<std::string, std::string> got;
   for (auto& t : task_names("ruler")) {
