@@ -64,7 +64,7 @@ cell() {
   t=$(left)
   if [ "$t" -lt 5 ]; then stopped=1; return 0; fi
   # shellcheck disable=SC2086
-  local cmd="$LCTX run $models --suite $suite --tasks $tasks --lengths $lengths --samples $samples --seed $SEED --device $DEVICE --haystack $HAYSTACK $RUN_ARGS -q --out $RUNS/$name"
+  local cmd="$LCTX run $models --suite $suite --tasks $tasks --lengths $lengths --samples $samples --seed $SEED --device $DEVICE --haystack $HAYSTACK ${RUN_ARGS:+$RUN_ARGS }-q --out $RUNS/$name"
   grep -qxF "$cmd" "$LOG" 2>/dev/null || echo "$cmd" >> "$LOG"
   echo "== [$name] $suite $tasks @ $lengths x $samples (${t}s left)" >&2
   # shellcheck disable=SC2086
