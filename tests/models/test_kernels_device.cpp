@@ -27,8 +27,13 @@ bool expect_cuda_path() { return on_cuda() && K::cuda_kernels_built(); }
 
 void poison() {
   if (!on_cuda()) return;
-  auto p = torch::full({int64_t(64) << 20}, std::nan(""), torch::TensorOptions().device(dev()));
-  p = torch::Tensor();  // back to the caching allocator: the next allocations start as NaN
+  // Large blocks (> 1 MB) and the small-block pool; freed, they go back to the caching allocator, so the next
+  // allocations start as NaN.
+  auto o = torch::TensorOptions().device(dev());
+  std::vector<torch::Tensor> keep;
+  keep.push_back(torch::full({int64_t(64) << 20}, std::nan(""), o));
+  for (int i = 0; i < 64; ++i) keep.push_back(torch::full({int64_t(1) << 18}, std::nan(""), o));
+  for (int i = 0; i < 256; ++i) keep.push_back(torch::full({int64_t(1) << 12}, std::nan(""), o));
 }
 
 const char* dname(torch::ScalarType t) {
