@@ -34,7 +34,7 @@ bool all_cuda(std::initializer_list<torch::Tensor> ts) {
 size_t chunk_smem(int64_t s, int64_t d, int64_t g, bool backward) {
   const int64_t w = std::min<int64_t>(g, 16);
   const int64_t ld = d % 8 == 0 ? d + 4 : d % 4 == 0 ? d + 8 : d + 1;  // kernels/cuda/common.cuh tile_ld
-  return size_t(backward ? 4 * s * ld + 2 * 16 * d : 2 * s * ld + w * d) * sizeof(float);
+  return size_t(backward ? 2 * s * ld + 2 * 16 * (d + s) : 2 * s * ld + w * d) * sizeof(float);
 }
 size_t smem_optin() {
   static const size_t v = [] {

@@ -5,9 +5,10 @@
 // query against the S keys (lane s scores keys s, s + 32, ...), takes the softmax inside the chunk (fusion
 // "chunk") or folds the slot into an online softmax across slots (fusion "joint", the slot weight being a
 // logit bias) and accumulates P V over columns (lane c owns columns c, c + 32, ...).
-// Backward recomputes the scores per slot; dq is accumulated in registers, dk/dv of the slot are summed
-// over the block's heads in shared memory and added to the float32 dk/dv with one atomic per element per
-// block, and dw per slot is the warp-reduced sum over the heads (atomic over kv heads).
+// Backward recomputes the scores per slot; dq is accumulated in registers; each warp leaves its ds and dv
+// coefficients of the slot in shared memory, the block forms dk/dv of the slot as a [S, heads] x [heads, D]
+// product (summing its heads) and adds them to the float32 dk/dv with one atomic per element per block; dw
+// per slot is the warp-reduced sum over the heads (atomic over kv heads).
 #include "kernels/cuda/common.cuh"
 
 namespace lctx::kernels::cuda_impl {
@@ -21,16 +22,14 @@ struct Dims {
   int B, H, Hkv, T, D, N, S, K, G;
 };
 
-// Stage chunk `c` (kv head hk of batch b) into ks/vs (padded rows) and optionally zero dks/dvs.
+// Stage chunk `c` (kv head hk of batch b) into ks/vs (padded rows).
 template <class T>
 __device__ void stage_chunk(const T* __restrict__ k, const T* __restrict__ v, const Dims& d, int b, int c, int hk,
-                            float* ks, float* vs, float* dks, float* dvs) {
+                            float* ks, float* vs) {
   const int ld = tile_ld(d.D);
   const size_t base = ((size_t(b) * d.N + c) * d.Hkv + hk) * size_t(d.S) * d.D;
   stage_rows(k + base, d.S, d.D, ks, ld);
   stage_rows(v + base, d.S, d.D, vs, ld);
-  if (dks)
-    for (int e = threadIdx.x; e < d.S * ld; e += blockDim.x) dks[e] = 0.f, dvs[e] = 0.f;
 }
 
 // Scores of the warp's query (qs, already multiplied by the scale) against the staged keys: sc[i] for key
@@ -102,7 +101,7 @@ __global__ void chunk_fwd_kernel(const TQ* __restrict__ q, const int64_t* __rest
       const float wj = wrow[j];
       if (cj < 0 || cj >= d.N || (joint && wj == -INFINITY)) continue;  // block-uniform
       __syncthreads();
-      stage_chunk(k, v, d, b, int(cj), hk, ks, vs, nullptr, nullptr);
+      stage_chunk(k, v, d, b, int(cj), hk, ks, vs);
       __syncthreads();
       if (!head_ok) continue;
       float sc[kKeysPerLane], p[kKeysPerLane];
@@ -159,10 +158,10 @@ __global__ void chunk_bwd_kernel(const T* __restrict__ q, const int64_t* __restr
   const int ld = tile_ld(d.D);
   float* ks = smem;
   float* vs = ks + d.S * ld;
-  float* dks = vs + d.S * ld;
-  float* dvs = dks + d.S * ld;
-  float* qsm = dvs + d.S * ld;           // [warps][D]  query * scale
+  float* qsm = vs + d.S * ld;            // [warps][D]  query * scale
   float* dosm = qsm + kMaxWarps * d.D;   // [warps][D]  dout
+  float* dssm = dosm + kMaxWarps * d.D;  // [warps][S]  ds of the current slot
+  float* pvsm = dssm + kMaxWarps * d.S;  // [warps][S]  the dv coefficients of the current slot
   const int t = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
   const int64_t* irow = idx + (size_t(b) * d.T + t) * d.K;
@@ -192,7 +191,7 @@ __global__ void chunk_bwd_kernel(const T* __restrict__ q, const int64_t* __restr
       const float wj = wrow[j];
       if (cj < 0 || cj >= d.N || (joint && wj == -INFINITY)) continue;  // block-uniform
       __syncthreads();
-      stage_chunk(k, v, d, b, int(cj), hk, ks, vs, dks, dvs);
+      stage_chunk(k, v, d, b, int(cj), hk, ks, vs);
       __syncthreads();
       if (head_ok && !(joint && row_lse == -INFINITY)) {
         float sc[kKeysPerLane], p[kKeysPerLane];
@@ -237,28 +236,26 @@ __global__ void chunk_bwd_kernel(const T* __restrict__ q, const int64_t* __restr
         if (lane == 0) atomicAdd(dw + (size_t(b) * d.T + t) * d.K + j, red);
         // dq (columns of this lane) += scale * sum_s ds_s k_s
         accumulate_pv<NC>(ds, ks, d.D, d.S, dqa);
-        // dk_s += scale * ds_s * q  (qs already carries the scale), dv_s += pv_s * dout; summed over the warps
+        // this warp's ds_s and pv_s for the block-wide dk/dv below
 #pragma unroll
         for (int i = 0; i < kKeysPerLane; ++i) {
           const int s = lane + 32 * i;
-          if (s >= d.S) continue;
-          float* dkr = dks + s * ld;
-          float* dvr = dvs + s * ld;
-          if (nwarps == 1) {  // one head per block: lane s alone owns row s
-            for (int c = 0; c < d.D; ++c) dkr[c] += ds[i] * qs[c], dvr[c] += pv[i] * dos[c];
-          } else {
-            for (int c = 0; c < d.D; ++c) {
-              atomicAdd(dkr + c, ds[i] * qs[c]);
-              atomicAdd(dvr + c, pv[i] * dos[c]);
-            }
-          }
+          if (s < d.S) dssm[warp * d.S + s] = ds[i], pvsm[warp * d.S + s] = pv[i];
         }
+      } else {
+        for (int s = lane; s < d.S; s += 32) dssm[warp * d.S + s] = 0.f, pvsm[warp * d.S + s] = 0.f;
       }
       __syncthreads();
+      // dk_s = sum over the block's heads of ds_s * q (qs carries the scale), dv_s = sum of pv_s * dout: a small
+      // [S, heads] x [heads, D] product per slot, one element per thread, added to the float32 accumulators.
       const size_t base = ((size_t(b) * d.N + cj) * d.Hkv + hk) * size_t(d.S) * d.D;
       for (int e = threadIdx.x; e < d.S * d.D; e += blockDim.x) {
         const int r = e / d.D, col = e - r * d.D;
-        const float a = dks[r * ld + col], bv = dvs[r * ld + col];
+        float a = 0.f, bv = 0.f;
+        for (int w2 = 0; w2 < nwarps; ++w2) {
+          a = fmaf(dssm[w2 * d.S + r], qsm[w2 * d.D + col], a);
+          bv = fmaf(pvsm[w2 * d.S + r], dosm[w2 * d.D + col], bv);
+        }
         if (a != 0.f) atomicAdd(dk + base + e, a);
         if (bv != 0.f) atomicAdd(dv + base + e, bv);
       }
@@ -326,7 +323,7 @@ void chunk_attention_bwd(DType dt, const void* q, const int64_t* idx, const floa
   if (s.B * s.H * s.T == 0) return;
   const Dims d = make_dims(s);
   const int nw = warps_for(d);
-  const size_t smem = size_t(4 * d.S * tile_ld(d.D) + 2 * kMaxWarps * d.D) * sizeof(float);
+  const size_t smem = size_t(2 * d.S * tile_ld(d.D) + 2 * kMaxWarps * (d.D + d.S)) * sizeof(float);
   dim3 grid(unsigned(d.T), unsigned(d.Hkv), unsigned(d.B));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);

@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) select_pass1(const T* __restrict__ q
                                                           const int64_t* __restrict__ visible, int Tq, int N, int d,
                                                           int k, float scale, int split_len, float* __restrict__ ps,
                                                           int* __restrict__ pi) {
-  __shared__ float qs[kQ][kMaxD];
+  __shared__ __align__(16) float qs[kQ][kMaxD];
   __shared__ RowState rows[kQ];
   __shared__ int need_fold;
   __shared__ int vis_s[kQ];  // visible chunks per row (0 for rows past Tq)
@@ -122,9 +122,14 @@ __global__ void __launch_bounds__(kThreads) select_pass1(const T* __restrict__ q
           float x[8];
           load8(lr + c, x);
 #pragma unroll
-          for (int i = 0; i < 8; ++i)
-#pragma unroll
-            for (int r = 0; r < kQ; ++r) acc[r] = fmaf(x[i], qs[r][c + i], acc[r]);
+          for (int r = 0; r < kQ; ++r) {  // two 16-byte broadcast reads of the query per 8 multiply-adds
+            const float4 a = *reinterpret_cast<const float4*>(&qs[r][c]);
+            const float4 b = *reinterpret_cast<const float4*>(&qs[r][c + 4]);
+            float s = acc[r];
+            s = fmaf(x[0], a.x, s), s = fmaf(x[1], a.y, s), s = fmaf(x[2], a.z, s), s = fmaf(x[3], a.w, s);
+            s = fmaf(x[4], b.x, s), s = fmaf(x[5], b.y, s), s = fmaf(x[6], b.z, s), s = fmaf(x[7], b.w, s);
+            acc[r] = s;
+          }
         }
       } else {
         for (int c = 0; c < d; ++c) {
