@@ -681,6 +681,8 @@ TEST_CASE("hsa paper preset: layout, size, init, shipped configs differ from it 
   REQUIRE_THROWS_WITH(HsaConfig::from_json({{"n_heads", 4}, {"kv_heads", 3}}), lctx_test::Contains("kv_heads"));
   REQUIRE_THROWS_WITH(HsaConfig::from_json({{"chunk_weights", "sparsemax"}}),
                       "hsa config: 'chunk_weights' must be one of softmax, softmax1, stick-breaking, got 'sparsemax'");
+}
+
 TEST_CASE("hsa set_full_selection: the training forward selects every visible chunk, inference is unchanged", "[hsa]") {
   auto c = small_cfg();
   auto m = make(c);
