@@ -17,6 +17,11 @@ struct Completion {
   std::optional<double> peak_device_mb;        // built-in: see docs/results-schema.md; remote: unknown
   int attempts = 1;                            // remote: HTTP attempts made (retries + 1)
   std::optional<std::vector<int32_t>> tokens;  // built-in: the generated token ids (EOS not included)
+  // built-in: "pruned" (exact receptive-field prefill ran) | "full"; remote: unknown
+  std::optional<std::string> prefill_path;
+  // built-in: positions the prunable layers computed for the prompt, summed over those layers (HSA upper
+  // layers, SWA layers; the full path: prompt tokens x those layers; Mamba: 0)
+  std::optional<int64_t> prefill_upper_positions;
 };
 
 }  // namespace lctx::harness

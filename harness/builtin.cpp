@@ -52,7 +52,9 @@ static torch::Device parse_device(const std::string& d) {
 BuiltinModel::BuiltinModel(const ModelSpec& spec, std::shared_ptr<const Tokenizer> tokenizer,
                            const BuiltinOptions& opt)
     : spec_(spec), tok_(std::move(tokenizer)), opt_(opt) {
-  if (opt_.block < 1) throw Error("--block must be >= 1");
+  if (opt_.block < 0) throw Error("--block must be >= 1 (or 0: the device's default)");
+  if (opt_.precision != "fp32" && opt_.precision != "bf16")
+    throw Error("--precision must be fp32 or bf16, got '" + opt_.precision + "'");
   auto cfg = check_checkpoint(spec_, *tok_);
   // A checkpoint without a recorded tokenizer hash (hand-built) is accepted with the tokenizer given.
   bool has_hash = !cfg.value("tokenizer_hash", std::string()).empty();
@@ -96,14 +98,18 @@ Completion BuiltinModel::complete(const std::vector<int32_t>& prompt, int max_ne
 
   Completion out;
   auto t0 = clk::now();
-  auto st = model_->begin(models::StreamOptions{opt_.kv_offload});
+  models::StreamOptions so;
+  so.kv_offload = opt_.kv_offload;
+  so.prune = opt_.prune;
+  so.precision = opt_.precision;
+  so.block = opt_.block > 0 ? opt_.block : (cuda ? 65536 : 4096);
+  auto st = model_->begin(so);
   auto all = torch::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, torch::kInt64);
-  torch::Tensor logits;
-  const int64_t n = static_cast<int64_t>(ids.size());
-  for (int64_t off = 0; off < n; off += opt_.block) {
-    auto blk = all.slice(0, off, std::min(n, off + opt_.block));
-    logits = model_->prefill(*st, cuda ? blk.to(dev, /*non_blocking=*/false) : blk.clone());
-  }
+  // One call: pruning works per call (only the call's last positions reach the upper layers).
+  torch::Tensor logits = model_->prefill(*st, cuda ? all.to(dev, /*non_blocking=*/false) : all.clone());
+  const int64_t upper_rows = st->prunable_rows;
+  out.prefill_path = st->pruned ? "pruned" : "full";
+  out.prefill_upper_positions = upper_rows;
   if (cuda) torch::cuda::synchronize(di);
   auto t1 = clk::now();
   std::vector<int32_t> gen;

@@ -1,5 +1,5 @@
-// A built-in checkpoint (hsa/swa/mamba) ready for streamed greedy completion: ids pushed through
-// Model::prefill in blocks, then Model::generate. Used by `lctx run` and `lctx serve`.
+// A built-in checkpoint (hsa/swa/mamba) ready for streamed greedy completion: the prompt pushed through one
+// Model::prefill call (processed in pieces of `block` tokens), then Model::generate. Used by `lctx run` and `lctx serve`.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,8 +19,10 @@ namespace lctx::harness {
 
 struct BuiltinOptions {
   std::string device = "cpu";   // "cpu", "cuda", "cuda:N"
-  int64_t block = 4096;         // prefill block size in tokens
+  int64_t block = 0;            // prefill piece size in tokens (StreamOptions::block; 0: 4096 on the CPU, 65536 on CUDA)
   bool kv_offload = false;      // StreamOptions::kv_offload (HSA)
+  bool prune = true;            // StreamOptions::prune: exact receptive-field prefill (false: --full-prefill)
+  std::string precision = "fp32";  // StreamOptions::precision: HSA chunk memory storage, fp32 | bf16
 };
 
 // Reads DIR/config.json and checks the model kind and the tokenizer hash against `tokenizer` before anything

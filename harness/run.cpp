@@ -137,6 +137,8 @@ json make_record(const Context& cx, const ModelSpec& m, const GridItem& it, cons
   r["prefill_s"] = c.prefill_s;
   r["decode_s"] = opt_num(c.decode_s);
   r["tokens_per_s"] = c.prefill_s > 0 ? json(static_cast<double>(s.prompt_tokens) / c.prefill_s) : json(nullptr);
+  r["prefill_path"] = c.prefill_path ? json(*c.prefill_path) : json(nullptr);
+  r["prefill_upper_positions"] = c.prefill_upper_positions ? json(*c.prefill_upper_positions) : json(nullptr);
   r["peak_device_mb"] = opt_num(c.peak_device_mb);
   int64_t hwm = host_peak_rss_bytes();
   r["peak_host_mb"] = hwm > 0 ? json(mb(hwm)) : json(nullptr);
@@ -191,7 +193,9 @@ RunSummary run_benchmark(const RunOptions& opt) {
   if (opt.out.empty()) throw Error("--out DIR is required");
   if (opt.samples < 1) throw Error("--samples must be >= 1");
   if (opt.concurrency < 1) throw Error("--concurrency must be >= 1");
-  if (opt.block < 1) throw Error("--block must be >= 1");
+  if (opt.block < 0) throw Error("--block must be >= 1 (or 0: the device's default)");
+  if (opt.precision != "fp32" && opt.precision != "bf16")
+    throw Error("--precision must be fp32 or bf16, got '" + opt.precision + "'");
   if (opt.max_new < 0) throw Error("--max-new must be >= 0");
   if (opt.suite != "ruler" && opt.suite != "babilong")
     throw Error("unknown suite '" + opt.suite + "' (known: ruler, babilong)");
@@ -288,6 +292,8 @@ RunSummary run_benchmark(const RunOptions& opt) {
                    {"device", opt.device},
                    {"block", opt.block},
                    {"kv_offload", opt.kv_offload},
+                   {"prefill", opt.full_prefill ? "full" : "pruned"},
+                   {"precision", opt.precision},
                    {"shard", shard_text},
                    {"concurrency", opt.concurrency},
                    {"timeout_s", opt.timeout_s},
@@ -343,6 +349,8 @@ RunSummary run_benchmark(const RunOptions& opt) {
       bo.device = opt.device;
       bo.block = opt.block;
       bo.kv_offload = opt.kv_offload;
+      bo.prune = !opt.full_prefill;
+      bo.precision = opt.precision;
       builtin = std::make_unique<BuiltinModel>(m, res.tokenizer, bo);
       device = builtin->device_name();
     } else {

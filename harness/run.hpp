@@ -20,7 +20,9 @@ struct RunOptions {
   uint64_t seed = 42;
   std::string device = "cpu";
   bool kv_offload = false;
-  int64_t block = 4096;
+  bool full_prefill = false;         // --full-prefill: every layer on every prompt position (default: pruned)
+  std::string precision = "fp32";    // --precision: HSA chunk memory storage (fp32 | bf16)
+  int64_t block = 0;                 // prefill piece size (0: 4096 on the CPU, 65536 on CUDA)
   std::string tokenizer;             // "" = the default tokenizer
   std::string haystack;              // "" = the default corpus folder
   std::string templates;

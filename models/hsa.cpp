@@ -7,11 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <set>
 
 #include "kernels/chunk_attention.hpp"
 #include "models/layers.hpp"
 #include "models/mamba.hpp"
+#include "models/profile.hpp"
+#include "models/prune.hpp"
 #include "tasks/core.hpp"
 
 namespace lctx::models {
@@ -501,59 +502,92 @@ struct HsaGroupImpl : torch::nn::Module {
 };
 TORCH_MODULE(HsaGroup);
 
-// Paged chunk K/V store (pages of kPage chunks; no reallocation as it grows). Host pages are pinned when
-// CUDA is available.
+// Capacity of a growing store that must hold `need` rows (at least a quarter more than `cap`, so decoding
+// past a reservation re-allocates rarely).
+int64_t grown_capacity(int64_t cap, int64_t need) { return std::max(need, cap + cap / 4 + 64); }
+
+// Chunk K/V of one upper layer. On the device: one contiguous [capacity, H, S, dh] tensor for K and one for V
+// (a gather is one index_select with device ids); prefill reserves the chunks a call will complete, so a
+// prompt pushed in one call allocates once. With kv_offload: pages of kPage chunks in host memory, pinned
+// when CUDA is available (pages, because pinned allocations are rounded up to powers of two). Appends into
+// pinned pages are asynchronous device-to-host copies on the current stream; a gather copies the chunk ids
+// to the host (a blocking copy, which also waits for those appends), collects the rows into pinned staging
+// memory and copies them to the device asynchronously.
 struct ChunkStore {
-  static constexpr int64_t kPage = 256;
+  static constexpr int64_t kPage = 4096;
   bool host = false;
   torch::Device device{torch::kCPU};
-  std::vector<torch::Tensor> kp, vp;
+  torch::ScalarType dtype = torch::kFloat;
+  int64_t heads = 0, chunk = 0, head_dim = 0;
+  torch::Tensor k, v;                   // device: [capacity, H, S, dh]; rows 0..n-1 valid
+  std::vector<torch::Tensor> kp, vp;    // host: pages [kPage, H, S, dh]
   int64_t n = 0;
 
-  void append(const torch::Tensor& k, const torch::Tensor& v) {  // [m, H, S, dh]
-    const int64_t m = k.size(0);
+  bool pinned() const { return host && device.is_cuda(); }
+  int64_t capacity() const { return host ? int64_t(kp.size()) * kPage : (k.defined() ? k.size(0) : 0); }
+  void reserve(int64_t need) {
+    if (host || need <= capacity()) return;
+    const int64_t cap = capacity() == 0 ? need : grown_capacity(capacity(), need);
+    auto opts = torch::TensorOptions().dtype(dtype).device(device);
+    auto nk = torch::empty({cap, heads, chunk, head_dim}, opts), nv = torch::empty({cap, heads, chunk, head_dim}, opts);
+    if (n > 0) {
+      nk.narrow(0, 0, n).copy_(k.narrow(0, 0, n));
+      nv.narrow(0, 0, n).copy_(v.narrow(0, 0, n));
+    }
+    k = nk;
+    v = nv;
+  }
+  void append(const torch::Tensor& kn_in, const torch::Tensor& vn_in) {  // [m, H, S, dh]
+    const int64_t m = kn_in.size(0);
+    auto kn = kn_in.to(dtype), vn = vn_in.to(dtype);
+    if (!host) {
+      reserve(n + m);
+      k.narrow(0, n, m).copy_(kn);
+      v.narrow(0, n, m).copy_(vn);
+      n += m;
+      return;
+    }
     for (int64_t i = 0; i < m;) {
       const int64_t slot = n % kPage;
       if (slot == 0) {
-        auto opts = k.options().device(host ? torch::Device(torch::kCPU) : device);
-        if (host && torch::cuda::is_available()) opts = opts.pinned_memory(true);
-        std::vector<int64_t> shape = {kPage, k.size(1), k.size(2), k.size(3)};
-        kp.push_back(torch::empty(shape, opts));
-        vp.push_back(torch::empty(shape, opts));
+        auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCPU);
+        if (pinned()) opts = opts.pinned_memory(true);
+        kp.push_back(torch::empty({kPage, heads, chunk, head_dim}, opts));
+        vp.push_back(torch::empty({kPage, heads, chunk, head_dim}, opts));
       }
       const int64_t take = std::min(m - i, kPage - slot);
-      kp.back().slice(0, slot, slot + take).copy_(k.slice(0, i, i + take));
-      vp.back().slice(0, slot, slot + take).copy_(v.slice(0, i, i + take));
+      kp.back().narrow(0, slot, take).copy_(kn.narrow(0, i, take), /*non_blocking=*/pinned());
+      vp.back().narrow(0, slot, take).copy_(vn.narrow(0, i, take), /*non_blocking=*/pinned());
       i += take;
       n += take;
     }
   }
-  // Rows `ids` (sorted unique, int64 on CPU) -> [U, H, S, dh] K and V on `device`.
-  std::pair<torch::Tensor, torch::Tensor> gather(const std::vector<int64_t>& ids) const {
-    const auto& ref = kp.front();
-    std::vector<int64_t> shape = {int64_t(ids.size()), ref.size(1), ref.size(2), ref.size(3)};
-    auto opts = ref.options();
-    if (host && torch::cuda::is_available()) opts = opts.pinned_memory(true);
-    auto ko = torch::empty(shape, opts), vo = torch::empty(shape, opts);
-    size_t i = 0;
-    while (i < ids.size()) {  // ids sorted: runs of the same page
-      const int64_t page = ids[i] / kPage;
-      size_t j = i;
-      std::vector<int64_t> offs;
-      while (j < ids.size() && ids[j] / kPage == page) offs.push_back(ids[j++] % kPage);
-      auto o = torch::tensor(offs, torch::kInt64).to(ref.device());
-      ko.slice(0, i, j).copy_(kp[page].index_select(0, o));
-      vo.slice(0, i, j).copy_(vp[page].index_select(0, o));
+  // Rows `ids` ([U] int64 on `device`, sorted, each in [0, n)) -> [U, H, S, dh] K and V on `device`, storage dtype.
+  std::pair<torch::Tensor, torch::Tensor> gather(const torch::Tensor& ids) const {
+    if (!host) return {k.index_select(0, ids), v.index_select(0, ids)};
+    auto hid = ids.to(torch::kCPU).contiguous();
+    const int64_t u = hid.size(0);
+    auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCPU);
+    if (pinned()) opts = opts.pinned_memory(true);
+    auto ko = torch::empty({u, heads, chunk, head_dim}, opts), vo = torch::empty({u, heads, chunk, head_dim}, opts);
+    const int64_t* p = hid.data_ptr<int64_t>();
+    for (int64_t i = 0; i < u;) {  // runs of ids on the same page
+      const int64_t page = p[i] / kPage;
+      int64_t j = i;
+      while (j < u && p[j] / kPage == page) ++j;
+      auto off = hid.narrow(0, i, j - i) - page * kPage;
+      auto kd = ko.narrow(0, i, j - i), vd = vo.narrow(0, i, j - i);
+      torch::index_select_out(kd, kp[page], 0, off);
+      torch::index_select_out(vd, vp[page], 0, off);
       i = j;
     }
-    if (host) return {ko.to(device, /*non_blocking=*/true), vo.to(device, /*non_blocking=*/true)};
+    if (!device.is_cpu()) return {ko.to(device, /*non_blocking=*/true), vo.to(device, /*non_blocking=*/true)};
     return {ko, vo};
   }
+  // Bytes of the stored chunks (allocated capacity: up to a quarter more on the device, up to one page more
+  // in host memory).
   int64_t bytes() const {
-    int64_t b = 0;
-    for (auto& t : kp) b += t.numel() * t.element_size();
-    for (auto& t : vp) b += t.numel() * t.element_size();
-    return b;
+    return 2 * n * heads * chunk * head_dim * int64_t(c10::elementSize(dtype));
   }
 };
 
@@ -562,13 +596,23 @@ struct HsaState : StreamState {
   std::vector<KVCache> lower, upper;
   std::vector<MambaLayerState> lower_mamba;  // lower = "mamba"
   torch::Tensor pending;    // lower-layer states of the incomplete chunk [p, D]
-  torch::Tensor landmarks;  // [capacity, dl] on the device; rows 0..n_chunks-1 valid
+  torch::Tensor landmarks;  // [capacity, dl] on the device (storage dtype); rows 0..n_chunks-1 valid
   torch::Tensor last_emb;   // token_shift: embeddings of the last pushed tokens [1, w, D] (zeros before the first)
   int64_t n_chunks = 0;
   std::vector<ChunkStore> kv;  // per upper layer
-  // granularity "chunk": the current query chunk's selection per upper layer ([K] ids, [K] weights)
-  std::vector<int64_t> lead_chunk;
+  // granularity "chunk": per upper layer, the selection ([K] ids, [K] weights) of the leader of the chunk that
+  // holds the last processed position
   std::vector<torch::Tensor> lead_idx, lead_w;
+  torch::Tensor lmk_f;  // float32 copy of the valid landmarks for the current piece (bf16 storage), or a view
+
+  void reserve_chunks(int64_t need) {
+    if (need > landmarks.size(0)) {
+      auto grown = torch::empty({grown_capacity(landmarks.size(0), need), landmarks.size(1)}, landmarks.options());
+      if (n_chunks > 0) grown.narrow(0, 0, n_chunks).copy_(landmarks.narrow(0, 0, n_chunks));
+      landmarks = grown;
+    }
+    for (auto& s : kv) s.reserve(need);
+  }
 };
 
 }  // namespace
@@ -781,10 +825,14 @@ torch::Tensor HsaModel::forward_hidden(const torch::Tensor& ids_in) {
 // Streamed inference
 
 std::unique_ptr<StreamState> HsaModel::begin(const StreamOptions& opt) {
+  if (opt.precision != "fp32" && opt.precision != "bf16")
+    throw Error("hsa: chunk memory precision must be fp32 or bf16, got '" + opt.precision + "'");
+  if (opt.block < 0) throw Error("hsa: stream option block must be >= 0");
   auto st = std::make_unique<HsaState>();
   auto& m = *impl_;
   const auto dev = device();
   const auto opts = m.final_norm->weight.options();
+  const auto store = opt.precision == "bf16" ? torch::kBFloat16 : opts.dtype().toScalarType();
   const size_t nret = size_t(cfg_.retrieval_layers());
   st->opt = opt;
   st->lower.resize(m.lower.size());
@@ -794,81 +842,122 @@ std::unique_ptr<StreamState> HsaModel::begin(const StreamOptions& opt) {
   for (auto& s : st->kv) {
     s.host = opt.kv_offload;
     s.device = dev;
+    s.dtype = store;
+    s.heads = cfg_.kv_head_count();
+    s.chunk = cfg_.chunk;
+    s.head_dim = cfg_.head_dim();
   }
   st->pending = torch::empty({0, cfg_.d_model}, opts);
-  st->landmarks = torch::empty({64, m.dl}, opts);
-  st->lead_chunk.assign(nret, -1);
+  st->landmarks = torch::empty({0, m.dl}, opts.dtype(store));
   st->lead_idx.resize(nret);
   st->lead_w.resize(nret);
   return st;
 }
 
+// The upper stack's modules in stream order with their reach (window - 1 for a window attention, 0 for a
+// position-wise module) and pull (the chunk size where a row's selection comes from its chunk's first
+// position). lctx layout: every upper layer = window attention, then retrieval + MLP. Paper layout, per
+// group: the HSA layer (its own window attention when hsa_swa, then retrieval + MLP), then its SWA blocks.
+std::vector<LayerRows> HsaModel::upper_rows(int64_t first, int64_t last) const {
+  const auto& m = *impl_;
+  const int64_t r = cfg_.window - 1, pull = cfg_.granularity == HsaGranularity::chunk ? cfg_.chunk : 0;
+  std::vector<int64_t> reach, pulls;
+  if (!m.groups.empty()) {
+    for (auto& g : m.groups) {
+      reach.push_back(g->hsa->attn ? r : 0);
+      pulls.push_back(pull);
+      for (size_t i = 0; i < g->swa.size(); ++i) {
+        reach.push_back(r);
+        pulls.push_back(0);
+      }
+    }
+  } else {
+    reach.assign(m.upper.size(), r);
+    pulls.assign(m.upper.size(), pull);
+  }
+  return receptive_rows(first, last, reach, pulls);
+}
+
+int64_t HsaModel::upper_modules() const {
+  const auto& m = *impl_;
+  if (m.groups.empty()) return int64_t(m.upper.size());
+  int64_t n = 0;
+  for (auto& g : m.groups) n += 1 + int64_t(g->swa.size());
+  return n;
+}
+
 torch::Tensor HsaModel::prefill(StreamState& base, const torch::Tensor& ids_in) {
   auto* st = dynamic_cast<HsaState*>(&base);
   if (!st || int64_t(st->upper.size()) != impl_->upper_windows() ||
-      int64_t(st->lead_chunk.size()) != cfg_.retrieval_layers())
+      int64_t(st->lead_idx.size()) != cfg_.retrieval_layers())
     throw Error("hsa prefill: state was not made by this model");
   torch::NoGradGuard ng;
   auto ids = check_block(ids_in, cfg_.vocab, device());
+  const int64_t total = ids.size(0), p0 = st->position;
+  const int64_t block = st->opt.block > 0 ? st->opt.block : cfg_.prefill_block;
+  // One allocation for the chunks this call completes (plus room for a few thousand decoded tokens).
+  st->reserve_chunks((p0 + total) / cfg_.chunk + 64);
+  std::vector<LayerRows> plan(size_t(upper_modules()), LayerRows{p0, p0});
+  if (st->opt.prune) {
+    plan = upper_rows(p0, p0 + total - 1);
+    st->pruned = true;
+  }
   torch::Tensor last;
-  for (int64_t i0 = 0; i0 < ids.size(0); i0 += cfg_.prefill_block)
-    last = prefill_piece(*st, ids.slice(0, i0, std::min<int64_t>(ids.size(0), i0 + cfg_.prefill_block)));
+  for (int64_t i0 = 0; i0 < total; i0 += block) {
+    const int64_t i1 = std::min(total, i0 + block);
+    last = prefill_piece(*st, ids.slice(0, i0, i1), plan, i1 == total);
+  }
   return last;
 }
 
-// Streamed retrieval of retrieval layer l for the n rows of a block: selection against the landmarks, then
-// per retrieval_block rows a gather of the distinct selected chunks' K/V from `store` and the chunk attention.
-// ql [n, dl]; q [H, n, dh]; returns [n, H * dh].
+// Streamed retrieval of retrieval layer l for the n rows at positions pos0.. of a block: selection against
+// the landmarks, then per retrieval_block rows the distinct selected chunks (found on the device), a gather of
+// their K/V from `store` and the chunk attention. ql [n, dl]; q [H, n, dh]; returns [n, H * dh].
 torch::Tensor HsaModel::stream_retrieval(StreamState& base, size_t l, const torch::Tensor& ql, const torch::Tensor& q,
-                                         const torch::Tensor& pos) {
+                                         const torch::Tensor& pos, int64_t pos0) {
   auto* st = static_cast<HsaState*>(&base);
   auto& store = st->kv[cfg_.layout == HsaLayout::paper ? 0 : l];
   const auto dev = q.device();
   const int64_t n = q.size(1), s = cfg_.chunk, h = cfg_.n_heads, dh = cfg_.head_dim();
   const int64_t g = cfg_.kv_head_count(), rep = h / g, nc = st->n_chunks;
-  const int64_t p0 = st->position;
-  auto lmk = st->landmarks.slice(0, 0, nc);
+  if (!st->lmk_f.defined() || st->lmk_f.size(0) != nc)  // float32 landmarks for the scores
+    st->lmk_f = st->landmarks.narrow(0, 0, nc).to(torch::kFloat);
+  const auto& lmk = st->lmk_f;
   const double lscale = 1.0 / std::sqrt(double(impl_->dl)), ascale = 1.0 / std::sqrt(double(dh));
   const bool joint = cfg_.fusion == HsaFusion::joint;
-  auto vis_all = pos.div(s, "floor");
   // Selection per row: idx [n, K], weights [n, K] (chunk fusion) or scores (joint fusion).
   torch::Tensor idx, w;
-  if (cfg_.granularity == HsaGranularity::token) {
-    auto sel = kernels::select_chunks(ql, lmk, vis_all, cfg_.topk, lscale);
-    std::tie(idx, w) = hsa::slot_weights(sel.idx, sel.scores, cfg_);
-  } else {
-    // Leaders: rows at the first position of a chunk select for the whole chunk.
-    const int64_t kk = std::min(cfg_.topk, nc);
-    std::vector<torch::Tensor> ri, rw;
-    std::vector<int64_t> lead_rows;
-    for (int64_t i = 0; i < n; ++i)
-      if ((p0 + i) % s == 0) lead_rows.push_back(i);
-    torch::Tensor li, lw;
-    if (!lead_rows.empty()) {
-      auto lr = torch::tensor(lead_rows, torch::kInt64).to(dev);
-      auto sel = kernels::select_chunks(ql.index_select(0, lr), lmk, vis_all.index_select(0, lr), cfg_.topk, lscale);
-      std::tie(li, lw) = hsa::slot_weights(sel.idx, sel.scores, cfg_);
-    }
-    size_t next = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      if (next < lead_rows.size() && lead_rows[next] == i) {
-        st->lead_chunk[l] = (p0 + i) / s;
-        st->lead_idx[l] = li[next];
-        st->lead_w[l] = lw[next];
-        ++next;
+  {
+    profile::Scope ps("selection", dev);
+    if (cfg_.granularity == HsaGranularity::token) {
+      auto sel = kernels::select_chunks(ql, lmk, pos.div(s, "floor"), cfg_.topk, lscale);
+      std::tie(idx, w) = hsa::slot_weights(sel.idx, sel.scores, cfg_);
+    } else {
+      // Leaders (rows at a chunk's first position) select for their whole chunk; rows before the first leader
+      // of this range continue the chunk whose leader the state holds.
+      const int64_t kk = std::min(cfg_.topk, nc);
+      const int64_t fl = (pos0 + s - 1) / s * s;  // first leader position >= pos0
+      auto li = torch::full({1, kk}, -1, pos.options());
+      auto lw = torch::full({1, kk}, joint ? kNegInf : 0.0, ql.options());
+      if (st->lead_idx[l].defined()) {  // the held leader's selection, padded to the current K
+        const int64_t have = st->lead_idx[l].size(0);
+        li.narrow(1, 0, have).copy_(st->lead_idx[l]);
+        lw.narrow(1, 0, have).copy_(st->lead_w[l]);
       }
-      auto ci = st->lead_idx[l], cw = st->lead_w[l];
-      // pad / trim the leader's selection to the current K (the memory may have grown since)
-      const int64_t have = ci.size(0);
-      if (have < kk) {
-        ci = torch::cat({ci, torch::full({kk - have}, -1, ci.options())});
-        cw = torch::cat({cw, torch::full({kk - have}, joint ? kNegInf : 0.0, cw.options())});
+      if (fl < pos0 + n) {
+        auto lr = torch::arange(fl - pos0, n, s, pos.options());
+        auto sel = kernels::select_chunks(ql.index_select(0, lr), lmk, pos.index_select(0, lr).div(s, "floor"),
+                                          cfg_.topk, lscale);
+        auto sw = hsa::slot_weights(sel.idx, sel.scores, cfg_);
+        li = torch::cat({li, sw.first}, 0);
+        lw = torch::cat({lw, sw.second.to(lw.scalar_type())}, 0);
       }
-      ri.push_back(ci);
-      rw.push_back(cw);
+      auto entry = (pos - fl + s).div(s, "floor");  // 0: the held leader; j >= 1: the j-th leader here
+      idx = li.index_select(0, entry);
+      w = lw.index_select(0, entry);
+      st->lead_idx[l] = li[li.size(0) - 1].clone();
+      st->lead_w[l] = lw[lw.size(0) - 1].clone();
     }
-    idx = torch::stack(ri);
-    w = torch::stack(rw);
   }
   if (trace_) {
     trace_->idx.push_back(idx.cpu());
@@ -877,25 +966,24 @@ torch::Tensor HsaModel::stream_retrieval(StreamState& base, size_t l, const torc
   std::vector<torch::Tensor> outs;
   for (int64_t r0 = 0; r0 < n; r0 += retrieval_block) {
     const int64_t r1 = std::min(n, r0 + retrieval_block), nr = r1 - r0;
-    auto bi = idx.slice(0, r0, r1);
-    auto bw = w.slice(0, r0, r1);
-    auto bcpu = bi.cpu().contiguous();
-    std::set<int64_t> uniq;
-    const int64_t* pi = bcpu.data_ptr<int64_t>();
-    for (int64_t z = 0; z < bcpu.numel(); ++z)
-      if (pi[z] >= 0) uniq.insert(pi[z]);
-    if (uniq.empty()) {
+    if (nc == 0 || idx.size(1) == 0) {
       outs.push_back(torch::zeros({h, nr, dh}, q.options()));
       continue;
     }
-    std::vector<int64_t> ids_u(uniq.begin(), uniq.end());
-    // remap chunk ids to rows of the gathered K/V
-    auto remap = torch::full({nc + 1}, -1, torch::kInt64);
-    auto rp = remap.data_ptr<int64_t>();
-    for (size_t z = 0; z < ids_u.size(); ++z) rp[ids_u[z]] = int64_t(z);
-    auto local = remap.index_select(0, bcpu.masked_fill(bcpu.lt(0), nc).reshape({-1})).view(bcpu.sizes()).to(dev);
-    auto kv = store.gather(ids_u);  // [U, G, S, dh]
-    if (cfg_.chunk_softmax1) {      // a zero key with a zero value = a zero logit in every chunk's softmax
+    auto bi = idx.slice(0, r0, r1);
+    auto bw = w.slice(0, r0, r1);
+    // The distinct chunks of the block, on the device: sorted ids (-1, the empty slot, gathers chunk 0 as a
+    // placeholder nothing attends to) and each slot's row among them.
+    torch::Tensor local;
+    std::pair<torch::Tensor, torch::Tensor> kv;
+    {
+      profile::Scope ps("gather", dev);
+      auto uq = torch::_unique2(bi.reshape({-1}), /*sorted=*/true, /*return_inverse=*/true);
+      local = std::get<1>(uq).view(bi.sizes()).masked_fill(bi.lt(0), -1);
+      kv = store.gather(std::get<0>(uq).clamp_min(0));  // [U, G, S, dh]
+    }
+    profile::Scope ps("attention", dev);
+    if (cfg_.chunk_softmax1) {  // a zero key with a zero value = a zero logit in every chunk's softmax
       auto z = torch::zeros({kv.first.size(0), g, 1, dh}, kv.first.options());
       kv = {torch::cat({kv.first, z}, 2), torch::cat({kv.second, z}, 2)};
     }
@@ -910,40 +998,47 @@ torch::Tensor HsaModel::stream_retrieval(StreamState& base, size_t l, const torc
   return torch::cat(outs, 1).permute({1, 0, 2}).reshape({n, h * dh});
 }
 
-torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& ids) {
+// One piece [p0, e) of a prefill call: embeddings, lower layers and the chunk encoder on every position; upper
+// module j on its input rows [max(p0, plan[j].in0), e) and output rows [max(p0, plan[j].out0), e) only.
+torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& ids, const std::vector<LayerRows>& plan,
+                                      bool want_logits) {
   auto* st = static_cast<HsaState*>(&base);
   auto& m = *impl_;
   const auto dev = ids.device();
   const int64_t n = ids.size(0), s = cfg_.chunk, d = cfg_.d_model, h = cfg_.n_heads, dh = cfg_.head_dim();
-  const int64_t p0 = st->position;
+  const int64_t p0 = st->position, e = p0 + n;
   const bool paper = cfg_.layout == HsaLayout::paper;
-  auto pos = torch::arange(p0, p0 + n, ids.options());
-  auto x = m.emb->embed(ids).unsqueeze(0);  // [1, n, D]
-  if (cfg_.token_shift) {
-    const int64_t w = cfg_.token_shift_width;
-    auto hist = st->last_emb.defined() ? st->last_emb : torch::zeros({1, w, d}, x.options());
-    auto all = torch::cat({hist, x}, 1);
-    st->last_emb = all.narrow(1, n, w).clone();  // the last w embeddings after this block
-    x = m.apply_shift(x, all);
+  torch::Tensor x;
+  {
+    profile::Scope ps("embed", dev);
+    x = m.emb->embed(ids).unsqueeze(0);  // [1, n, D]
+    if (cfg_.token_shift) {
+      const int64_t w = cfg_.token_shift_width;
+      auto hist = st->last_emb.defined() ? st->last_emb : torch::zeros({1, w, d}, x.options());
+      auto all = torch::cat({hist, x}, 1);
+      st->last_emb = all.narrow(1, n, w).clone();  // the last w embeddings after this block
+      x = m.apply_shift(x, all);
+    }
   }
   auto rt = m.rope(p0, n, dev);
-  for (size_t i = 0; i < m.lower.size(); ++i) x = m.lower[i]->forward_stream(x, p0, rt, st->lower[i]);
-  for (size_t i = 0; i < m.lower_mamba.size(); ++i) x = m.lower_mamba[i]->forward(x, &st->lower_mamba[i]);
+  {
+    profile::Scope ps("lower", dev);
+    for (size_t i = 0; i < m.lower.size(); ++i) x = m.lower[i]->forward_stream(x, p0, rt, st->lower[i]);
+    for (size_t i = 0; i < m.lower_mamba.size(); ++i) x = m.lower_mamba[i]->forward(x, &st->lower_mamba[i]);
+  }
 
   // Encode the chunks completed by this block (each chunk exactly once).
   st->pending = torch::cat({st->pending, x[0]}, 0);
   const int64_t done = st->pending.size(0) / s;
   if (done > 0) {
-    auto chunks = st->pending.slice(0, 0, done * s).reshape({done, s, d});
-    auto r = m.encoder->forward(chunks);
-    if (st->n_chunks + done > st->landmarks.size(0)) {
-      int64_t cap = st->landmarks.size(0);
-      while (cap < st->n_chunks + done) cap *= 2;
-      auto grown = torch::empty({cap, m.dl}, st->landmarks.options());
-      grown.slice(0, 0, st->n_chunks).copy_(st->landmarks.slice(0, 0, st->n_chunks));
-      st->landmarks = grown;
+    std::pair<torch::Tensor, torch::Tensor> r;
+    {
+      profile::Scope ps("encoder", dev);
+      r = m.encoder->forward(st->pending.slice(0, 0, done * s).reshape({done, s, d}));
     }
-    st->landmarks.slice(0, st->n_chunks, st->n_chunks + done).copy_(r.second);
+    profile::Scope ps("kv_store", dev);
+    st->reserve_chunks(st->n_chunks + done);
+    st->landmarks.narrow(0, st->n_chunks, done).copy_(r.second);
     if (paper) {
       auto kv = m.memory->forward(r.first);
       st->kv[0].append(kv.first, kv.second);
@@ -955,34 +1050,87 @@ torch::Tensor HsaModel::prefill_piece(StreamState& base, const torch::Tensor& id
     st->n_chunks += done;
     st->pending = st->pending.slice(0, done * s).clone();
   }
+  st->lmk_f = torch::Tensor();  // the memory may have grown
 
+  // The upper stack, module by module (stream order); x holds rows [from, e).
   const bool bypass = cfg_.residual == HsaResidual::bypass;
-  auto heads = [&](const torch::Tensor& y) { return y.view({n, h, dh}).permute({1, 0, 2}); };  // [H, n, dh]
+  int64_t from = p0;
+  size_t mod = 0;    // index into plan
+  size_t cache = 0;  // st->upper: window caches in stream order
+  bool complete = true;
+  int64_t in0 = 0, out0 = 0, nq = 0;
+  // Enters module `mod`: false when it starts in a later piece (then so do the modules above it).
+  auto enter = [&]() {
+    in0 = std::max(p0, plan[mod].in0);
+    out0 = std::min(e, std::max(p0, plan[mod].out0));
+    if (in0 >= e) return false;
+    if (in0 > from) x = x.narrow(1, in0 - from, e - in0);
+    from = in0;
+    nq = e - out0;
+    return true;
+  };
+  // Window attention of the module on rows [in0, e), queries [out0, e): [1, nq, D].
+  auto window = [&](WindowAttention& attn, RMSNorm& norm) {
+    profile::Scope ps("upper_swa", dev);
+    return attn->forward_stream(norm(x), in0, Rope::slice(rt, in0 - p0, e - in0), st->upper[cache++], nq);
+  };
+  auto leave = [&]() {  // after the module: x holds its nq output rows
+    from = out0;
+    st->prunable_rows += nq;
+    ++mod;
+    return nq > 0;  // no output rows here: the modules above start in a later piece
+  };
+  auto heads = [&](const torch::Tensor& y) { return y.view({nq, h, dh}).permute({1, 0, 2}); };  // [H, nq, dh]
+  auto rows = [&]() { return torch::arange(out0, e, ids.options()); };
   if (paper) {
-    size_t cache = 0;  // st->upper: window caches in stream order
-    for (size_t l = 0; l < m.groups.size(); ++l) {
+    for (size_t l = 0; l < m.groups.size() && complete; ++l) {
       auto& L = m.groups[l]->hsa;
-      auto a = L->attn ? x + L->attn->forward_stream(L->attn_norm(x), p0, rt, st->upper[cache++]) : x;
-      auto q = heads(L->q(L->ret_norm(a)[0]));
-      if (L->q_norm) q = L->q_norm(q);
-      auto o = stream_retrieval(*st, l, L->qlmk(L->lmk_norm(x)[0]), q, pos);
-      x = L->finish(a, L->wo(o).unsqueeze(0), bypass);
-      for (auto& blk : m.groups[l]->swa) x = blk->forward_stream(x, p0, rt, st->upper[cache++]);
+      if (!(complete = enter())) break;
+      auto xo = x.narrow(1, out0 - in0, nq);  // the HSA layer's input on its output rows
+      auto a = L->attn ? xo + window(L->attn, L->attn_norm) : xo;
+      if (nq > 0) {
+        auto q = heads(L->q(L->ret_norm(a)[0]));
+        if (L->q_norm) q = L->q_norm(q);
+        auto o = stream_retrieval(*st, l, L->qlmk(L->lmk_norm(xo)[0]), q, rows(), out0);
+        profile::Scope ps("mlp", dev);
+        x = L->finish(a, L->wo(o).unsqueeze(0), bypass);
+      } else {
+        x = a;
+      }
+      if (!(complete = leave())) break;
+      for (auto& blk : m.groups[l]->swa) {
+        if (!(complete = enter())) break;
+        {
+          profile::Scope ps("upper_swa", dev);
+          x = blk->forward_stream(x, in0, Rope::slice(rt, in0 - p0, e - in0), st->upper[cache++], nq);
+        }
+        if (!(complete = leave())) break;
+      }
     }
   } else {
     for (size_t l = 0; l < m.upper.size(); ++l) {
       auto& layer = m.upper[l];
-      auto a = x + layer->attn->forward_stream(layer->attn_norm(x), p0, rt, st->upper[l]);
-      auto hn = layer->ret_norm(a)[0];  // [n, D]
-      auto& ret = layer->ret;
-      auto q = heads(ret->q(hn));
-      if (ret->q_norm) q = ret->q_norm(q);
-      auto o = stream_retrieval(*st, l, ret->qlmk(hn), q, pos);
-      x = layer->finish(a, ret->wo(o).unsqueeze(0), bypass);
+      if (!(complete = enter())) break;
+      auto a = x.narrow(1, out0 - in0, nq) + window(layer->attn, layer->attn_norm);
+      if (nq > 0) {
+        auto hn = layer->ret_norm(a)[0];  // [nq, D]
+        auto& ret = layer->ret;
+        auto q = heads(ret->q(hn));
+        if (ret->q_norm) q = ret->q_norm(q);
+        auto o = stream_retrieval(*st, l, ret->qlmk(hn), q, rows(), out0);
+        profile::Scope ps("mlp", dev);
+        x = layer->finish(a, ret->wo(o).unsqueeze(0), bypass);
+      } else {
+        x = a;
+      }
+      if (!(complete = leave())) break;
     }
   }
   st->position += n;
-  return m.emb->logits(m.final_norm(x.select(1, n - 1))).reshape({-1});
+  if (!want_logits) return {};
+  if (!complete) throw Error("hsa prefill: internal error: the last piece skipped an upper module");
+  profile::Scope ps("head", dev);
+  return m.emb->logits(m.final_norm(x.select(1, x.size(1) - 1))).reshape({-1});
 }
 
 HsaMemoryStats HsaModel::memory_stats(const StreamState& base) const {

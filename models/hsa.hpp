@@ -11,6 +11,8 @@
 
 namespace lctx::models {
 
+struct LayerRows;
+
 // Switches of the HSA model, parsed from their JSON strings once (HsaConfig::from_json); the model never
 // compares strings per layer or step. The JSON spelling of each value is in the comment.
 enum class HsaLayout { lctx, paper };                       // "lctx" | "paper"
@@ -182,7 +184,11 @@ class HsaModel : public Model {
   int64_t retrieval_block = 256;
 
  private:
-  torch::Tensor prefill_piece(StreamState& st, const torch::Tensor& ids);
+  // Pruned prefill: the rows every upper layer must compute for a call pushing positions first..last.
+  std::vector<LayerRows> upper_rows(int64_t first, int64_t last) const;
+  int64_t upper_modules() const;  // entries of upper_rows: the upper stack's modules in stream order
+  torch::Tensor prefill_piece(StreamState& st, const torch::Tensor& ids, const std::vector<LayerRows>& plan,
+                              bool want_logits);
   struct AuxAccum {  // selection_aux over the retrieval layers of one forward
     bool on = false;
     torch::Tensor sum;
@@ -190,8 +196,9 @@ class HsaModel : public Model {
   };
   torch::Tensor train_retrieval(const torch::Tensor& ql, const torch::Tensor& q, const torch::Tensor& kc,
                                 const torch::Tensor& vc, const torch::Tensor& lmk, AuxAccum& aux);
+  // Streamed retrieval of retrieval layer `layer` for rows at positions pos0.. (pos [n]).
   torch::Tensor stream_retrieval(StreamState& st, size_t layer, const torch::Tensor& ql, const torch::Tensor& q,
-                                 const torch::Tensor& pos);
+                                 const torch::Tensor& pos, int64_t pos0);
   struct Impl;
   HsaConfig cfg_;
   std::shared_ptr<Impl> impl_;

@@ -96,6 +96,10 @@ torch::Tensor Rope::apply(const torch::Tensor& x, const RopeTables& t) {
   return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
 }
 
+RopeTables Rope::slice(const RopeTables& t, int64_t off, int64_t len) {
+  return {t.cos.narrow(0, off, len), t.sin.narrow(0, off, len)};
+}
+
 // ---- SwiGLU ---------------------------------------------------------------------------------------------
 int64_t default_mlp_hidden(int64_t d) { return ((8 * d / 3) + 31) / 32 * 32; }
 static torch::nn::Linear linear(int64_t in, int64_t out, bool bias = false) {
@@ -155,20 +159,23 @@ torch::Tensor WindowAttentionImpl::forward(const torch::Tensor& x, int64_t pos0,
   return merge_heads(kernels::window_attention(q, k, v, window, pos0, pos0));
 }
 torch::Tensor WindowAttentionImpl::forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rt,
-                                                  KVCache& cache) {
+                                                  KVCache& cache, int64_t n_query) {
   auto [q, k, v] = project(x, rt);
+  const int64_t n = x.size(1), nq = n_query >= 0 ? std::min(n_query, n) : n;
+  if (nq < n) q = q.narrow(2, n - nq, nq);
   torch::Tensor kk = k, vv = v;
   int64_t past = 0;
-  if (cache.k.defined() && cache.k.size(2) > 0) {
+  if (cache.k.defined() && cache.k.size(2) > 0 && cache.next == pos0) {
     past = cache.k.size(2);
     kk = torch::cat({cache.k, k}, 2);
     vv = torch::cat({cache.v, v}, 2);
   }
-  auto y = kernels::window_attention(q, kk, vv, window, pos0, pos0 - past);
+  torch::Tensor y = nq > 0 ? kernels::window_attention(q, kk, vv, window, pos0 + n - nq, pos0 - past) : q;
   const int64_t total = kk.size(2), keep = std::min<int64_t>(total, window - 1);
   // Copies, so the cache never pins the (possibly much larger) block tensors.
   cache.k = kk.slice(2, total - keep).clone();
   cache.v = vv.slice(2, total - keep).clone();
+  cache.next = pos0 + n;
   return merge_heads(y);
 }
 
@@ -185,8 +192,10 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, int64_t pos0
   return h + mlp(mlp_norm(h));
 }
 torch::Tensor TransformerBlockImpl::forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rt,
-                                                   KVCache& cache) {
-  auto h = x + attn->forward_stream(attn_norm(x), pos0, rt, cache);
+                                                   KVCache& cache, int64_t n_query) {
+  const int64_t n = x.size(1), nq = n_query >= 0 ? std::min(n_query, n) : n;
+  auto y = attn->forward_stream(attn_norm(x), pos0, rt, cache, nq);
+  auto h = (nq < n ? x.narrow(1, n - nq, nq) : x) + y;
   return h + mlp(mlp_norm(h));
 }
 

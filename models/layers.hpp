@@ -58,6 +58,8 @@ class Rope {
   RopeTables tables(const torch::Tensor& positions) const;                            // any positions [T] (int64)
   // x [..., T, head_dim] -> rotated, same dtype.
   static torch::Tensor apply(const torch::Tensor& x, const RopeTables& t);
+  // Rows [off, off + len) of tables made for consecutive positions.
+  static RopeTables slice(const RopeTables& t, int64_t off, int64_t len);
   int64_t head_dim() const { return head_dim_; }
   double base() const { return base_; }
 
@@ -81,6 +83,7 @@ TORCH_MODULE(SwiGLU);
 // future query can still see), oldest first. Empty (undefined) at the start.
 struct KVCache {
   torch::Tensor k, v;  // [B, H, L, head_dim], L <= window - 1
+  int64_t next = 0;    // absolute position right after the cached rows
   int64_t bytes() const;
 };
 
@@ -93,8 +96,12 @@ struct WindowAttentionImpl : torch::nn::Module {
   // Same with precomputed RoPE tables for positions pos0..pos0+T-1.
   torch::Tensor forward(const torch::Tensor& x, int64_t pos0, const RopeTables& rope);
   // Streaming: x [B, n, C] continues the sequence held by `cache` (positions pos0..pos0+n-1, the cache
-  // holding the positions just before); updates the cache.
-  torch::Tensor forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rope, KVCache& cache);
+  // holding the positions just before); updates the cache. `n_query` >= 0: only the last n_query rows are
+  // queries (the output has n_query rows; 0 = keys only); every row still becomes a key. A cache that does
+  // not end right before pos0 (a gap left by pruned prefill) is dropped: the caller guarantees that the
+  // queries it keeps never look into the gap (docs/models.md, "Pruned prefill").
+  torch::Tensor forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rope, KVCache& cache,
+                               int64_t n_query = -1);
   // q, k, v [B, H, T, head_dim] with QK-norm (when on) and RoPE applied to q and k.
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& x, const RopeTables& rope);
   torch::Tensor merge_heads(const torch::Tensor& y);  // [B, H, T, hd] -> o([B, T, C])
@@ -111,7 +118,9 @@ struct TransformerBlockImpl : torch::nn::Module {
   TransformerBlockImpl(int64_t d_model, int64_t n_heads, int64_t window, int64_t mlp_hidden, double rope_base,
                        double norm_eps = 1e-6, bool qk_norm = false);
   torch::Tensor forward(const torch::Tensor& x, int64_t pos0, const RopeTables& rope);
-  torch::Tensor forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rope, KVCache& cache);
+  // n_query >= 0: outputs (and the MLP) for the last n_query rows only (see WindowAttention).
+  torch::Tensor forward_stream(const torch::Tensor& x, int64_t pos0, const RopeTables& rope, KVCache& cache,
+                               int64_t n_query = -1);
   RMSNorm attn_norm{nullptr}, mlp_norm{nullptr};
   WindowAttention attn{nullptr};
   SwiGLU mlp{nullptr};

@@ -146,8 +146,10 @@ torch::Tensor MambaModel::forward_hidden(const torch::Tensor& ids_in) {
   return final_norm_(x);
 }
 
-std::unique_ptr<StreamState> MambaModel::begin(const StreamOptions&) {
+std::unique_ptr<StreamState> MambaModel::begin(const StreamOptions& opt) {
+  if (opt.block < 0) throw Error("mamba: stream option block must be >= 0");
   auto st = std::make_unique<MambaState>();
+  st->block = opt.block;  // pruning has nothing to skip here: every layer carries its state to later tokens
   st->layers.resize(blocks_.size());
   return st;
 }
@@ -158,8 +160,9 @@ torch::Tensor MambaModel::prefill(StreamState& base, const torch::Tensor& ids_in
   torch::NoGradGuard ng;
   auto ids = check_block(ids_in, cfg_.vocab, device());
   torch::Tensor last;
-  for (int64_t i0 = 0; i0 < ids.size(0); i0 += cfg_.prefill_block) {
-    auto piece = ids.slice(0, i0, std::min<int64_t>(ids.size(0), i0 + cfg_.prefill_block)).unsqueeze(0);
+  const int64_t block = st->block > 0 ? st->block : cfg_.prefill_block;
+  for (int64_t i0 = 0; i0 < ids.size(0); i0 += block) {
+    auto piece = ids.slice(0, i0, std::min<int64_t>(ids.size(0), i0 + block)).unsqueeze(0);
     auto x = emb_->embed(piece);
     for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->forward(x, &st->layers[l]);
     st->position += piece.size(1);

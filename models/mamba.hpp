@@ -65,6 +65,7 @@ int64_t mamba_state_bytes(const MambaLayerState& l);
 
 struct MambaState : StreamState {
   std::vector<MambaLayerState> layers;
+  int64_t block = 0;  // StreamOptions::block
   int64_t bytes() const;
 };
 

@@ -17,10 +17,26 @@ namespace lctx::models {
 struct StreamState {
   virtual ~StreamState() = default;
   int64_t position = 0;  // tokens consumed so far
+  // Positions computed by the layers that pruned prefill may skip (HSA upper layers, SWA layers), summed over
+  // those layers and over every prefill call (decoding included). The full path computes every position in
+  // each of them; Mamba has no such layer and counts nothing.
+  int64_t prunable_rows = 0;
+  bool pruned = false;   // a prefill call of this state ran the pruned path (StreamOptions::prune took effect)
 };
 
 struct StreamOptions {
   bool kv_offload = false;  // HSA: keep chunk K/V in (pinned) host memory, landmarks on the device
+  // Exact receptive-field ("pruned") prefill: a prefill call computes the layers that reach later positions
+  // only through sliding windows (HSA upper layers, every SWA layer) only on the positions that can still
+  // influence the call's last logits or any later token. The last logits and all later decoding equal the
+  // full path's (same maths on the same rows; tests/models). docs/models.md derives the bound per model.
+  bool prune = false;
+  // Tokens per internal prefill piece (0: the config's prefill_block). A prefill call of n tokens is processed
+  // in pieces of this size; under pruning only the last pieces reach the upper layers, so large pieces mean
+  // fewer launches on a GPU.
+  int64_t block = 0;
+  // HSA chunk memory storage at inference: "fp32" | "bf16" (landmarks and chunk K/V; maths in float32).
+  std::string precision = "fp32";
 };
 
 class Model : public torch::nn::Module {

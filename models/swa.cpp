@@ -1,6 +1,8 @@
 // SWA baseline model (see swa.hpp).
 #include "models/swa.hpp"
 
+#include "models/profile.hpp"
+#include "models/prune.hpp"
 #include "tasks/core.hpp"
 
 namespace lctx::models {
@@ -74,27 +76,54 @@ torch::Tensor SwaModel::forward_hidden(const torch::Tensor& ids_in) {
   return final_norm_(x);
 }
 
-std::unique_ptr<StreamState> SwaModel::begin(const StreamOptions&) {
+std::unique_ptr<StreamState> SwaModel::begin(const StreamOptions& opt) {
+  if (opt.block < 0) throw Error("swa: stream option block must be >= 0");
   auto st = std::make_unique<SwaState>();
   st->caches.resize(blocks_.size());
+  st->opt = opt;
   return st;
 }
 
+// Pruned: layer j (of L, window W) needs its input on the last (L - j)(W - 1) + 1 positions of the call, so
+// the embedding runs on the last L(W - 1) + 1 and pieces before them are skipped (models/prune.hpp).
 torch::Tensor SwaModel::prefill(StreamState& base, const torch::Tensor& ids_in) {
   auto* st = dynamic_cast<SwaState*>(&base);
   if (!st || st->caches.size() != blocks_.size()) throw Error("swa prefill: state was not made by this model");
   torch::NoGradGuard ng;
   auto ids = check_block(ids_in, cfg_.vocab, device());
-  torch::Tensor last;
-  for (int64_t i0 = 0; i0 < ids.size(0); i0 += cfg_.prefill_block) {
-    auto piece = ids.slice(0, i0, std::min<int64_t>(ids.size(0), i0 + cfg_.prefill_block)).unsqueeze(0);
-    const int64_t n = piece.size(1);
-    auto x = emb_->embed(piece);
-    auto rt = blocks_.front()->attn->rope.tables(st->position, n, x.device());
-    for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l]->forward_stream(x, st->position, rt, st->caches[l]);
-    st->position += n;
-    last = x.select(1, n - 1);  // [1, C]
+  const int64_t total = ids.size(0), p0 = st->position, last_pos = p0 + total - 1;
+  const int64_t block = st->opt.block > 0 ? st->opt.block : cfg_.prefill_block;
+  std::vector<LayerRows> plan(blocks_.size(), LayerRows{p0, p0});
+  if (st->opt.prune) {
+    plan = receptive_rows(p0, last_pos, std::vector<int64_t>(blocks_.size(), cfg_.window - 1), {});
+    st->pruned = true;
   }
+  const auto dev = ids.device();
+  torch::Tensor last;
+  for (int64_t i0 = 0; i0 < total; i0 += block) {
+    const int64_t a = p0 + i0, e = std::min(p0 + total, a + block);  // piece positions [a, e)
+    if (e <= plan.front().in0) continue;                               // no layer needs these positions
+    int64_t from = std::max(a, plan.front().in0);                      // rows held in x: [from, e)
+    torch::Tensor x;
+    {
+      profile::Scope ps("embed", dev);
+      x = emb_->embed(ids.slice(0, from - p0, e - p0).unsqueeze(0));
+    }
+    auto rt = blocks_.front()->attn->rope.tables(from, e - from, dev);
+    for (size_t l = 0; l < blocks_.size(); ++l) {
+      profile::Scope ps("layers", dev);
+      const int64_t in0 = std::max(a, plan[l].in0), out0 = std::min(e, std::max(a, plan[l].out0));
+      if (in0 >= e) break;  // this layer and those above start in a later piece
+      if (in0 > from) x = x.narrow(1, in0 - from, e - in0);
+      x = blocks_[l]->forward_stream(x, in0, Rope::slice(rt, in0 - from, e - in0), st->caches[l], e - out0);
+      rt = Rope::slice(rt, out0 - from, e - out0);
+      from = out0;
+      st->prunable_rows += e - out0;
+    }
+    if (e == p0 + total) last = x.select(1, x.size(1) - 1);  // [1, C]: the call's last position
+  }
+  st->position += total;
+  profile::Scope ps("head", dev);
   return emb_->logits(final_norm_(last)).reshape({-1});
 }
 

@@ -32,6 +32,7 @@ struct SwaConfig {
 
 struct SwaState : StreamState {
   std::vector<KVCache> caches;  // one per layer
+  StreamOptions opt;
   int64_t bytes() const;
 };
 

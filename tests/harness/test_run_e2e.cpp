@@ -125,6 +125,10 @@ TEST_CASE("run: one record per grid item, in the documented schema") {
     CHECK(r["prefill_s"].get<double>() > 0);
     CHECK(r["decode_s"].get<double>() >= 0);
     CHECK(r["tokens_per_s"].get<double>() > 0);
+    CHECK(r["prefill_path"] == "pruned");
+    // the test checkpoint: 2 layers of window 64 compute 64 + 1 positions under pruning
+    CHECK(r["prefill_upper_positions"].get<int64_t>() == 65);
+    CHECK(r["prefill_upper_positions"].get<int64_t>() > 0);
     CHECK(r["peak_host_mb"].get<double>() > 0);
     CHECK(r["device"] == "cpu");
     CHECK(r["shard"] == "0/1");
@@ -303,3 +307,28 @@ TEST_CASE("serve + run --model openai: the same predictions as the built-in path
   }
 }
 #endif
+
+TEST_CASE("run: --full-prefill writes the same predictions and scores as the default pruned prefill") {
+  auto& ref = reference_run();
+  std::string dir = root() + "/full-prefill", err;
+  int rc = run_cmd(run_args(dir, {"-q", "--full-prefill"}), root(), nullptr, &err);
+  INFO(err);
+  REQUIRE(rc == 0);
+  auto full = load_all(dir);
+  REQUIRE(full.size() == ref.size());
+  for (auto& [key, r] : full) {
+    INFO(key);
+    REQUIRE(ref.count(key));
+    CHECK(r["prefill_path"] == "full");
+    CHECK(r["prefill_upper_positions"] == 2 * r["prompt_tokens"].get<int64_t>());
+    CHECK(ref.at(key)["prefill_upper_positions"].get<int64_t>() < r["prefill_upper_positions"].get<int64_t>());
+    auto a = r, b = ref.at(key);
+    for (auto* f : {"prefill_path", "prefill_upper_positions"}) {
+      a.erase(f);
+      b.erase(f);
+    }
+    CHECK(a == b);  // prediction, score, completion_tokens, finish_reason ... all equal
+  }
+  auto run = json::parse(read_text(dir + "/run.json"));
+  CHECK(run["prefill"] == "full");
+}

@@ -116,7 +116,36 @@ torch::Tensor naive_chunk_attention_joint(const torch::Tensor& q, const torch::T
   return out;
 }
 
+// Every switch set the equivalence tests cover (streamed == full, pruned == full): keys over small_cfg().
+struct Variant {
+  const char* json;  // keys over small_cfg()
+};
+// lctx layout: every switch; paper layout: chunk weights, softmax1 inside chunks, internal SWA, GQA widths,
+// QK-norm, the three principles' ablations, chunk granularity and Mamba lower layers.
+const Variant variants[] = {
+    {R"({})"},
+    {R"({"residual": "standard"})"},
+    {R"({"chunk_encoder": "encoder"})"},
+    {R"({"chunk_encoder": "mean-pool", "residual": "standard"})"},
+    {R"({"granularity": "chunk"})"},
+    {R"({"fusion": "joint"})"},
+    {R"({"fusion": "joint", "granularity": "chunk"})"},
+    {R"({"fusion": "joint", "residual": "standard", "token_shift": true})"},
+    {R"({"fusion": "joint", "residual": "standard", "token_shift": true, "token_shift_width": 3})"},
+    {R"({"fusion": "joint", "residual": "standard", "token_shift": true, "key_shift": true})"},
+    {R"({"chunk_encoder": "encoder", "granularity": "chunk", "key_shift": true})"},
+    {R"({"lower": "mamba"})"},
+    {R"({"chunk_weights": "stick-breaking", "kv_heads": 1, "qk_norm": true, "chunk_softmax1": true})"},
+    {R"({"layout": "paper"})"},
+    {R"({"layout": "paper", "n_heads": 4, "kv_heads": 1, "chunk_weights": "stick-breaking", "qk_norm": true})"},
+    {R"({"layout": "paper", "kv_heads": 2, "chunk_weights": "softmax1", "chunk_softmax1": true, "hsa_swa": true})"},
+    {R"({"layout": "paper", "kv_heads": 1, "chunk_encoder": "mean-pool", "residual": "standard", "group_swa_layers": 2})"},
+    {R"({"layout": "paper", "kv_heads": 1, "granularity": "chunk", "chunk_weights": "stick-breaking"})"},
+    {R"({"layout": "paper", "fusion": "joint", "lower": "mamba", "upper_groups": 1, "group_swa_layers": 0})"},
+    {R"({"layout": "paper", "kv_heads": 1, "chunk_weights": "stick-breaking", "qk_norm": true, "init": "normal", "train_topk": 2})"}};
+
 }  // namespace
+
 
 TEST_CASE("chunk_attention_joint equals one softmax over the selected chunks' tokens", "[hsa][kernels]") {
   torch::manual_seed(5);
@@ -193,32 +222,6 @@ TEST_CASE("topk_visible and select_chunks only choose visible chunks", "[hsa][ke
 }
 
 TEST_CASE("hsa streamed prefill equals forward_logits for every switch and block size", "[hsa]") {
-  struct Variant {
-    const char* json;  // keys over small_cfg()
-  };
-  // lctx layout: every switch; paper layout: chunk weights, softmax1 inside chunks, internal SWA, GQA widths,
-  // QK-norm, the three principles' ablations, chunk granularity and Mamba lower layers.
-  const Variant variants[] = {
-      {R"({})"},
-      {R"({"residual": "standard"})"},
-      {R"({"chunk_encoder": "encoder"})"},
-      {R"({"chunk_encoder": "mean-pool", "residual": "standard"})"},
-      {R"({"granularity": "chunk"})"},
-      {R"({"fusion": "joint"})"},
-      {R"({"fusion": "joint", "granularity": "chunk"})"},
-      {R"({"fusion": "joint", "residual": "standard", "token_shift": true})"},
-      {R"({"fusion": "joint", "residual": "standard", "token_shift": true, "token_shift_width": 3})"},
-      {R"({"fusion": "joint", "residual": "standard", "token_shift": true, "key_shift": true})"},
-      {R"({"chunk_encoder": "encoder", "granularity": "chunk", "key_shift": true})"},
-      {R"({"lower": "mamba"})"},
-      {R"({"chunk_weights": "stick-breaking", "kv_heads": 1, "qk_norm": true, "chunk_softmax1": true})"},
-      {R"({"layout": "paper"})"},
-      {R"({"layout": "paper", "n_heads": 4, "kv_heads": 1, "chunk_weights": "stick-breaking", "qk_norm": true})"},
-      {R"({"layout": "paper", "kv_heads": 2, "chunk_weights": "softmax1", "chunk_softmax1": true, "hsa_swa": true})"},
-      {R"({"layout": "paper", "kv_heads": 1, "chunk_encoder": "mean-pool", "residual": "standard", "group_swa_layers": 2})"},
-      {R"({"layout": "paper", "kv_heads": 1, "granularity": "chunk", "chunk_weights": "stick-breaking"})"},
-      {R"({"layout": "paper", "fusion": "joint", "lower": "mamba", "upper_groups": 1, "group_swa_layers": 0})"},
-      {R"({"layout": "paper", "kv_heads": 1, "chunk_weights": "stick-breaking", "qk_norm": true, "init": "normal", "train_topk": 2})"}};
   const int64_t t = 150;  // 9 complete chunks + a partial one
   for (const auto& var : variants) {
     auto c = with_keys(small_cfg(), var.json);
@@ -716,4 +719,57 @@ TEST_CASE("hsa set_full_selection: the training forward selects every visible ch
   // Inference ignores the flag.
   CHECK(selected(false, true) == selected(false, false));
   m->train(false);
+}
+
+TEST_CASE("hsa pruned prefill: same last logits, decoding and tokens as the full path for every switch",
+          "[hsa][prune]") {
+  // window 24, chunk 16, lctx layout with 2 upper layers: upper layer 1 reads the last 2 * 23 + 1 = 47 rows.
+  for (const auto& var : variants) {
+    auto c = with_keys(small_cfg(), var.json);
+    auto m = make(c);
+    m->to(lctx_test::test_device());
+    for (int64_t t : {int64_t(10), int64_t(47), int64_t(101), int64_t(203)}) {
+      auto ids = random_ids(t, c.vocab, 100 + t).to(lctx_test::test_device());
+      // (call, block): one call in one piece, one call in pieces of 13, several calls of 29 / 50.
+      const std::pair<int64_t, int64_t> modes[] = {{0, 0}, {0, 13}, {29, 0}, {50, 17}};
+      for (auto [call, block] : modes) {
+        auto r = lctx_test::prune_vs_full(*m, ids, call, block, 6);
+        INFO(var.json << " T " << t << " call " << call << " block " << block << " diff " << r.worst);
+        CHECK(r.worst < lctx_test::device_tol(1e-4));
+        CHECK(r.same_tokens);
+        CHECK(r.pruned_rows <= r.full_rows);
+        if (t == 203 && call == 0) CHECK(r.pruned_rows < r.full_rows / 2);  // it really skipped rows
+      }
+    }
+  }
+}
+
+TEST_CASE("hsa pruned prefill with kv_offload and bf16 chunk memory", "[hsa][prune]") {
+  auto c = small_cfg();
+  auto m = make(c);
+  m->to(lctx_test::test_device());
+  auto ids = random_ids(170, c.vocab, 3).to(lctx_test::test_device());
+  lctx::models::StreamOptions off;
+  off.kv_offload = true;
+  auto r = lctx_test::prune_vs_full(*m, ids, 0, 32, 4, off);
+  CHECK(r.worst < lctx_test::device_tol(1e-4));
+  CHECK(r.same_tokens);
+  // bf16 storage: pruned == full exactly as well (both read the same rounded memory) ...
+  lctx::models::StreamOptions bf;
+  bf.precision = "bf16";
+  r = lctx_test::prune_vs_full(*m, ids, 0, 32, 4, bf);
+  CHECK(r.worst < lctx_test::device_tol(1e-4));
+  CHECK(r.same_tokens);
+  // ... and close to fp32 storage (bf16 keeps 8 mantissa bits: a relative error of ~4e-3 per value).
+  torch::NoGradGuard ng;
+  auto s32 = m->begin(), s16 = m->begin(bf);
+  auto l32 = m->prefill(*s32, ids), l16 = m->prefill(*s16, ids);
+  const double scale = l32.abs().max().item<double>();
+  CHECK((l32 - l16).abs().max().item<double>() < 0.05 * scale);
+  auto ms32 = m->memory_stats(*s32), ms16 = m->memory_stats(*s16);
+  CHECK(ms16.kv_device_bytes * 2 == ms32.kv_device_bytes);
+  CHECK(ms16.landmark_bytes * 2 == ms32.landmark_bytes);
+  lctx::models::StreamOptions badp;
+  badp.precision = "fp8";
+  CHECK_THROWS_WITH(m->begin(badp), lctx_test::Contains("fp32 or bf16"));
 }

@@ -1,6 +1,7 @@
 // SWA baseline: config validation, streamed prefill over block sizes equals one forward_logits, generation.
 #include <cmath>
 
+#include "models/prune.hpp"
 #include "models/swa.hpp"
 #include "tasks/core.hpp"
 #include "tests/catch.hpp"
@@ -109,4 +110,51 @@ TEST_CASE("swa: training step reduces the loss (gradients flow)", "[swa]") {
   auto ids = torch::randint(0, 512, {2, 65}, torch::kLong);
   auto [l0, l1] = lctx_test::loss_before_after_10_steps(*m, ids, 512);
   REQUIRE(l1 < l0 - 0.5);
+}
+
+TEST_CASE("swa pruned prefill: same last logits, decoding and tokens as the full path", "[swa][prune]") {
+  // 2 layers, window 24: the pruned bound is 2 * 23 + 1 = 47 positions (embedding included).
+  auto m = small_swa();
+  m->to(lctx_test::test_device());
+  for (int64_t t : {int64_t(7), int64_t(47), int64_t(48), int64_t(130), int64_t(333)}) {
+    auto g = torch::make_generator<torch::CPUGeneratorImpl>(t);
+    auto ids = torch::randint(512, {t}, g, torch::kInt64).to(lctx_test::test_device());
+    const std::pair<int64_t, int64_t> modes[] = {{0, 0}, {0, 10}, {0, 1000}, {31, 0}, {60, 7}};
+    for (auto [call, block] : modes) {
+      auto r = lctx_test::prune_vs_full(*m, ids, call, block, 6);
+      INFO("T " << t << " call " << call << " block " << block << " diff " << r.worst);
+      CHECK(r.worst < lctx_test::device_tol(kTol));
+      CHECK(r.same_tokens);
+      CHECK(r.pruned_rows <= r.full_rows);
+      if (t == 333 && call == 0) CHECK(r.pruned_rows < r.full_rows / 3);
+    }
+  }
+}
+
+TEST_CASE("receptive_rows: windows add up, leaders pull back to the chunk start, clamped to the call", "[prune]") {
+  // 3 layers of window 5 (reach 4), call pushing 100..199
+  auto r = receptive_rows(100, 199, {4, 4, 4}, {});
+  REQUIRE(r.size() == 3);
+  CHECK(r[2].out0 == 199);
+  CHECK(r[2].in0 == 195);
+  CHECK(r[1].out0 == 195);
+  CHECK(r[1].in0 == 191);
+  CHECK(r[0].out0 == 191);
+  CHECK(r[0].in0 == 187);  // L(W - 1) + 1 = 13 positions
+  // chunk pull (16): outputs start at the chunk start of what the layer above reads
+  auto c = receptive_rows(100, 199, {4, 4}, {16, 16});
+  CHECK(c[1].out0 == 192);
+  CHECK(c[1].in0 == 188);
+  CHECK(c[0].out0 == 176);
+  CHECK(c[0].in0 == 172);
+  // a short call: everything from the call start
+  auto s = receptive_rows(100, 102, {4, 4}, {});
+  CHECK(s[0].in0 == 100);
+  CHECK(s[0].out0 == 100);
+  CHECK(s[1].out0 == 102);
+  // reach 0 (a per-position layer): input rows = output rows
+  auto z = receptive_rows(0, 50, {0, 4}, {});
+  CHECK(z[1].in0 == 46);
+  CHECK(z[0].out0 == 46);
+  CHECK(z[0].in0 == 46);
 }

@@ -26,7 +26,11 @@ lctx::cli::Command reg("run", "Run models on a benchmark grid (resumable; result
   app.add_option("--seed", o->seed, "run seed")->capture_default_str();
   app.add_option("--device", r.device, "cpu | cuda | cuda:N (built-in models)")->capture_default_str();
   app.add_flag("--kv-offload", r.kv_offload, "HSA: keep chunk K/V in host memory");
-  app.add_option("--block", r.block, "prefill block size in tokens")->capture_default_str();
+  app.add_flag("--full-prefill", r.full_prefill,
+               "compute every layer on every prompt position (default: exact receptive-field prefill)");
+  app.add_option("--precision", r.precision, "HSA chunk memory storage: fp32 | bf16")->capture_default_str();
+  app.add_option("--block", r.block, "prefill piece size in tokens (0: 4096 on the CPU, 65536 on CUDA)")
+      ->capture_default_str();
   app.add_option("--tokenizer", r.tokenizer, "SentencePiece model (default: assets/tokenizer/lctx-8k.model)");
   app.add_option("--haystack", r.haystack, "haystack corpus folder");
   app.add_option("--templates", r.templates, "prompt template file replacing the built-in one");

@@ -21,7 +21,11 @@ lctx::cli::Command reg("serve", "Serve a built-in model over the OpenAI-compatib
   app.add_option("--host", o->serve.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o->serve.port, "port (0: any free port)")->capture_default_str();
   app.add_option("--device", o->builtin.device, "cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--block", o->builtin.block, "prefill block size in tokens")->capture_default_str();
+  app.add_option("--block", o->builtin.block, "prefill piece size in tokens (0: 4096 on the CPU, 65536 on CUDA)")
+      ->capture_default_str();
+  app.add_flag_function("--full-prefill", [o](int64_t) { o->builtin.prune = false; },
+               "compute every layer on every prompt position (default: exact receptive-field prefill)");
+  app.add_option("--precision", o->builtin.precision, "HSA chunk memory storage: fp32 | bf16")->capture_default_str();
   app.add_flag("--kv-offload", o->builtin.kv_offload, "HSA: keep chunk K/V in host memory");
   app.add_option("--tokenizer", o->tokenizer, "SentencePiece model (default: the default tokenizer)");
   app.add_option("--max-tokens-limit", o->serve.max_tokens_limit, "largest max_tokens accepted")

@@ -221,6 +221,9 @@ struct EvalOpts {
   int64_t samples = 50, index0 = 0;
   uint64_t seed = 7;
   int max_new = 0, threads = 0;
+  bool full_prefill = false, kv_offload = false;
+  std::string precision = "fp32";
+  int64_t block = 0;
 };
 
 lctx::cli::Command eval_cmd("train-eval", "Greedy accuracy of a checkpoint on held-out samples of one task", [](CLI::App& app) {
@@ -238,7 +241,16 @@ lctx::cli::Command eval_cmd("train-eval", "Greedy accuracy of a checkpoint on he
   app.add_option("--tokenizer", o->tokenizer, "SentencePiece model (default: lctx-8k)");
   app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
   app.add_option("--out", o->out, "write per-sample predictions (JSONL) here");
+  app.add_flag("--full-prefill", o->full_prefill,
+               "compute every layer on every prompt position (default: exact receptive-field prefill)");
+  app.add_flag("--kv-offload", o->kv_offload, "HSA: keep chunk K/V in host memory");
+  app.add_option("--precision", o->precision, "HSA chunk memory storage: fp32 | bf16")->capture_default_str();
+  app.add_option("--block", o->block, "prefill piece size in tokens (0: the checkpoint's prefill_block)")
+      ->capture_default_str();
   return [o]() -> int {
+    if (o->precision != "fp32" && o->precision != "bf16")
+      throw lctx::Error("--precision must be fp32 or bf16, got '" + o->precision + "'");
+    if (o->block < 0) throw lctx::Error("--block must be >= 0");
     if (lctx::harness::is_training_seed(o->seed))
       throw lctx::Error("--seed has bit 63 set: that range is reserved for training samples");
     if (o->samples < 1) throw lctx::Error("--samples must be >= 1");
@@ -258,11 +270,18 @@ lctx::cli::Command eval_cmd("train-eval", "Greedy accuracy of a checkpoint on he
     std::string preds;
     double score = 0, exact = 0;
     const auto t0 = std::chrono::steady_clock::now();
+    bool ran_pruned = false;
     for (int64_t i = 0; i < o->samples; ++i) {
       auto s = gen->generate(length, o->index0 + i);
       std::vector<int64_t> ids(s.prompt_ids.begin(), s.prompt_ids.end());
-      auto st = model.begin();
+      lctx::models::StreamOptions so;
+      so.prune = !o->full_prefill;
+      so.kv_offload = o->kv_offload;
+      so.precision = o->precision;
+      so.block = o->block;
+      auto st = model.begin(so);
       auto logits = model.prefill(*st, torch::tensor(ids, torch::kInt64).to(device));
+      ran_pruned = st->pruned;
       const int max_new = o->max_new > 0 ? o->max_new : std::min(s.tokens_to_generate, 32);
       auto out = model.generate(*st, logits, max_new, res.tokenizer->eos_id());
       std::string pred = res.tokenizer->decode(out);
@@ -290,6 +309,7 @@ lctx::cli::Command eval_cmd("train-eval", "Greedy accuracy of a checkpoint on he
                                         {"seed", o->seed},
                                         {"accuracy", score / o->samples},
                                         {"exact", exact / o->samples},
+                                        {"prefill_path", ran_pruned ? "pruned" : "full"},
                                         {"seconds", secs}})
                             .dump()
                             .c_str());
