@@ -17,7 +17,7 @@ shift
 PHASES=${*:-build test bench e2e-1m e2e-32m}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-[ -e data ] || { [ -e .carry/data ] && ln -s .carry/data data; }
+[ -e data ] || { [ -e .carry/data ] && rm -f data && ln -s .carry/data data; }
 LCTX=build-cuda/apps/lctx/lctx
 CK=hsa:assets/checkpoints/hsa-tiny
 rc=0
