@@ -40,6 +40,17 @@ std::shared_ptr<Model> make_model(const std::string& kind) {
     m = build_model({{"kind", kind}, {"preset", "tiny"}});
     m->to(bench_device());
     m->eval();
+    // Warm-up (lazy CUDA/cuBLAS initialisation, allocator growth, first-launch costs): one short untimed
+    // prompt through the pruned and the full path, so the first timed repetition is not an outlier.
+    torch::NoGradGuard ng;
+    auto ids = torch::randint(m->vocab_size(), {8192}, torch::TensorOptions().dtype(torch::kLong)).to(m->device());
+    for (bool prune : {true, false}) {
+      StreamOptions opt;
+      opt.prune = prune;
+      auto st = m->begin(opt);
+      benchmark::DoNotOptimize(m->prefill(*st, ids).data_ptr());
+    }
+    compat::synchronize(m->device());
   }
   return m;
 }
