@@ -146,7 +146,6 @@ const Variant variants[] = {
 
 }  // namespace
 
-
 TEST_CASE("chunk_attention_joint equals one softmax over the selected chunks' tokens", "[hsa][kernels]") {
   torch::manual_seed(5);
   const int64_t h = 2, tq = 5, d = 8, n = 6, s = 4, kk = 3;
