@@ -9,7 +9,8 @@
 
 #include "harness/memory.hpp"
 #include "models/model.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace lctx::harness {
 

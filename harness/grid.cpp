@@ -5,7 +5,7 @@
 #include <unordered_map>
 
 #include "harness/results.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::harness {
 

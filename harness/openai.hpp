@@ -5,7 +5,7 @@
 #include <string>
 
 #include "harness/backend.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::harness {
 

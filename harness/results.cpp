@@ -12,7 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace lctx::harness {
 

@@ -21,7 +21,12 @@
 #include "harness/openai.hpp"
 #include "harness/progress.hpp"
 #include "harness/results.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/lengths.hpp"
+#include "core/hash.hpp"
+#include "core/files.hpp"
+#include "core/version.hpp"
 #include "tasks/metrics.hpp"
 #include "tasks/sample.hpp"
 
@@ -41,14 +46,6 @@ std::string iso_now() {
   return buf;
 }
 
-std::string strip(const std::string& s) {
-  const char* ws = " \t\n\r\f\v";
-  auto b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return "";
-  auto e = s.find_last_not_of(ws);
-  return s.substr(b, e - b + 1);
-}
-
 std::string abs_or_empty(const std::string& p) {
   if (p.empty()) return "";
   std::error_code ec;
@@ -59,23 +56,6 @@ std::string abs_or_empty(const std::string& p) {
 std::string file_hash_or_empty(const std::string& p) {
   if (p.empty()) return "";
   return hex64(fnv1a64(read_file(p)));
-}
-
-std::vector<double> parse_depths(const std::string& s) {
-  std::vector<double> out;
-  for (auto& item : split_list(s)) {
-    size_t pos = 0;
-    double d = 0;
-    try {
-      d = std::stod(item, &pos);
-    } catch (const std::exception&) {
-      pos = 0;
-    }
-    if (pos != item.size() || !std::isfinite(d) || d < 0 || d > 100)
-      throw Error("bad --depths item '" + item + "': expected percents in [0, 100], e.g. 0,25,50,75,100");
-    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
-  }
-  return out;
 }
 
 double mb(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
@@ -111,7 +91,7 @@ json teacher_forced(const Context& cx, const Sample& s, const Completion& c) {
 // The record of one finished item (docs/results-schema.md).
 json make_record(const Context& cx, const ModelSpec& m, const GridItem& it, const Sample& s, const Completion& c,
                  const std::string& device) {
-  std::string pred = strip(c.text);
+  std::string pred = trim(c.text);
   double score = score_prediction(s.metric, pred, s.outputs, s.question, s.task);
   json r;
   r["schema"] = kResultSchema;

@@ -10,7 +10,7 @@
 #include <httplib.h>
 #endif
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::harness {
 

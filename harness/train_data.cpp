@@ -6,7 +6,10 @@
 #include <mutex>
 #include <thread>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/hash.hpp"
+#include "core/rng.hpp"
 
 namespace lctx::harness {
 

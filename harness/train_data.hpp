@@ -16,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "models/train.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/rng.hpp"
 #include "tasks/sample.hpp"
 
 namespace lctx::harness {

@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "models/model.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "core/version.hpp"
 
 namespace fs = std::filesystem;
 
@@ -40,22 +42,11 @@ bool dtype_from_name(const std::string& s, torch::ScalarType* t) {
   return true;
 }
 
-// Writes bytes to PATH.tmp, flushes, renames over PATH (same directory, so the rename is atomic).
+// Writes the parts to PATH.tmp, then renames it over PATH (same directory, so the rename is atomic).
 void write_atomic(const std::string& path, const std::vector<std::pair<const char*, size_t>>& parts) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
-    for (const auto& [p, n] : parts) f.write(p, std::streamsize(n));
-    f.flush();
-    if (!f) throw Error("cannot write " + tmp + " (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error("cannot rename " + tmp + " to " + path);
-  }
+  AtomicFile f(path);
+  for (const auto& [p, n] : parts) f.write(std::string_view(p, n));
+  f.commit();
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include "models/mamba.hpp"
 #include "models/profile.hpp"
 #include "models/prune.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::models {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "kernels/kernels.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::models {
 

@@ -10,7 +10,7 @@
 
 #include "models/mamba.hpp"
 #include "models/swa.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 #if __has_include("models/hsa.hpp")
 #include "models/hsa.hpp"
 #define LCTX_MODELS_HAVE_HSA 1

@@ -3,7 +3,7 @@
 
 #include "models/profile.hpp"
 #include "models/prune.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::models {
 

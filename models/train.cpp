@@ -15,7 +15,8 @@
 #include <mutex>
 #include <sstream>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace lctx::models {
 namespace {
@@ -40,18 +41,6 @@ struct AutocastGuard {
 torch::Device model_device(Model& m) {
   for (const auto& p : m.parameters()) return p.device();
   return torch::Device(torch::kCPU);
-}
-
-// Local file helpers (models/ links no tasks/ library; only tasks/core.hpp's header-only Error is used).
-bool exists(const std::string& p) { return std::filesystem::exists(p); }
-
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f || !(f << text) || !f.flush()) throw Error("cannot write " + path);
-  }
-  std::filesystem::rename(tmp, path);
 }
 
 std::string join_path(const std::string& dir, const char* name) {
@@ -118,7 +107,7 @@ void save_state(const std::string& path, Model& model, torch::optim::Optimizer& 
 }
 
 void load_state(const std::string& path, Model& model, torch::optim::Optimizer& optim, Progress& pr) {
-  if (!exists(path)) throw Error("train: --resume: no " + path);
+  if (!file_exists(path)) throw Error("train: --resume: no " + path);
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path);
@@ -170,7 +159,7 @@ void load_state(const std::string& path, Model& model, torch::optim::Optimizer& 
 
 // Keeps the log lines of steps <= `step` (a resumed run redoes the steps after the last save).
 void trim_log(const std::string& path, int64_t step) {
-  if (!exists(path)) return;
+  if (!file_exists(path)) return;
   std::ifstream in(path);
   std::string line, kept;
   while (std::getline(in, line)) {
@@ -180,7 +169,7 @@ void trim_log(const std::string& path, int64_t step) {
     kept += line + "\n";
   }
   in.close();
-  write_text(path, kept);
+  write_file_atomic(path, kept);
 }
 
 }  // namespace
@@ -255,7 +244,7 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     if (!opt.quiet) std::cerr << "train: resumed at step " << pr.step << " from " << state_path << "\n";
   } else {
     torch::manual_seed(opt.seed);
-    if (!log_path.empty()) write_text(log_path, "");
+    if (!log_path.empty()) write_file_atomic(log_path, "");
   }
   std::ofstream log;
   if (!log_path.empty()) {

@@ -6,7 +6,8 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace lctx::reports {
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::reports {
 namespace {

@@ -8,7 +8,10 @@
 
 #include "reports/common.hpp"
 #include "reports/svg.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/lengths.hpp"
+#include "core/files.hpp"
 
 namespace lctx::reports {
 

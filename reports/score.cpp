@@ -6,7 +6,9 @@
 #include <tuple>
 
 #include "reports/common.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/lengths.hpp"
 #include "tasks/metrics.hpp"
 
 namespace lctx::reports {

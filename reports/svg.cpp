@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "reports/common.hpp"
-#include "tasks/core.hpp"
+#include "core/lengths.hpp"
 
 namespace lctx::reports {
 

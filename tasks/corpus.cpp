@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <unordered_map>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/paths.hpp"
+#include "core/files.hpp"
 
 namespace fs = std::filesystem;
 

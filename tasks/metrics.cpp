@@ -5,7 +5,8 @@
 #include <map>
 #include <set>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace lctx {
 namespace {

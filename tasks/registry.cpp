@@ -1,15 +1,11 @@
 #include <algorithm>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/paths.hpp"
 #include "tasks/sample.hpp"
 
 namespace lctx {
-
-static std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
 
 std::vector<std::string> task_names(const std::string& suite) {
   if (suite == "ruler") return ruler_task_names();

@@ -10,7 +10,9 @@
 #include <mutex>
 #include <thread>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/files.hpp"
 
 namespace lctx {
 

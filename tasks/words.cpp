@@ -4,7 +4,9 @@
 #include <cctype>
 #include <sstream>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/paths.hpp"
+#include "core/files.hpp"
 
 namespace lctx {
 

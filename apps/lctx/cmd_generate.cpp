@@ -2,24 +2,23 @@
 // parallel over samples with a fixed output order, atomically (FILE.tmp then rename), plus a manifest.
 #include <atomic>
 #include <chrono>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <functional>
 #include <optional>
 #include <cstdio>
 #include <deque>
 #include <exception>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "apps/lctx/command.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/lengths.hpp"
+#include "core/files.hpp"
+#include "core/version.hpp"
 #include "tasks/sample.hpp"
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -30,47 +29,6 @@ struct Opts {
   int threads = 0;
   int64_t index = -1;
   bool babilong_dataset = false;
-};
-
-std::string depth_str(double d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", d);
-  return buf;
-}
-
-// A FILE* that becomes `path` only on commit().
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
-    f_ = std::fopen(tmp_.c_str(), "wb");
-    if (!f_) throw lctx::Error("cannot write " + tmp_ + ": " + std::strerror(errno));
-  }
-  ~AtomicFile() {
-    if (f_) {
-      std::fclose(f_);
-      std::remove(tmp_.c_str());
-    }
-  }
-  void write(const std::string& s) {
-    if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) throw lctx::Error("cannot write " + tmp_ + ": disk full?");
-    bytes_ += s.size();
-  }
-  void commit() {
-    if (std::fclose(f_) != 0) {
-      f_ = nullptr;
-      throw lctx::Error("cannot write " + tmp_);
-    }
-    f_ = nullptr;
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec) throw lctx::Error("cannot rename " + tmp_ + " to " + path_ + ": " + ec.message());
-  }
-  size_t bytes() const { return bytes_; }
-
- private:
-  std::string path_, tmp_;
-  FILE* f_ = nullptr;
-  size_t bytes_ = 0;
 };
 
 // Generates samples [0, n) of one (task, length, depth) with `threads` workers and hands their serialised
@@ -148,14 +106,7 @@ int run(const Opts& o) {
   const bool explicit_all = o.tasks == "all" || o.tasks.empty();
   std::vector<int64_t> lengths = parse_lengths(o.lengths);
   std::vector<std::optional<double>> depths;
-  if (!o.depths.empty()) {
-    for (auto& d : split_list(o.depths)) {
-      char* end = nullptr;
-      double v = std::strtod(d.c_str(), &end);
-      if (end == d.c_str() || *end || !(v >= 0 && v <= 100)) throw Error("bad depth '" + d + "' (want percentages 0..100)");
-      depths.push_back(v);
-    }
-  }
+  for (double d : parse_depths(o.depths)) depths.push_back(d);
   if (depths.empty()) depths.push_back(std::nullopt);
   if (o.samples < 1) throw Error("--samples must be at least 1");
   if (o.babilong_dataset && o.suite != "babilong") throw Error("--babilong-dataset needs --suite babilong");
@@ -212,7 +163,7 @@ int run(const Opts& o) {
       for (size_t di = 0; di < depths.size(); ++di) {
         std::optional<double> d = g->supports_depth() ? depths[di] : std::nullopt;
         if (!g->supports_depth() && di > 0) continue;  // depth-free tasks get one file per length
-        const std::string name = format_length(L) + (d ? "-depth" + depth_str(*d) : "") + ".jsonl";
+        const std::string name = format_length(L) + (d ? "-depth" + format_depth(*d) : "") + ".jsonl";
         const std::string path = dir + "/" + name;
         auto t0 = std::chrono::steady_clock::now();
         AtomicFile out(path);
@@ -221,7 +172,7 @@ int run(const Opts& o) {
         if (o.babilong_dataset) {
           const std::string ddir = o.out + "/babilong-dataset/" + format_length(L);
           ensure_dir(ddir);
-          ds = std::make_unique<AtomicFile>(ddir + "/" + t + (d ? "-depth" + depth_str(*d) : "") + ".json");
+          ds = std::make_unique<AtomicFile>(ddir + "/" + t + (d ? "-depth" + format_depth(*d) : "") + ".json");
           ds->write("[\n");
         }
         int64_t tokens = 0;
@@ -244,7 +195,7 @@ int run(const Opts& o) {
         }
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::fprintf(stderr, "%s/%s %s%s: %lld samples, %.1f MB, %.2f s\n", o.suite.c_str(), t.c_str(),
-                     format_length(L).c_str(), d ? (" depth " + depth_str(*d)).c_str() : "",
+                     format_length(L).c_str(), d ? (" depth " + format_depth(*d)).c_str() : "",
                      static_cast<long long>(o.samples), double(out.bytes()) / 1e6, secs);
         nlohmann::json f = {{"path", o.suite + "/" + t + "/" + name}, {"suite", o.suite}, {"task", t}, {"length", L},
                             {"samples", o.samples}, {"bytes", out.bytes()}, {"prompt_tokens", tokens}};

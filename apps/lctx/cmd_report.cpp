@@ -4,7 +4,7 @@
 
 #include "apps/lctx/command.hpp"
 #include "reports/report.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace {
 

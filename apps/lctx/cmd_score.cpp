@@ -4,7 +4,7 @@
 
 #include "apps/lctx/command.hpp"
 #include "reports/score.hpp"
-#include "tasks/core.hpp"
+#include "core/files.hpp"
 
 namespace {
 

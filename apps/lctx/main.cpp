@@ -5,7 +5,8 @@
 #include <new>
 
 #include "apps/lctx/command.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/version.hpp"
 #ifdef LCTX_WITH_TORCH
 #include <c10/util/Exception.h>
 #endif

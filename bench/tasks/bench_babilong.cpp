@@ -4,7 +4,8 @@
 #include <benchmark/benchmark.h>
 
 #include "tasks/babi/babi.hpp"
-#include "tasks/core.hpp"
+#include "core/rng.hpp"
+#include "core/paths.hpp"
 #include "tasks/sample.hpp"
 
 namespace {

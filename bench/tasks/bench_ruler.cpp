@@ -5,7 +5,8 @@
 
 #include <memory>
 
-#include "tasks/core.hpp"
+#include "core/lengths.hpp"
+#include "core/paths.hpp"
 #include "tasks/ruler/ruler.hpp"
 #include "tasks/sample.hpp"
 
@@ -18,7 +19,7 @@ const lctx::Resources& res() {
 
 void BM_RulerGenerate(benchmark::State& state, std::string task, int64_t length) {
   lctx::GenOptions o;
-  o.qa_data = std::string(LCTX_SOURCE_DIR) + "/tests/fixtures/qa";
+  o.qa_data = lctx::source_dir() + "/tests/fixtures/qa";
   auto g = lctx::make_generator("ruler", task, res(), o);
   int64_t tokens = 0, i = 0;
   for (auto _ : state) {

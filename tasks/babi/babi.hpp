@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
 
 namespace lctx::babi {
 

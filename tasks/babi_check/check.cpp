@@ -10,7 +10,7 @@
 #include <set>
 #include <utility>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace lctx::babi_check {
 

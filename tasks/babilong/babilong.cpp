@@ -5,7 +5,13 @@
 #include <cmath>
 
 #include "tasks/babi/babi.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/lengths.hpp"
+#include "core/hash.hpp"
+#include "core/rng.hpp"
+#include "core/paths.hpp"
+#include "core/files.hpp"
+#include "core/strings.hpp"
 #include "tasks/sample.hpp"
 
 namespace lctx {
@@ -37,13 +43,6 @@ nlohmann::json load_templates(const std::string& path) {
 namespace {
 
 using babilong::kTokensToGenerate;
-
-std::string strip(const std::string& s) {
-  size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return s.substr(a, b - a);
-}
 
 std::vector<std::string> split_words(const std::string& s) {
   std::vector<std::string> w;
@@ -106,7 +105,7 @@ class BabilongGenerator : public TaskGenerator {
 
  private:
   std::string tail(const std::string& question) const {
-    return strip("\n</context>\n\nQuestion: " + question).insert(0, "\n");
+    return trim("\n</context>\n\nQuestion: " + question).insert(0, "\n");
   }
   const Corpus& corpus() const {
     if (!res_.corpus) throw Error("babilong: no haystack corpus loaded");
@@ -148,7 +147,7 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
     inst = insts[sr.below(insts.size())];
     std::string facts_text;
     for (auto& f : inst.facts) facts_text += (facts_text.empty() ? "" : " ") + f;
-    facts_only_tokens = tok.count(strip(head_ + facts_text + tail(inst.question)));
+    facts_only_tokens = tok.count(trim(head_ + facts_text + tail(inst.question)));
     if (smallest < 0 || facts_only_tokens < smallest) smallest = facts_only_tokens;
     if (length == 0) found = true;
     else if (static_cast<int64_t>(inst.facts.size()) + 1 <= max_rows && facts_only_tokens <= budget) found = true;

@@ -20,7 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
 #include "tasks/sample.hpp"
 
 namespace lctx::ruler {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/strings.hpp"
 #include "tasks/ruler/ruler.hpp"
 
 namespace lctx::ruler {
@@ -34,12 +35,6 @@ Chain make_chain(Rng& rng, std::vector<std::string>& used) {
   c.lines.push_back("VAR " + c.vars[0] + " = " + c.value);
   for (int j = 0; j < kHops; ++j) c.lines.push_back("VAR " + c.vars[j + 1] + " = VAR " + c.vars[j]);
   return c;
-}
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
 }
 
 class Vt : public RulerTask {

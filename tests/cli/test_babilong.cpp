@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tasks/babi_check/check.hpp"
-#include "tasks/core.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/core.hpp"
+#include "core/lengths.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 namespace fs = std::filesystem;

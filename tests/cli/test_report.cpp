@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/core.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 using nlohmann::json;

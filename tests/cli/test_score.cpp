@@ -9,7 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/core.hpp"
+#include "core/strings.hpp"
+#include "core/lengths.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 using nlohmann::json;

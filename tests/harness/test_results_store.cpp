@@ -11,7 +11,7 @@
 #include "harness/grid.hpp"
 #include "harness/progress.hpp"
 #include "harness/results.hpp"
-#include "tasks/core.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 #include "tests/harness/matchers.hpp"
 using lctx_harness_test::has;

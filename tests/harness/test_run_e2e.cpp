@@ -15,7 +15,8 @@
 
 #include "harness/results.hpp"
 #include "models/model.hpp"
-#include "tasks/core.hpp"
+#include "core/paths.hpp"
+#include "core/files.hpp"
 #include "tasks/tokenizer.hpp"
 #include "tests/catch.hpp"
 #include "tests/harness/proc.hpp"

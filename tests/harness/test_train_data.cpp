@@ -8,7 +8,8 @@
 
 #include "harness/run.hpp"
 #include "harness/train_data.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 using namespace lctx;

@@ -6,7 +6,8 @@
 
 #include "models/checkpoint.hpp"
 #include "models/model.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 using namespace lctx::models;

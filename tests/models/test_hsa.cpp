@@ -8,7 +8,7 @@
 
 #include "kernels/chunk_attention.hpp"
 #include "models/hsa.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 #include "tests/catch.hpp"
 #include "tests/models/model_test.hpp"
 

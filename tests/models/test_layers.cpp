@@ -4,7 +4,7 @@
 
 #include "kernels/kernels.hpp"
 #include "models/layers.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 #include "tests/catch.hpp"
 
 using namespace lctx::models;

@@ -2,7 +2,7 @@
 #include <cmath>
 
 #include "models/mamba.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 #include "tests/catch.hpp"
 #include "tests/models/model_test.hpp"
 

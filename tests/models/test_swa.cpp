@@ -3,7 +3,7 @@
 
 #include "models/prune.hpp"
 #include "models/swa.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 #include "tests/catch.hpp"
 #include "tests/models/model_test.hpp"
 

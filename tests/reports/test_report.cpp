@@ -15,7 +15,10 @@
 #include "reports/common.hpp"
 #include "reports/json_schema.hpp"
 #include "reports/report.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/paths.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 using nlohmann::json;

@@ -5,7 +5,10 @@
 
 #include "tasks/babi/babi.hpp"
 #include "tasks/babi_check/check.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/hash.hpp"
+#include "core/rng.hpp"
 #include "tests/catch.hpp"
 
 using namespace lctx;

@@ -5,7 +5,10 @@
 #include "tasks/babi/babi.hpp"
 #include "tasks/babi_check/check.hpp"
 #include "tasks/babilong/babilong.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/paths.hpp"
+#include "core/files.hpp"
 #include "tasks/sample.hpp"
 #include "tests/catch.hpp"
 

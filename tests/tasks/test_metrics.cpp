@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 #include "tasks/metrics.hpp"
 #include "tests/catch.hpp"
 

@@ -2,7 +2,8 @@
 #include <algorithm>
 #include <map>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
 #include "tasks/sample.hpp"
 #include "tests/catch.hpp"
 

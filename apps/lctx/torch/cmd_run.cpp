@@ -4,7 +4,7 @@
 #include "apps/lctx/command.hpp"
 #include "models/model.hpp"
 #include "harness/run.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
 
 namespace {
 

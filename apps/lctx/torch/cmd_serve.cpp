@@ -4,7 +4,8 @@
 #include "apps/lctx/command.hpp"
 #include "models/model.hpp"
 #include "harness/serve.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/paths.hpp"
 #include "tasks/tokenizer.hpp"
 
 namespace {

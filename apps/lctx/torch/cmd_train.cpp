@@ -11,7 +11,9 @@
 #include "harness/train_data.hpp"
 #include "models/model.hpp"
 #include "models/train.hpp"
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/lengths.hpp"
+#include "core/files.hpp"
 #include "tasks/metrics.hpp"
 
 namespace {
