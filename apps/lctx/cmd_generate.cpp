@@ -230,7 +230,7 @@ int run(const Opts& o) {
   return 0;
 }
 
-lctx::cli::Command reg("generate", "Generate RULER / BABILong samples as JSONL files", [](CLI::App& app) {
+lctx::cli::Command reg("generate", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_option("--suite", o->suite, "ruler | babilong (default ruler)");
   app.add_option("--tasks", o->tasks, "all | comma-separated task names (default all)");

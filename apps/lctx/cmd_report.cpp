@@ -16,8 +16,7 @@ struct Opts {
   std::string score = "score";
 };
 
-lctx::cli::Command reg("report", "Aggregate results into leaderboard.json, Markdown tables, SVG charts and HTML",
-                       [](CLI::App& app) {
+lctx::cli::Command reg("report", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_option("dirs", o->dirs, "Run folders holding results.jsonl or results.*.jsonl shards (or .jsonl files)")
       ->required();

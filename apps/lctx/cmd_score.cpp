@@ -20,7 +20,7 @@ std::string dirname_of(const std::string& p) {
   return s == 0 ? "/" : p.substr(0, s);
 }
 
-lctx::cli::Command reg("score", "Score predictions JSONL files (RULER string_match_all/part, BABILong)", [](CLI::App& app) {
+lctx::cli::Command reg("score", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_option("files", o->files, "Predictions JSONL files (records + 'pred', or BABILong input/question/target + "
                                     "'pred'/'output')")->required();

@@ -1,73 +1,45 @@
-// lctx: one binary, subcommands registered by apps/lctx/cmd_*.cpp (and torch/cmd_*.cpp with LibTorch).
-#include <algorithm>
+// lctx: the front executable. generate, score and report run here and never load LibTorch; the commands that
+// run models are forwarded to lctx-torch, installed in the same folder (see apps/lctx/command.hpp).
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
 #include <cstdio>
-#include <iostream>
-#include <new>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "apps/lctx/command.hpp"
-#include "core/error.hpp"
-#include "core/version.hpp"
-#ifdef LCTX_WITH_TORCH
-#include <c10/util/Exception.h>
-#endif
 
-namespace lctx::cli {
+namespace {
 
-Command::Command(std::string n, std::string h, Setup s) : name(std::move(n)), help(std::move(h)), setup(std::move(s)) {
-  all().push_back(this);
+// $LCTX_TORCH_BIN, else lctx-torch in the folder of this executable.
+std::string torch_executable() {
+  if (const char* e = std::getenv("LCTX_TORCH_BIN"); e && *e) return e;
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  const auto slash = self.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/lctx-torch";
 }
 
-std::vector<Command*>& Command::all() {
-  static std::vector<Command*> v;
-  return v;
-}
-
-}  // namespace lctx::cli
-
-static std::string first_line(const std::string& s) {
-  auto p = s.find('\n');
-  return p == std::string::npos ? s : s.substr(0, p);
-}
+}  // namespace
 
 int main(int argc, char** argv) {
-  using lctx::cli::Command;
-  CLI::App app{"lctx: generate, run, score and report long-context benchmarks (RULER, BABILong)"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "lctx " + lctx::version_string() + " (" + lctx::git_hash() + ")");
-  auto cmds = Command::all();
-  std::sort(cmds.begin(), cmds.end(), [](Command* a, Command* b) { return a->name < b->name; });
-  std::vector<std::pair<CLI::App*, lctx::cli::Runner>> runners;
-  try {
-    for (Command* c : cmds) {
-      CLI::App* sub = app.add_subcommand(c->name, c->help);
-      runners.emplace_back(sub, c->setup(*sub));
-      // A single-valued option given twice keeps the last value (scripts append overrides to a base command
-      // line); repeatable options (--model, lists) keep every value.
-      for (CLI::Option* o : sub->get_options())
-        if (o->get_items_expected_max() == 1 && o->get_expected_max() == 1 && !o->get_positional())
-          o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  if (argc >= 2) {
+    const lctx::cli::CommandInfo* c = lctx::cli::find_command(argv[1]);
+    if (c && c->torch) {
+      const std::string exe = torch_executable();
+      ::execv(exe.c_str(), argv);
+      const int err = errno;
+      std::fflush(stdout);
+      if (err == ENOENT)
+        std::fprintf(stderr, "lctx: error: `lctx %s` needs LibTorch, and this build has none (%s is missing)\n",
+                     argv[1], exe.c_str());
+      else
+        std::fprintf(stderr, "lctx: error: cannot start %s: %s\n", exe.c_str(), std::strerror(err));
+      return 1;
     }
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return app.exit(e);
-    }
-    for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
-    return 2;
-  } catch (const lctx::Error& e) {
-    std::fprintf(stderr, "lctx: error: %s\n", first_line(e.what()).c_str());
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "lctx: error: out of memory\n");
-#ifdef LCTX_WITH_TORCH
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    if (msg.find("out of memory") != std::string::npos) msg = "out of memory on the device: " + msg;
-    std::fprintf(stderr, "lctx: error: %s\n", first_line(msg).c_str());
-#endif
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lctx: error: %s\n", first_line(e.what()).c_str());
   }
-  std::fflush(stdout);
-  return 1;
+  return lctx::cli::main(argc, argv);
 }

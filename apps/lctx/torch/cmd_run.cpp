@@ -13,7 +13,7 @@ struct Opts {
   std::string seed = "42";
 };
 
-lctx::cli::Command reg("run", "Run models on a benchmark grid (resumable; results.jsonl)", [](CLI::App& app) {
+lctx::cli::Command reg("run", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto& r = o->run;
   app.add_option("--model", r.models,

@@ -16,7 +16,7 @@ struct Opts {
   lctx::harness::ServeOptions serve;
 };
 
-lctx::cli::Command reg("serve", "Serve a built-in model over the OpenAI-compatible API", [](CLI::App& app) {
+lctx::cli::Command reg("serve", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_option("--model", o->model, "hsa:PATH | swa:PATH | mamba:PATH")->required();
   app.add_option("--host", o->serve.host, "address to listen on")->capture_default_str();

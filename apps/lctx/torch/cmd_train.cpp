@@ -79,7 +79,7 @@ std::vector<int64_t> parse_lengths_opt(const std::string& s) {
   return s.empty() ? std::vector<int64_t>{} : lctx::parse_lengths(s);
 }
 
-lctx::cli::Command train_cmd("train", "Train a built-in model (hsa|swa|mamba) on the lctx data mixture", [](CLI::App& app) {
+lctx::cli::Command train_cmd("train", [](CLI::App& app) {
   auto o = std::make_shared<TrainOpts>();
   app.add_option("--arch", o->arch, "hsa | swa | mamba")->required();
   app.add_option("--preset", o->preset, "tiny | small (architecture preset)")->capture_default_str();
@@ -228,7 +228,7 @@ struct EvalOpts {
   int64_t block = 0;
 };
 
-lctx::cli::Command eval_cmd("train-eval", "Greedy accuracy of a checkpoint on held-out samples of one task", [](CLI::App& app) {
+lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
   auto o = std::make_shared<EvalOpts>();
   app.add_option("--checkpoint", o->checkpoint, "checkpoint folder")->required();
   app.add_option("--suite", o->suite, "ruler | babilong")->capture_default_str();
