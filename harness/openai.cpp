@@ -1,4 +1,5 @@
 #include "harness/openai.hpp"
+#include "core/error.hpp"
 
 #include <algorithm>
 #include <chrono>

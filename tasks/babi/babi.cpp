@@ -1,6 +1,8 @@
 // bAbI world simulator: see babi.hpp. World logic follows the bAbI task definitions (valid actions only,
 // questions answerable from the statements so far); surface forms follow the released v1.2 data.
 #include "tasks/babi/babi.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
 #include "tasks/metrics.hpp"
 
 #include <algorithm>

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <set>
 
+#include "core/rng.hpp"
 #include "tasks/ruler/ruler.hpp"
 
 namespace lctx::ruler {

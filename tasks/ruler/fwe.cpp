@@ -5,6 +5,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "core/rng.hpp"
 #include "tasks/ruler/ruler.hpp"
 
 namespace lctx::ruler {

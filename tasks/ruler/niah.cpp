@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/error.hpp"
+#include "core/rng.hpp"
 #include "tasks/ruler/ruler.hpp"
 
 namespace lctx::ruler {

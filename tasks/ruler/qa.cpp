@@ -6,6 +6,9 @@
 #include <map>
 #include <set>
 
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "core/files.hpp"
 #include "tasks/ruler/ruler.hpp"
 
 namespace fs = std::filesystem;

@@ -5,6 +5,12 @@
 #include <cstdlib>
 
 #include "tasks/ruler/ruler.hpp"
+#include "core/error.hpp"
+#include "core/lengths.hpp"
+#include "core/hash.hpp"
+#include "core/rng.hpp"
+#include "core/paths.hpp"
+#include "core/files.hpp"
 
 namespace lctx {
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/strings.hpp"
+#include "core/rng.hpp"
 #include "tasks/ruler/ruler.hpp"
 
 namespace lctx::ruler {
