@@ -1,5 +1,6 @@
 #include "reports/common.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -8,45 +9,38 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "tasks/catalog.hpp"
 
 namespace lctx::reports {
 
-const std::vector<std::string>& ruler_tasks() {
-  static const std::vector<std::string> v = {"niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
-                                             "niah_multikey_2", "niah_multikey_3", "niah_multivalue",
-                                             "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2"};
-  return v;
-}
-
-const std::vector<std::string>& babilong_headline() {
-  static const std::vector<std::string> v = {"qa1", "qa2", "qa3", "qa4", "qa5"};
-  return v;
-}
-
-static int babilong_number(const std::string& task) {
-  if (task.size() < 3 || task[0] != 'q' || task[1] != 'a') return -1;
-  size_t i = 2;
-  int n = 0;
-  while (i < task.size() && std::isdigit(static_cast<unsigned char>(task[i])) && n < 1000) n = n * 10 + (task[i++] - '0');
-  if (i == 2 || (i < task.size() && task[i] != '_')) return -1;
-  return n;
-}
-
-bool is_babilong_task(const std::string& task) { return babilong_number(task) > 0; }
-
-std::string ruler_metric_for(const std::string& task) {
-  return task.rfind("qa", 0) == 0 ? "string_match_part" : "string_match_all";
-}
-
 TaskOrder task_order(const std::string& suite, const std::string& task) {
-  if (suite == "babilong") {
-    int n = babilong_number(task);
-    return {n > 0 ? n : 100000, task};
+  const SuiteInfo* s = find_suite(suite);
+  const int r = s ? s->rank(task) : -1;
+  return {r >= 0 ? r : 100000, task};
+}
+
+int suite_rank(const std::string& suite) {
+  const auto& all = suites();
+  for (size_t i = 0; i < all.size(); ++i)
+    if (all[i]->name == suite) return static_cast<int>(i);
+  return static_cast<int>(all.size());
+}
+
+std::string suite_display(const std::string& suite) {
+  const SuiteInfo* s = find_suite(suite);
+  return s ? s->display : suite;
+}
+
+std::string default_metric(const std::string& suite, const std::string& task) {
+  const SuiteInfo* s = find_suite(suite);
+  if (s) {
+    if (const TaskInfo* t = s->find(task)) return t->metric;
+    const bool one_metric = !s->tasks.empty() && std::all_of(s->tasks.begin(), s->tasks.end(), [&](const TaskInfo& t) {
+      return t.metric == s->tasks.front().metric;
+    });
+    if (one_metric) return s->tasks.front().metric;
   }
-  auto& r = ruler_tasks();
-  for (size_t i = 0; i < r.size(); ++i)
-    if (r[i] == task) return {static_cast<int>(i), task};
-  return {100000, task};
+  return task.rfind("qa", 0) == 0 ? "string_match_part" : "string_match_all";
 }
 
 std::string fixed(double v, int decimals) {

@@ -9,21 +9,22 @@
 
 namespace lctx::reports {
 
-// Sort key for a task inside its suite: RULER's 13 tasks in the paper's order, BABILong qa1..qa20 by number,
-// anything else after them by name.
+// Sort key for a task inside its suite: the catalogue's order (tasks/catalog.hpp), anything else after it
+// by name.
 struct TaskOrder {
   int rank;
   std::string name;
   bool operator<(const TaskOrder& o) const { return rank != o.rank ? rank < o.rank : name < o.name; }
 };
 TaskOrder task_order(const std::string& suite, const std::string& task);
-// Canonical task lists (the columns the suite averages are defined over).
-const std::vector<std::string>& ruler_tasks();          // 13 tasks
-const std::vector<std::string>& babilong_headline();    // qa1..qa5
-// "qa3" or "qa3_two-supporting-facts" -> true
-bool is_babilong_task(const std::string& task);
-// RULER metric by task family: qa_* -> string_match_part, else string_match_all.
-std::string ruler_metric_for(const std::string& task);
+// Rank of a suite in reports: the catalogue's order, unknown suites after it.
+int suite_rank(const std::string& suite);
+// How reports title a suite: the catalogue's display name ("RULER"), else the name as given.
+std::string suite_display(const std::string& suite);
+// The metric a task is scored with by default: its catalogue metric; for a task the catalogue does not know,
+// the metric its suite uses throughout (BABILong), else string_match_part for names starting with "qa" and
+// string_match_all otherwise (RULER's rule by family).
+std::string default_metric(const std::string& suite, const std::string& task);
 
 // printf("%.*f") of v: deterministic text for tables, CSV and SVG.
 std::string fixed(double v, int decimals = 2);

@@ -8,6 +8,7 @@
 
 #include "reports/common.hpp"
 #include "reports/svg.hpp"
+#include "tasks/catalog.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/lengths.hpp"
@@ -137,14 +138,15 @@ json opt_json_i(std::optional<int64_t> v) { return v ? json(*v) : json(nullptr);
 
 bool is_null_pred(const std::string& p) { return p.find_first_not_of(" \t\r\n") == std::string::npos; }
 
-// "RULER average (13 tasks)" when the whole headline set is present, else "RULER average (4 of 13 tasks)".
-// used == 0: none of the headline set was run; the average is over the tasks that were.
+// "RULER average (13 tasks)" when the whole headline set is present, else "RULER average (4 of 13 tasks)"; the
+// catalogue may name the set ("BABILong average (qa1-qa5)"). used == 0: none of the headline set was run; the
+// average is over the tasks that were.
 std::string suite_average_name(const std::string& suite, size_t used, size_t canon) {
-  if (used == 0) return (suite == "ruler" ? "RULER" : suite == "babilong" ? "BABILong" : suite) + std::string(" average");
+  const SuiteInfo* si = find_suite(suite);
+  if (used == 0 || !si) return suite_display(suite) + " average";
   const std::string of = canon && used < canon ? std::to_string(used) + " of " : "";
-  if (suite == "ruler") return "RULER average (" + of + std::to_string(canon) + " tasks)";
-  if (suite == "babilong") return "BABILong average (" + (of.empty() ? std::string("qa1-qa5") : of + "qa1-qa5") + ")";
-  return suite + " average";
+  const std::string set = si->headline_label.empty() ? std::to_string(canon) + " tasks" : si->headline_label;
+  return si->display + " average (" + of + set + ")";
 }
 
 struct Prov {
@@ -163,10 +165,9 @@ struct Prov {
   }
 };
 
-std::vector<std::string> ordered_suites(const std::set<std::string>& s) {  // ruler, babilong, then others
+std::vector<std::string> ordered_suites(const std::set<std::string>& s) {  // catalogue order, then others
   std::vector<std::string> v(s.begin(), s.end());
-  auto rank = [](const std::string& x) { return x == "ruler" ? 0 : x == "babilong" ? 1 : 2; };
-  std::stable_sort(v.begin(), v.end(), [&](auto& a, auto& b) { return rank(a) < rank(b); });
+  std::stable_sort(v.begin(), v.end(), [&](auto& a, auto& b) { return suite_rank(a) < suite_rank(b); });
   return v;
 }
 
@@ -256,11 +257,11 @@ json build_leaderboard(const std::vector<Record>& recs, const ReportOptions& opt
                           {"lengths", jl},
                           {"depths", jd}});
       }
-      // suite averages: RULER over its 13 tasks, BABILong over qa1-qa5 (the published headline numbers); tasks
-      // outside that set (or any task, for an unknown suite) are averaged only when none of the set is present.
-      std::vector<std::string> canon = suite == "ruler" ? ruler_tasks()
-                                       : suite == "babilong" ? babilong_headline()
-                                                             : std::vector<std::string>{};
+      // suite averages over the catalogue's headline tasks (RULER: all 13; BABILong: qa1-qa5, the published
+      // headline numbers); tasks outside that set (or any task, for an unknown suite) are averaged only when none
+      // of the set is present.
+      const SuiteInfo* si = find_suite(suite);
+      std::vector<std::string> canon = si ? si->headline() : std::vector<std::string>{};
       std::set<std::string> present;
       for (auto& [to, t] : tasks) present.insert(to.name);
       std::vector<std::string> avg_tasks;
@@ -501,8 +502,7 @@ std::vector<Chart> render_charts(const json& lb) {
   for (auto& suite_j : lb["suites"]) {
     std::string suite = suite_j.get<std::string>();
     LineChart c;
-    c.title = (suite == "ruler" ? "RULER" : suite == "babilong" ? "BABILong" : suite) +
-              std::string(": average accuracy vs context length");
+    c.title = suite_display(suite) + ": average accuracy vs context length";
     c.x_label = "context length (tokens, log2 scale)";
     c.y_label = "accuracy (%)";
     c.y_min = 0;
@@ -610,7 +610,7 @@ std::string render_markdown(const json& lb) {
          "lengths linearly increasing (inc) or decreasing (dec) with length, as on the RULER leaderboard.\n\n";
   for (auto& suite_j : lb["suites"]) {
     std::string suite = suite_j.get<std::string>();
-    out += "## " + std::string(suite == "ruler" ? "RULER" : suite == "babilong" ? "BABILong" : suite) + "\n\n";
+    out += "## " + suite_display(suite) + "\n\n";
     out += md_table(suite_summary(lb, suite)) + "\n";
     out += "![accuracy](charts/accuracy_" + file_safe(suite) + ".svg)\n\n";
   }
@@ -654,7 +654,7 @@ std::string render_html(const json& lb, const std::vector<Chart>& charts) {
          "&ge; " + fixed(lb["threshold"].get<double>(), 1) + ".</p>\n";
   for (auto& suite_j : lb["suites"]) {
     std::string suite = suite_j.get<std::string>();
-    out += "<h2>" + xml_escape(suite == "ruler" ? "RULER" : suite == "babilong" ? "BABILong" : suite) + "</h2>\n";
+    out += "<h2>" + xml_escape(suite_display(suite)) + "</h2>\n";
     out += html_table(suite_summary(lb, suite), true);
     out += "<div class=\"charts\">" + chart("accuracy_" + file_safe(suite) + ".svg") + "</div>\n";
   }

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "reports/common.hpp"
+#include "tasks/catalog.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/lengths.hpp"
@@ -42,15 +43,13 @@ std::vector<std::string> components_up(const std::string& path) {
   return out;
 }
 
-bool known_task(const std::string& t) {
-  auto& r = ruler_tasks();
-  return std::find(r.begin(), r.end(), t) != r.end() || t.rfind("niah_", 0) == 0 || is_babilong_task(t);
-}
+bool known_task(const std::string& t) { return suite_of_task(t) != nullptr || t.rfind("niah_", 0) == 0; }
 
-// "qa1_single-supporting-fact" and "qa1_4k_instruction_yes..." -> "qa1"; RULER names unchanged.
+// The catalogue name of a released long form (qa1_single-supporting-fact, qa1_4k_instruction_yes... -> qa1);
+// other names unchanged.
 std::string canonical_task(const std::string& t) {
-  if (is_babilong_task(t)) return t.substr(0, t.find('_'));
-  return t;
+  const SuiteInfo* s = suite_of_task(t);
+  return s ? s->find(t)->name : t;
 }
 
 bool try_length(const std::string& s, int64_t& out) {
@@ -88,7 +87,7 @@ FileContext file_context(const std::string& path) {
   std::vector<std::string> cands;
   auto stem = comps.front();
   cands.push_back(stem);
-  if (is_babilong_task(stem)) {
+  if (canonical_task(stem) != stem) {
     auto parts = split_list(stem, '_');
     if (parts.size() > 1) cands.push_back(parts[1]);
   }
@@ -99,8 +98,6 @@ FileContext file_context(const std::string& path) {
 }
 
 std::string where(const FileContext& fc, int64_t line) { return fc.path + ":" + std::to_string(line); }
-
-int suite_rank(const std::string& s) { return s == "ruler" ? 0 : s == "babilong" ? 1 : 2; }
 
 }  // namespace
 
@@ -146,7 +143,7 @@ ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptio
       task = canonical_task(task);
       std::string suite = str_field(meta, "suite");
       if (suite.empty()) suite = str_field(j, "suite");
-      if (suite.empty()) suite = is_babilong_task(task) ? "babilong" : "ruler";
+      if (suite.empty()) suite = suite_of_task(task) ? suite_of_task(task)->name : suites().front()->name;
 
       int64_t length = forced_length;
       if (!length) length = int_field(meta, "length");
@@ -187,12 +184,13 @@ ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptio
 
       std::string metric;
       std::string question = str_field(j, "question");
-      if (suite == "babilong") {
+      const std::string native = default_metric(suite, task);
+      if (native == "babilong") {
         metric = opts.babilong_metric;
         if (!j.contains("question") || !j["question"].is_string())
           throw Error(where(fc, line) + ": missing 'question' (BABILong scoring excludes labels named in it)");
       } else {
-        metric = opts.ruler_metric == "auto" ? ruler_metric_for(task) : opts.ruler_metric;
+        metric = opts.ruler_metric == "auto" ? native : opts.ruler_metric;
       }
       double s;
       try {

@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "tasks/catalog.hpp"
 
 namespace lctx {
 namespace {
@@ -128,32 +129,8 @@ std::string before(const std::string& s, const std::string& sep) {
 
 // ---- BABILong labels --------------------------------------------------------------------------------------
 
-const std::map<std::string, std::vector<std::string>>& label_table() {
-  static const std::map<std::string, std::vector<std::string>> t = [] {
-    const std::vector<std::string> rooms = {"bathroom", "bedroom", "garden", "hallway", "kitchen", "office"};
-    const std::vector<std::string> yesno = {"no", "yes"};
-    std::map<std::string, std::vector<std::string>> m;
-    for (auto q : {"qa1", "qa2", "qa3", "qa4", "qa11", "qa12", "qa13"}) m[q] = rooms;
-    m["qa5"] = {"Bill", "Fred", "Jeff", "Mary", "apple", "football", "milk"};
-    for (auto q : {"qa6", "qa9", "qa17", "qa18"}) m[q] = yesno;
-    m["qa7"] = {"none", "one", "three", "two"};
-    m["qa8"] = {"apple", "football", "milk", "nothing"};
-    m["qa10"] = {"maybe", "no", "yes"};
-    m["qa14"] = {"bedroom", "cinema", "kitchen", "office", "park", "school"};
-    m["qa15"] = {"cat", "mouse", "sheep", "wolf"};
-    m["qa16"] = {"gray", "green", "white", "yellow"};
-    m["qa19"] = {"e,e", "e,n", "e,s", "n,e", "n,n", "n,w", "s,e", "s,s", "s,w", "w,n", "w,s", "w,w"};
-    m["qa20"] = {"bedroom", "bored", "garden", "hungry", "kitchen", "thirsty", "tired"};
-    return m;
-  }();
-  return t;
-}
-
-// Accepts "qa1" and the long bAbI names ("qa1_single-supporting-fact").
-std::string task_key(const std::string& task) {
-  auto p = task.find('_');
-  return p == std::string::npos ? task : task.substr(0, p);
-}
+// The catalogue row of a BABILong task, by name or by a long bAbI name (qa1_single-supporting-fact).
+const TaskInfo* babilong_task(const std::string& task) { return babilong_catalog().find(task); }
 
 std::set<std::string> lowered_labels(const std::string& task) {
   std::set<std::string> out;
@@ -205,8 +182,8 @@ std::string tighten_commas(const std::string& s) {
 }
 
 bool is_list_task(const std::string& task) {
-  auto k = task_key(task);
-  return k == "qa8" || k == "qa19";
+  const TaskInfo* t = babilong_task(task);
+  return t && t->params.value("list_answer", false);
 }
 
 }  // namespace
@@ -240,10 +217,18 @@ double ruler_string_match_part(const std::string& pred, const std::vector<std::s
 // ---- BABILong ---------------------------------------------------------------------------------------------
 
 const std::vector<std::string>& babilong_labels(const std::string& task) {
-  auto& t = label_table();
-  auto it = t.find(task_key(task));
-  if (it == t.end()) throw Error("no BABILong labels for task '" + task + "' (known: qa1 ... qa20)");
-  return it->second;
+  const TaskInfo* t = babilong_task(task);
+  if (!t) {
+    const auto& all = babilong_catalog().tasks;
+    throw Error("no BABILong labels for task '" + task + "' (known: " + all.front().name + " ... " + all.back().name + ")");
+  }
+  // The catalogue keeps them as JSON; converted once per task.
+  static const std::map<std::string, std::vector<std::string>> labels = [] {
+    std::map<std::string, std::vector<std::string>> m;
+    for (const auto& row : babilong_catalog().tasks) m[row.name] = row.params.at("labels").get<std::vector<std::string>>();
+    return m;
+  }();
+  return labels.at(t->name);
 }
 
 bool babilong_compare(const std::string& target_in, const std::string& pred, const std::string& question,

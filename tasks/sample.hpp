@@ -17,7 +17,7 @@ namespace lctx {
 
 struct Sample {
   std::string suite;             // "ruler" | "babilong"
-  std::string task;              // "niah_single_1", "qa1", ...
+  std::string task;              // a task of the suite's catalogue (tasks/catalog.hpp)
   int64_t length = 0;            // target length in tokens (RULER: counts tokens_to_generate, as max_seq_length)
   int64_t index = 0;
   uint64_t seed = 0;             // the run seed the sample was derived from
@@ -48,7 +48,7 @@ struct GenOptions {
   uint64_t seed = 42;
   bool keep_ids = false;        // fill Sample::prompt_ids (the harness feeds ids to built-in models)
   std::string templates;        // replacement template file ("" = the built-in data file)
-  std::string qa_data;          // RULER qa_1/qa_2: folder or file with SQuAD v2 / HotpotQA dev JSON
+  std::string qa_data;          // RULER qa tasks: folder or file with SQuAD v2 / HotpotQA dev JSON
   std::string haystack_dir;     // "" = Corpus::default_dir()
 };
 

@@ -18,6 +18,7 @@
 #include "core/lengths.hpp"
 #include "core/files.hpp"
 #include "core/version.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/sample.hpp"
 
 namespace {
@@ -100,7 +101,7 @@ void run_ordered(const lctx::TaskGenerator& gen, int64_t length, std::optional<d
 int run(const Opts& o) {
   using namespace lctx;
   auto t_start = std::chrono::steady_clock::now();
-  if (o.suite != "ruler" && o.suite != "babilong") throw Error("unknown suite '" + o.suite + "' (known: ruler, babilong)");
+  const SuiteInfo& suite = suite_info(o.suite);  // throws for an unknown suite
   std::vector<std::string> tasks = expand_tasks(o.suite, o.tasks);
   if (tasks.empty()) throw Error("no " + o.suite + " tasks are available in this build");
   const bool explicit_all = o.tasks == "all" || o.tasks.empty();
@@ -124,7 +125,7 @@ int run(const Opts& o) {
   std::vector<std::pair<std::string, std::unique_ptr<TaskGenerator>>> gens;
   std::vector<std::string> skipped;
   for (auto& t : tasks) {
-    if (o.suite == "ruler" && (t == "qa_1" || t == "qa_2") && o.qa_data.empty() && explicit_all) {
+    if (suite.at(t).needs == "qa-data" && o.qa_data.empty() && explicit_all) {
       skipped.push_back(t);
       continue;
     }
@@ -240,7 +241,7 @@ lctx::cli::Command reg("generate", [](CLI::App& app) {
   app.add_option("--tokenizer", o->tokenizer, "SentencePiece .model used for length counting (default: lctx-8k)");
   app.add_option("--haystack", o->haystack, "folder of .txt files for essay haystacks (default data/sotu)");
   app.add_option("--templates", o->templates, "replacement prompt template JSON file");
-  app.add_option("--qa-data", o->qa_data, "SQuAD v2.0 dev / HotpotQA dev distractor JSON (file or folder) for qa_1/qa_2");
+  app.add_option("--qa-data", o->qa_data, "SQuAD v2.0 dev / HotpotQA dev distractor JSON (file or folder) for the RULER qa tasks");
   app.add_option("--depths", o->depths, "fixed needle depths in percent, e.g. 0,25,50,75,100 (one file per depth)");
   app.add_option("--threads", o->threads, "worker threads (default: all cores)");
   app.add_option("--out", o->out, "output folder: OUT/<suite>/<task>/<length>.jsonl and OUT/manifest.json");

@@ -3,6 +3,7 @@
 #include "tasks/babi/babi.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/metrics.hpp"
 
 #include <algorithm>
@@ -879,11 +880,7 @@ Story motivations(Rng& r) {
 }  // namespace
 
 const std::vector<std::string>& task_names() {
-  static const Strs v = [] {
-    Strs t;
-    for (int i = 1; i <= 20; ++i) t.push_back("qa" + std::to_string(i));
-    return t;
-  }();
+  static const Strs v = babilong_catalog().names();
   return v;
 }
 
@@ -892,48 +889,48 @@ bool is_task(const std::string& task) {
   return std::find(v.begin(), v.end(), task) != v.end();
 }
 
-std::string task_title(const std::string& task) {
-  static const std::map<std::string, std::string> t = {
-      {"qa1", "single-supporting-fact"}, {"qa2", "two-supporting-facts"}, {"qa3", "three-supporting-facts"},
-      {"qa4", "two-arg-relations"},      {"qa5", "three-arg-relations"},  {"qa6", "yes-no-questions"},
-      {"qa7", "counting"},               {"qa8", "lists-sets"},           {"qa9", "simple-negation"},
-      {"qa10", "indefinite-knowledge"},  {"qa11", "basic-coreference"},   {"qa12", "conjunction"},
-      {"qa13", "compound-coreference"},  {"qa14", "time-reasoning"},      {"qa15", "basic-deduction"},
-      {"qa16", "basic-induction"},       {"qa17", "positional-reasoning"}, {"qa18", "size-reasoning"},
-      {"qa19", "path-finding"},          {"qa20", "agents-motivations"}};
-  auto it = t.find(task);
-  if (it == t.end()) throw Error("unknown bAbI task '" + task + "' (known: qa1 ... qa20)");
-  return task + "_" + it->second;
+static const TaskInfo& info(const std::string& task) {
+  if (!is_task(task))
+    throw Error("unknown bAbI task '" + task + "' (known: " + task_names().front() + " ... " + task_names().back() + ")");
+  return babilong_catalog().at(task);
 }
 
+std::string task_title(const std::string& task) { return task + "_" + info(task).title; }
+
 const std::vector<std::string>& task_labels(const std::string& task) {
-  // One table for the simulator and the scorer: BABILong's TASK_LABELS live with the metric.
-  if (!is_task(task)) throw Error("unknown bAbI task '" + task + "' (known: qa1 ... qa20)");
+  // One table for the simulator and the scorer: BABILong's TASK_LABELS live in the catalogue.
+  info(task);
   return babilong_labels(task);
 }
 
 Story generate_story(const std::string& task, Rng& r) {
-  if (task == "qa1") return where_is_actor(r, false);
-  if (task == "qa2") return where_object(r, false);
-  if (task == "qa3") return where_object(r, true);
-  if (task == "qa4") return is_dir(r);
-  if (task == "qa5") return who_what_gave(r);
-  if (task == "qa6") return where_is_actor(r, true);
-  if (task == "qa7") return counting(r, false);
-  if (task == "qa8") return counting(r, true);
-  if (task == "qa9") return negation(r);
-  if (task == "qa10") return indefinite(r);
-  if (task == "qa11") return basic_coreference(r);
-  if (task == "qa12") return conjunction(r, false);
-  if (task == "qa13") return conjunction(r, true);
-  if (task == "qa14") return time_reasoning(r);
-  if (task == "qa15") return deduction(r);
-  if (task == "qa16") return induction(r);
-  if (task == "qa17") return positional(r);
-  if (task == "qa18") return size_reasoning(r);
-  if (task == "qa19") return path_finding(r);
-  if (task == "qa20") return motivations(r);
-  throw Error("unknown bAbI task '" + task + "' (known: qa1 ... qa20)");
+  // The story kinds the catalogue's `story` parameter names.
+  static const std::map<std::string, Story (*)(Rng&)> kinds = {
+      {"actor_location", [](Rng& g) { return where_is_actor(g, false); }},
+      {"actor_location_yes_no", [](Rng& g) { return where_is_actor(g, true); }},
+      {"object_location", [](Rng& g) { return where_object(g, false); }},
+      {"object_location_before", [](Rng& g) { return where_object(g, true); }},
+      {"compass_relation", [](Rng& g) { return is_dir(g); }},
+      {"giving", [](Rng& g) { return who_what_gave(g); }},
+      {"counting", [](Rng& g) { return counting(g, false); }},
+      {"carried_list", [](Rng& g) { return counting(g, true); }},
+      {"negation", [](Rng& g) { return negation(g); }},
+      {"indefinite", [](Rng& g) { return indefinite(g); }},
+      {"coreference", [](Rng& g) { return basic_coreference(g); }},
+      {"conjunction", [](Rng& g) { return conjunction(g, false); }},
+      {"compound_coreference", [](Rng& g) { return conjunction(g, true); }},
+      {"time", [](Rng& g) { return time_reasoning(g); }},
+      {"deduction", [](Rng& g) { return deduction(g); }},
+      {"induction", [](Rng& g) { return induction(g); }},
+      {"positions", [](Rng& g) { return positional(g); }},
+      {"sizes", [](Rng& g) { return size_reasoning(g); }},
+      {"path", [](Rng& g) { return path_finding(g); }},
+      {"motivations", [](Rng& g) { return motivations(g); }},
+  };
+  const std::string kind = info(task).params.at("story").get<std::string>();
+  auto it = kinds.find(kind);
+  if (it == kinds.end()) throw Error("babilong catalogue: task " + task + " names the unknown story kind '" + kind + "'");
+  return it->second(r);
 }
 
 std::vector<Instance> instances(const Story& story) {

@@ -29,7 +29,7 @@ struct Instance {
   int question_number = 0;        // 0-based among the story's questions
 };
 
-// "qa1" ... "qa20".
+// The BABILong catalogue's task names, in order.
 const std::vector<std::string>& task_names();
 bool is_task(const std::string& task);
 // Released folder names: "qa1_single-supporting-fact" ... "qa20_agents-motivations".

@@ -12,6 +12,7 @@
 #include "core/paths.hpp"
 #include "core/files.hpp"
 #include "core/strings.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/sample.hpp"
 
 namespace lctx {
@@ -29,7 +30,7 @@ nlohmann::json load_templates(const std::string& path) {
   }
   if (!j.is_object() || !j.contains("tasks") || !j["tasks"].is_object())
     throw Error("babilong templates " + path + ": expected an object with a \"tasks\" object");
-  for (auto& t : babi::task_names()) {
+  for (auto& t : babilong_catalog().names()) {
     if (!j["tasks"].contains(t)) throw Error("babilong templates " + path + ": no entry for " + t);
     for (const char* k : {"instruction", "examples", "post_prompt"})
       if (!j["tasks"][t].contains(k) || !j["tasks"][t][k].is_string())
@@ -41,8 +42,6 @@ nlohmann::json load_templates(const std::string& path) {
 }  // namespace babilong
 
 namespace {
-
-using babilong::kTokensToGenerate;
 
 std::vector<std::string> split_words(const std::string& s) {
   std::vector<std::string> w;
@@ -71,7 +70,8 @@ struct Item {
 class BabilongGenerator : public TaskGenerator {
  public:
   BabilongGenerator(std::string task, Resources res, GenOptions opts)
-      : task_(std::move(task)), res_(std::move(res)), opts_(std::move(opts)) {
+      : task_(std::move(task)), res_(std::move(res)), opts_(std::move(opts)),
+        ttg_(babilong_catalog().at(task_).tokens_to_generate) {
     if (!res_.tokenizer) throw Error("babilong: no tokenizer loaded");
     std::string path = opts_.templates.empty() ? babilong::default_templates_path() : opts_.templates;
     auto j = babilong::load_templates(path);
@@ -88,8 +88,8 @@ class BabilongGenerator : public TaskGenerator {
 
   std::string suite() const override { return "babilong"; }
   std::string name() const override { return task_; }
-  int64_t min_length() const override { return 0; }
-  bool supports_depth() const override { return true; }
+  int64_t min_length() const override { return babilong_catalog().at(task_).min_length; }
+  bool supports_depth() const override { return babilong_catalog().at(task_).depth; }
 
   Sample generate(int64_t length, int64_t index, std::optional<double> depth) const override;
   nlohmann::json record(const Sample& s) const override {
@@ -116,6 +116,7 @@ class BabilongGenerator : public TaskGenerator {
   Resources res_;
   GenOptions opts_;
   std::string head_, template_id_;
+  int ttg_;
 };
 
 std::string fmt_depth(double d) {
@@ -130,7 +131,7 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
   const Tokenizer& tok = *res_.tokenizer;
   uint64_t seed = sample_seed("babilong", task_, length, index, opts_.seed, depth ? "depth=" + fmt_depth(*depth) : "");
   Rng rng(seed);
-  const int64_t budget = length > 0 ? length - kTokensToGenerate : 0;
+  const int64_t budget = length > 0 ? length - ttg_ : 0;
   const int64_t max_rows = length > 0 ? length / 8 : 0;  // BABILong's max_n_facts (the question counts as a row)
 
   // 1. A story and one of its questions that fit the length.
@@ -155,7 +156,7 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
   if (!found)
     throw Error("babilong " + task_ + ": length " + format_length(length) +
                 " is too short for the bAbI facts and the prompt (the smallest drawn needs " +
-                std::to_string(smallest + kTokensToGenerate) + " tokens)");
+                std::to_string(smallest + ttg_) + " tokens)");
 
   // Facts as words with cached ids.
   const size_t nf = inst.facts.size();
@@ -305,7 +306,7 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
   s.prompt = head_;
   s.prompt += s.input;
   s.prompt += tail_text;
-  s.tokens_to_generate = kTokensToGenerate;
+  s.tokens_to_generate = ttg_;
   s.metric = "babilong";
 
   if (!separable) {
@@ -391,13 +392,11 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
 
 }  // namespace
 
-std::vector<std::string> babilong_task_names() { return babi::task_names(); }
+std::vector<std::string> babilong_task_names() { return babilong_catalog().names(); }
 
 std::unique_ptr<TaskGenerator> make_babilong_generator(const std::string& task, const Resources& res,
                                                        const GenOptions& opts) {
-  if (!babi::is_task(task))
-    throw Error("unknown task '" + task + "' for suite babilong (known: qa1 ... qa20)");
-  return std::make_unique<BabilongGenerator>(task, res, opts);
+  return std::make_unique<BabilongGenerator>(babilong_catalog().at(task).name, res, opts);
 }
 
 }  // namespace lctx

@@ -8,14 +8,13 @@
 
 namespace lctx::babilong {
 
-constexpr int kTokensToGenerate = 20;
-// Largest shortfall (in tokens) of a generated prompt below its budget (length - kTokensToGenerate):
+// Largest shortfall (in tokens) of a generated prompt below its budget (length - tokens_to_generate):
 // the context is cut at whole corpus words, so the shortfall is below one word's tokens plus the re-encoding of
 // the two context edges; documented in docs/babilong.md and asserted by the tests.
 constexpr int kSlack = 48;
 
 // The template file (tasks/templates/babilong.json or GenOptions::templates), parsed and checked: every task
-// qa1..qa20 has "instruction", "examples" and "post_prompt" strings. Throws Error otherwise.
+// of the catalogue has "instruction", "examples" and "post_prompt" strings. Throws Error otherwise.
 nlohmann::json load_templates(const std::string& path);
 std::string default_templates_path();
 

@@ -38,7 +38,7 @@ class WordStream {
 
 class Cwe : public RulerTask {
  public:
-  explicit Cwe(std::shared_ptr<const Ctx> ctx) : RulerTask(std::move(ctx), "cwe", 120, 2048, "string_match_all") {
+  Cwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) : RulerTask(std::move(ctx), info) {
     const WordLists& W = *ctx_->res.words;
     std::set<std::string> s(W.nouns.begin(), W.nouns.end());
     s.insert(W.adjectives.begin(), W.adjectives.end());
@@ -67,7 +67,6 @@ class Cwe : public RulerTask {
     int ex_words, ex_cw, ex_ucw, freq_cw, freq_ucw;
   };
   Built build_with(int64_t budget, Rng& rng, Setting st) const {
-    const Templates& T = *ctx_->tpl;
     const bool keep_ids = ctx_->opts.keep_ids;
     ChunkMemo& memo = ChunkMemo::local(*ctx_->res.tokenizer);
     Rng wrng(rng.next());
@@ -87,9 +86,9 @@ class Cwe : public RulerTask {
     const uint64_t shuffle_seed = rng.next();
 
     const std::string ncw = std::to_string(kNumCw);
-    const std::string pre = fill(T.str("cwe", "instruction"), {{"num_cw", ncw}});
-    const std::string q = fill(T.str("cwe", "question"), {{"num_cw", ncw}});
-    const std::string ap = fill(T.str("cwe", "answer_prefix"), {{"num_cw", ncw}});
+    const std::string pre = fill(tpl("instruction"), {{"num_cw", ncw}});
+    const std::string q = fill(tpl("question"), {{"num_cw", ncw}});
+    const std::string ap = fill(tpl("answer_prefix"), {{"num_cw", ncw}});
     auto numbered = [](PromptBuilder& pb, const std::vector<std::string>& list, const std::string* mark_word,
                        size_t* mark) {
       for (size_t i = 0; i < list.size(); ++i) {
@@ -118,7 +117,7 @@ class Cwe : public RulerTask {
       pb.lit(ap);
       pb.lit(" ");
       numbered(pb, ex_common, nullptr, nullptr);
-      pb.lit(T.str("cwe", "example_separator"));
+      pb.lit(tpl("example_separator"));
       pb.lit(pre);
       numbered(pb, list_for(n), mark ? &common[0] : nullptr, mark);
       pb.lit(q);
@@ -142,6 +141,8 @@ class Cwe : public RulerTask {
 
 }  // namespace
 
-std::unique_ptr<TaskGenerator> make_cwe(std::shared_ptr<const Ctx> ctx) { return std::make_unique<Cwe>(std::move(ctx)); }
+std::unique_ptr<TaskGenerator> make_cwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) {
+  return std::make_unique<Cwe>(std::move(ctx), info);
+}
 
 }  // namespace lctx::ruler

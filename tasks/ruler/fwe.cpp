@@ -16,11 +16,10 @@ constexpr double kAlpha = 2.0;  // the count law below is written out for alpha 
 
 class Fwe : public RulerTask {
  public:
-  explicit Fwe(std::shared_ptr<const Ctx> ctx) : RulerTask(std::move(ctx), "fwe", 50, 1024, "string_match_all") {}
+  Fwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) : RulerTask(std::move(ctx), info) {}
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double>, int64_t) const override {
-    const Templates& T = *ctx_->tpl;
     const bool keep_ids = ctx_->opts.keep_ids;
     ChunkMemo& memo = ChunkMemo::local(*ctx_->res.tokenizer);
     const int64_t length = budget + ttg_;
@@ -32,7 +31,7 @@ class Fwe : public RulerTask {
       for (auto& c : w) c = static_cast<char>('a' + rng.below(26));
       if (seen.insert(w).second) vocab.push_back(w);
     }
-    vocab[0] = T.str("fwe", "noise_word");
+    vocab[0] = tpl("noise_word");
     const double zeta = 1.6449340668482264;  // zeta(2) = pi^2 / 6
     const uint64_t shuffle_seed = rng.next();
     auto counts = [&](int64_t n) {
@@ -49,9 +48,9 @@ class Fwe : public RulerTask {
       sr.shuffle(list);
       return list;
     };
-    const std::string pre = T.str("fwe", "instruction");
-    const std::string q = fill(T.str("fwe", "question"), {{"noise_word", vocab[0]}});
-    const std::string ap = T.str("fwe", "answer_prefix");
+    const std::string pre = tpl("instruction");
+    const std::string q = fill(tpl("question"), {{"noise_word", vocab[0]}});
+    const std::string ap = tpl("answer_prefix");
     auto assemble = [&](PromptBuilder& pb, int64_t n, size_t* mark) {
       pb.lit(pre);
       auto list = list_for(n);
@@ -82,6 +81,8 @@ class Fwe : public RulerTask {
 
 }  // namespace
 
-std::unique_ptr<TaskGenerator> make_fwe(std::shared_ptr<const Ctx> ctx) { return std::make_unique<Fwe>(std::move(ctx)); }
+std::unique_ptr<TaskGenerator> make_fwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) {
+  return std::make_unique<Fwe>(std::move(ctx), info);
+}
 
 }  // namespace lctx::ruler

@@ -16,23 +16,10 @@ struct NiahConfig {
   int keys, values, queries;
 };
 
-NiahConfig niah_config(const std::string& t) {
-  if (t == "niah_single_1") return {"noise", "words", "numbers", 1, 1, 1};
-  if (t == "niah_single_2") return {"essay", "words", "numbers", 1, 1, 1};
-  if (t == "niah_single_3") return {"essay", "words", "uuids", 1, 1, 1};
-  if (t == "niah_multikey_1") return {"essay", "words", "numbers", 4, 1, 1};
-  if (t == "niah_multikey_2") return {"needle", "words", "numbers", 1, 1, 1};
-  if (t == "niah_multikey_3") return {"needle", "uuids", "uuids", 1, 1, 1};
-  if (t == "niah_multivalue") return {"essay", "words", "numbers", 1, 4, 1};
-  if (t == "niah_multiquery") return {"essay", "words", "numbers", 1, 1, 4};
-  throw Error("unknown niah task " + t);
-}
-
-// Shortest supported target: single-needle tasks fit in 384 tokens (512 with a UUID value), so that short
-// contexts can train and test the tiny built-in models; multi-needle tasks need room for several needles.
-int64_t niah_min_length(const std::string& t) {
-  if (t == "niah_single_1" || t == "niah_single_2") return 384;
-  return t == "niah_single_3" ? 512 : 1024;
+NiahConfig niah_config(const TaskInfo& t) {
+  const auto& p = t.params;
+  return {p.at("haystack").get<std::string>(), p.at("key_type").get<std::string>(), p.at("value_type").get<std::string>(),
+          p.at("keys").get<int>(), p.at("values").get<int>(), p.at("queries").get<int>()};
 }
 
 std::string join_and(const std::vector<std::string>& v) {
@@ -50,9 +37,7 @@ struct Needle {
 
 class Niah : public RulerTask {
  public:
-  Niah(std::shared_ptr<const Ctx> ctx, const std::string& task)
-      : RulerTask(std::move(ctx), task, 128, niah_min_length(task), "string_match_all"), cfg_(niah_config(task)) {}
-  bool supports_depth() const override { return true; }
+  Niah(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) : RulerTask(std::move(ctx), info), cfg_(niah_config(info)) {}
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t) const override;
@@ -87,7 +72,7 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
     }
   std::vector<size_t> queried = rng.sample_indices(nk, cfg_.queries);
   const std::string tn = cfg_.value_type;  // plural ("numbers", "uuids", "words")
-  const std::string needle_tpl = T.str("niah", "needle");
+  const std::string needle_tpl = tpl("needle");
 
   std::vector<Needle> needles;
   for (int k = 0; k < nk; ++k)
@@ -125,9 +110,9 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
   for (size_t q : queried) qkeys.push_back(keys[q]);
   const std::string query = join_and(qkeys);
   const std::string sfx = one ? "_single" : "_multi";
-  const std::string pre = fill(T.str("niah", "instruction" + sfx), {{"type_needle_v", tq}, {"query", query}});
-  const std::string post = fill(T.str("niah", "question" + sfx), {{"type_needle_v", tq}, {"query", query}});
-  const std::string ap = fill(T.str("niah", "answer_prefix" + sfx), {{"type_needle_v", tq}, {"query", query}});
+  const std::string pre = fill(tpl("instruction" + sfx), {{"type_needle_v", tq}, {"query", query}});
+  const std::string post = fill(tpl("question" + sfx), {{"type_needle_v", tq}, {"query", query}});
+  const std::string ap = fill(tpl("answer_prefix" + sfx), {{"type_needle_v", tq}, {"query", query}});
 
   b.haystack = cfg_.haystack;
   for (auto& n : needles) b.depths.push_back(n.depth);
@@ -326,8 +311,8 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
 
 }  // namespace
 
-std::unique_ptr<TaskGenerator> make_niah(std::shared_ptr<const Ctx> ctx, const std::string& task) {
-  return std::make_unique<Niah>(std::move(ctx), task);
+std::unique_ptr<TaskGenerator> make_niah(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) {
+  return std::make_unique<Niah>(std::move(ctx), info);
 }
 
 }  // namespace lctx::ruler

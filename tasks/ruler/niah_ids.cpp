@@ -1,4 +1,4 @@
-// niah_single_ids: the single-needle variant of the HSA authors' own RULER synthesizer (docs/ruler.md): one
+// The niah_ids family: the single-needle variant of the HSA authors' own RULER synthesizer (docs/ruler.md): one
 // needle sentence, delimited by "|", carries a code of 7 random vocabulary tokens and sits at a uniformly
 // random depth (or the requested one) in real prose (the haystack corpus); the question asks for the code.
 // The reference is the code's text, and its tokens are exactly the 7 drawn ids: they are drawn from the
@@ -43,16 +43,14 @@ const std::vector<int32_t>& code_pool(const Tokenizer& tok) {
     const auto ids = tok.encode(word);
     if (ids.size() == 1 && ids[0] == id) pool.push_back(id);
   }
-  if (pool.size() < 64) throw Error("ruler/niah_single_ids: the tokenizer has too few whole-word pieces for codes");
+  if (pool.size() < 64) throw Error("ruler: the tokenizer has too few whole-word pieces for secret codes");
   return pools.emplace(tok.hash(), std::move(pool)).first->second;
 }
 
 class NiahIds : public RulerTask {
  public:
-  explicit NiahIds(std::shared_ptr<const Ctx> ctx)
-      : RulerTask(std::move(ctx), "niah_single_ids", 32, 384, "string_match_all"),
-        pool_(code_pool(*ctx_->res.tokenizer)) {}
-  bool supports_depth() const override { return true; }
+  NiahIds(std::shared_ptr<const Ctx> ctx, const TaskInfo& info)
+      : RulerTask(std::move(ctx), info), pool_(code_pool(*ctx_->res.tokenizer)) {}
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t) const override;
@@ -144,9 +142,9 @@ Built NiahIds::build(int64_t budget, Rng& rng, std::optional<double> depth, int6
 
 }  // namespace
 
-std::unique_ptr<TaskGenerator> make_niah_ids(std::shared_ptr<const Ctx> ctx) {
-  if (!ctx->res.corpus) throw Error("ruler niah_single_ids: no haystack corpus loaded");
-  return std::make_unique<NiahIds>(std::move(ctx));
+std::unique_ptr<TaskGenerator> make_niah_ids(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) {
+  if (!ctx->res.corpus) throw Error("ruler " + info.name + ": no haystack corpus loaded");
+  return std::make_unique<NiahIds>(std::move(ctx), info);
 }
 
 }  // namespace lctx::ruler

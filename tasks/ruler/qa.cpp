@@ -1,5 +1,6 @@
-// Question answering (RULER qa_1 = SQuAD v2 dev, qa_2 = HotpotQA dev distractor): the golden paragraph(s) of
-// a question among distractor paragraphs, "Document i:\n..." blocks, until the length is filled.
+// Question answering (the RULER qa family; the catalogue's `dataset` picks SQuAD v2 dev or HotpotQA dev
+// distractor): the golden paragraph(s) of a question among distractor paragraphs, "Document i:\n..." blocks,
+// until the length is filled.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -92,11 +93,10 @@ void read_hotpot(const nlohmann::json& j, QaData& d) {
   }
 }
 
-std::string find_file(const std::string& path, const std::string& task) {
+std::string find_file(const std::string& path, bool squad) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error("--qa-data " + path + ": no such file or directory");
   if (!fs::is_directory(path, ec)) return path;
-  const bool squad = task == "qa_1";
   const std::vector<std::string> names = squad ? std::vector<std::string>{"squad.json", "dev-v2.0.json", "squad_v2_dev.json"}
                                                : std::vector<std::string>{"hotpotqa.json", "hotpot_dev_distractor_v1.json"};
   for (auto& n : names)
@@ -115,12 +115,17 @@ std::string find_file(const std::string& path, const std::string& task) {
   return hits[0];
 }
 
-std::shared_ptr<const QaData> load_qa(const std::string& qa_data, const std::string& task) {
+std::shared_ptr<const QaData> load_qa(const std::string& qa_data, const TaskInfo& info) {
+  const std::string& task = info.name;
+  const std::string dataset = info.params.at("dataset").get<std::string>();
+  if (dataset != "squad" && dataset != "hotpotqa")
+    throw Error("ruler catalogue: task " + task + " has the unknown dataset '" + dataset + "'");
+  const bool squad = dataset == "squad";
   if (qa_data.empty())
-    throw Error("ruler " + task + " needs --qa-data PATH (" + (task == "qa_1" ? "SQuAD v2.0 dev JSON" : "HotpotQA dev distractor JSON") +
+    throw Error("ruler " + task + " needs --qa-data PATH (" + (squad ? "SQuAD v2.0 dev JSON" : "HotpotQA dev distractor JSON") +
                 ", a file or a folder holding it)");
   auto d = std::make_shared<QaData>();
-  d->path = find_file(qa_data, task);
+  d->path = find_file(qa_data, squad);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(d->path));
@@ -128,11 +133,13 @@ std::shared_ptr<const QaData> load_qa(const std::string& qa_data, const std::str
     throw Error("--qa-data " + d->path + ": not valid JSON");
   }
   try {
-    if (task == "qa_1") {
-      if (!is_squad(j)) throw Error("--qa-data " + d->path + ": not a SQuAD v2 JSON file (qa_1 needs SQuAD v2.0 dev)");
+    if (squad) {
+      if (!is_squad(j))
+        throw Error("--qa-data " + d->path + ": not a SQuAD v2 JSON file (" + task + " needs SQuAD v2.0 dev)");
       read_squad(j, *d);
     } else {
-      if (!is_hotpot(j)) throw Error("--qa-data " + d->path + ": not a HotpotQA JSON file (qa_2 needs HotpotQA dev distractor)");
+      if (!is_hotpot(j))
+        throw Error("--qa-data " + d->path + ": not a HotpotQA JSON file (" + task + " needs HotpotQA dev distractor)");
       read_hotpot(j, *d);
     }
   } catch (const nlohmann::json::exception& e) {
@@ -144,13 +151,11 @@ std::shared_ptr<const QaData> load_qa(const std::string& qa_data, const std::str
 
 class Qa : public RulerTask {
  public:
-  Qa(std::shared_ptr<const Ctx> ctx, const std::string& task)
-      : RulerTask(std::move(ctx), task, 32, 2048, "string_match_part"), data_(load_qa(ctx_->opts.qa_data, task)) {}
-  bool supports_depth() const override { return true; }
+  Qa(std::shared_ptr<const Ctx> ctx, const TaskInfo& info)
+      : RulerTask(std::move(ctx), info), data_(load_qa(ctx_->opts.qa_data, info)) {}
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t index) const override {
-    const Templates& T = *ctx_->tpl;
     const bool keep_ids = ctx_->opts.keep_ids;
     const QaData& D = *data_;
     const QaData::Q& Q = D.qas[static_cast<size_t>(index) % D.qas.size()];
@@ -191,11 +196,11 @@ class Qa : public RulerTask {
         }
       }
     };
-    const std::string pre = T.str("qa", "instruction");
-    const std::string q = fill(T.str("qa", "question"), {{"query", Q.query}});
-    const std::string ap = T.str("qa", "answer_prefix");
-    const std::string doc_tpl = T.str("qa", "document");
-    const std::string dsep = T.str("qa", "document_separator");
+    const std::string pre = tpl("instruction");
+    const std::string q = fill(tpl("question"), {{"query", Q.query}});
+    const std::string ap = tpl("answer_prefix");
+    const std::string doc_tpl = tpl("document");
+    const std::string dsep = tpl("document_separator");
     const size_t G = Q.golden.size();
     int64_t partial_words = 0;
 
@@ -288,8 +293,8 @@ class Qa : public RulerTask {
 
 }  // namespace
 
-std::unique_ptr<TaskGenerator> make_qa(std::shared_ptr<const Ctx> ctx, const std::string& task) {
-  return std::make_unique<Qa>(std::move(ctx), task);
+std::unique_ptr<TaskGenerator> make_qa(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) {
+  return std::make_unique<Qa>(std::move(ctx), info);
 }
 
 }  // namespace lctx::ruler

@@ -1,4 +1,4 @@
-// RULER suite: task table, templates, the shared sample/record logic, and the registry entry points.
+// RULER suite: generator families, templates, the shared sample/record logic, and the registry entry points.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,34 +14,51 @@
 
 namespace lctx {
 
-std::vector<std::string> ruler_task_names() {
-  return {"niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
-          "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2",
-          "niah_single_ids"};
+namespace {
+
+// Generator families of the catalogue (tasks/ruler/catalog.cpp): the factory and the template fields it reads.
+struct Family {
+  const char* name;
+  std::unique_ptr<TaskGenerator> (*make)(std::shared_ptr<const ruler::Ctx>, const TaskInfo&);
+  std::vector<std::string> fields;
+};
+
+const std::vector<Family>& families() {
+  static const std::vector<Family> f = {
+      {"niah", ruler::make_niah,
+       {"needle", "instruction_single", "question_single", "answer_prefix_single", "instruction_multi",
+        "question_multi", "answer_prefix_multi"}},
+      {"niah_ids", ruler::make_niah_ids, {}},  // its wording is its own, not in the templates file
+      {"variable_tracking", ruler::make_vt, {"instruction", "question", "answer_prefix", "example_separator"}},
+      {"common_words", ruler::make_cwe, {"instruction", "question", "answer_prefix", "example_separator"}},
+      {"frequent_words", ruler::make_fwe, {"instruction", "question", "answer_prefix", "noise_word"}},
+      {"qa", ruler::make_qa, {"instruction", "question", "answer_prefix", "document", "document_separator"}},
+  };
+  return f;
 }
+
+const Family& family(const TaskInfo& t) {
+  for (const Family& f : families())
+    if (t.family == f.name) return f;
+  throw Error("ruler catalogue: task " + t.name + " names the unknown generator family '" + t.family + "'");
+}
+
+}  // namespace
+
+std::vector<std::string> ruler_task_names() { return ruler_catalog().names(); }
 
 std::unique_ptr<TaskGenerator> make_ruler_generator(const std::string& task, const Resources& res,
                                                     const GenOptions& opts) {
-  auto names = ruler_task_names();
-  if (std::find(names.begin(), names.end(), task) == names.end())
-    throw Error("unknown task '" + task + "' for suite ruler");
+  const TaskInfo& info = ruler_catalog().at(task);
   if (!res.tokenizer) throw Error("ruler: no tokenizer loaded");
   if (!res.words) throw Error("ruler: no word lists loaded");
+  if (!res.corpus && info.params.value("haystack", std::string()) == "essay")
+    throw Error("ruler " + task + ": no haystack corpus loaded");
   auto ctx = std::make_shared<ruler::Ctx>();
   ctx->res = res;
   ctx->opts = opts;
   ctx->tpl = ruler::Templates::load(opts.templates);
-  if (task == "niah_single_ids") return ruler::make_niah_ids(ctx);
-  if (task.rfind("niah_", 0) == 0) {
-    if (!res.corpus && (task == "niah_single_2" || task == "niah_single_3" || task == "niah_multikey_1" ||
-                        task == "niah_multivalue" || task == "niah_multiquery"))
-      throw Error("ruler " + task + ": no haystack corpus loaded");
-    return ruler::make_niah(ctx, task);
-  }
-  if (task == "vt") return ruler::make_vt(ctx);
-  if (task == "cwe") return ruler::make_cwe(ctx);
-  if (task == "fwe") return ruler::make_fwe(ctx);
-  return ruler::make_qa(ctx, task);
+  return family(info).make(ctx, info);
 }
 
 }  // namespace lctx
@@ -60,14 +77,8 @@ std::shared_ptr<const Templates> Templates::load(const std::string& file) {
   if (!t->j.is_object()) throw Error("templates " + path + ": expected a JSON object");
   t->id = t->j.value("id", std::string("custom-") + hex64(fnv1a64(body)).substr(0, 8));
   // Validate every field the generators read, so a bad file fails before any sample is written.
-  for (auto& [task, fields] : std::vector<std::pair<std::string, std::vector<std::string>>>{
-           {"niah", {"needle", "instruction_single", "question_single", "answer_prefix_single", "instruction_multi",
-                     "question_multi", "answer_prefix_multi"}},
-           {"vt", {"instruction", "question", "answer_prefix", "example_separator"}},
-           {"cwe", {"instruction", "question", "answer_prefix", "example_separator"}},
-           {"fwe", {"instruction", "question", "answer_prefix", "noise_word"}},
-           {"qa", {"instruction", "question", "answer_prefix", "document", "document_separator"}}})
-    for (auto& f : fields) t->str(task, f);
+  for (const TaskInfo& task : ruler_catalog().tasks)
+    for (const auto& f : family(task).fields) t->str(task.params.at("template").get<std::string>(), f);
   if (t->noise_sentences().empty()) throw Error("templates " + path + ": 'noise' must list filler sentences");
   return t;
 }
@@ -96,8 +107,6 @@ std::string fill(std::string s, const std::vector<std::pair<std::string, std::st
   }
   return s;
 }
-
-int64_t ruler_slack(const std::string& task) { return task == "niah_multikey_3" ? 48 : 32; }
 
 const std::vector<int>& depth_grid() {
   static const std::vector<int> g = [] {
@@ -167,7 +176,7 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
     throw Error("impossible length " + format_length(length) + " for ruler/" + name_ +
                 ": the fixed part of the prompt does not fit (minimum about " + format_length(min_len_) + ")");
   }
-  if (b.prompt_tokens > budget || b.prompt_tokens < budget - ruler_slack(name_))
+  if (b.prompt_tokens > budget || b.prompt_tokens < budget - slack_)
     throw Error("internal: " + where + " prompt has " + std::to_string(b.prompt_tokens) + " tokens, budget " +
                 std::to_string(budget));
   bool verified = false;
@@ -203,7 +212,7 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
   if (b.haystack == "essay" && ctx_->res.corpus) m["corpus"] = ctx_->res.corpus->hash();
   m["template"] = ctx_->tpl->id;
   m["budget"] = budget;
-  m["slack"] = ruler_slack(name_);
+  m["slack"] = slack_;
   m["count_verified"] = verified;
   if (depth) m["requested_depth"] = *depth;
   for (auto& [k, v] : b.extra.items()) m[k] = v;

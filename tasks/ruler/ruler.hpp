@@ -22,6 +22,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/sample.hpp"
 
 namespace lctx::ruler {
@@ -118,9 +119,6 @@ struct Ctx {
   std::shared_ptr<const Templates> tpl;
 };
 
-// The documented fill slack: every prompt has budget - slack <= prompt_tokens <= budget.
-int64_t ruler_slack(const std::string& task);
-
 // Base class: a task fills `Built` from (length, index, depth); the base turns it into a Sample (exact token
 // count, verification, metadata) and writes RULER records.
 struct Built {
@@ -137,22 +135,30 @@ struct Built {
 
 class RulerTask : public TaskGenerator {
  public:
-  RulerTask(std::shared_ptr<const Ctx> ctx, std::string name, int ttg, int64_t min_len, std::string metric)
-      : ctx_(std::move(ctx)), name_(std::move(name)), ttg_(ttg), min_len_(min_len), metric_(std::move(metric)) {}
+  // Name, answer budget, shortest length, metric, template section and slack come from the catalogue row.
+  RulerTask(std::shared_ptr<const Ctx> ctx, const TaskInfo& info)
+      : ctx_(std::move(ctx)), info_(info), name_(info.name), ttg_(info.tokens_to_generate),
+        min_len_(info.min_length), metric_(info.metric), section_(info.params.at("template").get<std::string>()),
+        slack_(info.params.value("slack", int64_t(32))) {}
   std::string suite() const override { return "ruler"; }
   std::string name() const override { return name_; }
   int64_t min_length() const override { return min_len_; }
+  bool supports_depth() const override { return info_.depth; }
   Sample generate(int64_t length, int64_t index, std::optional<double> depth = std::nullopt) const override;
   nlohmann::json record(const Sample& s) const override;
 
  protected:
   // budget = length - tokens_to_generate. Must return a prompt of at most `budget` tokens.
   virtual Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t index) const = 0;
+  // The task's string `field` of its section of the prompt templates.
+  std::string tpl(const std::string& field) const { return ctx_->tpl->str(section_, field); }
   std::shared_ptr<const Ctx> ctx_;
+  const TaskInfo& info_;
   std::string name_;
   int ttg_;
   int64_t min_len_;
-  std::string metric_;
+  std::string metric_, section_;
+  int64_t slack_;
 };
 
 // Builder for a task's prompt parts: instruction + context + question, answer prefix.
@@ -197,13 +203,13 @@ std::string random_word_key(Rng& rng, const WordLists& w);   // "adjective-noun"
 std::string random_number7(Rng& rng);
 std::string random_value(Rng& rng, const WordLists& w, const std::string& type);  // words | numbers | uuids
 
-// Factories (one per source file).
-std::unique_ptr<TaskGenerator> make_niah(std::shared_ptr<const Ctx> ctx, const std::string& task);
-std::unique_ptr<TaskGenerator> make_niah_ids(std::shared_ptr<const Ctx> ctx);
-std::unique_ptr<TaskGenerator> make_vt(std::shared_ptr<const Ctx> ctx);
-std::unique_ptr<TaskGenerator> make_cwe(std::shared_ptr<const Ctx> ctx);
-std::unique_ptr<TaskGenerator> make_fwe(std::shared_ptr<const Ctx> ctx);
-std::unique_ptr<TaskGenerator> make_qa(std::shared_ptr<const Ctx> ctx, const std::string& task);
+// Factories, one per generator family and source file; tasks/ruler/ruler.cpp maps catalogue families to them.
+std::unique_ptr<TaskGenerator> make_niah(std::shared_ptr<const Ctx> ctx, const TaskInfo& info);
+std::unique_ptr<TaskGenerator> make_niah_ids(std::shared_ptr<const Ctx> ctx, const TaskInfo& info);
+std::unique_ptr<TaskGenerator> make_vt(std::shared_ptr<const Ctx> ctx, const TaskInfo& info);
+std::unique_ptr<TaskGenerator> make_cwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info);
+std::unique_ptr<TaskGenerator> make_fwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info);
+std::unique_ptr<TaskGenerator> make_qa(std::shared_ptr<const Ctx> ctx, const TaskInfo& info);
 
 // Thrown by build() when even the smallest prompt does not fit the budget; generate() turns it into an
 // "impossible length" Error.

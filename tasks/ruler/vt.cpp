@@ -40,7 +40,7 @@ Chain make_chain(Rng& rng, std::vector<std::string>& used) {
 
 class Vt : public RulerTask {
  public:
-  explicit Vt(std::shared_ptr<const Ctx> ctx) : RulerTask(std::move(ctx), "vt", 30, 1024, "string_match_all") {}
+  Vt(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) : RulerTask(std::move(ctx), info) {}
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double>, int64_t) const override {
@@ -71,9 +71,9 @@ class Vt : public RulerTask {
     std::sort(exfrac.begin(), exfrac.end());
 
     const std::string nv = std::to_string(kHops + 1);
-    auto pre = T.str("vt", "instruction");
-    auto q = [&](const Chain& c) { return fill(T.str("vt", "question"), {{"query", c.value}, {"num_v", nv}}); };
-    auto a = [&](const Chain& c) { return fill(T.str("vt", "answer_prefix"), {{"query", c.value}, {"num_v", nv}}); };
+    auto pre = tpl("instruction");
+    auto q = [&](const Chain& c) { return fill(tpl("question"), {{"query", c.value}, {"num_v", nv}}); };
+    auto a = [&](const Chain& c) { return fill(tpl("answer_prefix"), {{"query", c.value}, {"num_v", nv}}); };
 
     // Noise lines [0, L) with chain lines inserted before line floor(frac * (L + 1)) (clamped), newline-joined.
     auto context = [&](PromptBuilder& pb, int64_t n, const Chain& c, const std::vector<double>& fr,
@@ -121,7 +121,7 @@ class Vt : public RulerTask {
       pb.lit(q(ex));
       pb.lit(a(ex));
       pb.lit(" " + join(ex.vars, " "));
-      pb.lit(T.str("vt", "example_separator"));
+      pb.lit(tpl("example_separator"));
       pb.lit(pre);
       context(pb, n, chain, frac, marks, answer_mark);
       pb.lit(q(chain));
@@ -162,6 +162,8 @@ class Vt : public RulerTask {
 
 }  // namespace
 
-std::unique_ptr<TaskGenerator> make_vt(std::shared_ptr<const Ctx> ctx) { return std::make_unique<Vt>(std::move(ctx)); }
+std::unique_ptr<TaskGenerator> make_vt(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) {
+  return std::make_unique<Vt>(std::move(ctx), info);
+}
 
 }  // namespace lctx::ruler

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/babi_check/check.hpp"
+#include "tests/babi_check/check.hpp"
 #include "core/files.hpp"
 #include "tests/catch.hpp"
 

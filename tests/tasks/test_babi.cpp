@@ -4,7 +4,7 @@
 #include <set>
 
 #include "tasks/babi/babi.hpp"
-#include "tasks/babi_check/check.hpp"
+#include "tests/babi_check/check.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/hash.hpp"

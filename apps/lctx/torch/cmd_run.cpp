@@ -34,7 +34,7 @@ lctx::cli::Command reg("run", [](CLI::App& app) {
   app.add_option("--tokenizer", r.tokenizer, "SentencePiece model (default: assets/tokenizer/lctx-8k.model)");
   app.add_option("--haystack", r.haystack, "haystack corpus folder");
   app.add_option("--templates", r.templates, "prompt template file replacing the built-in one");
-  app.add_option("--qa-data", r.qa_data, "SQuAD/HotpotQA folder or file for qa_1/qa_2");
+  app.add_option("--qa-data", r.qa_data, "SQuAD/HotpotQA folder or file for the RULER qa tasks");
   app.add_option("--shard", r.shard, "run slice i of N of the grid (i/N)")->capture_default_str();
   app.add_option("--concurrency", r.concurrency, "openai models: requests in flight")->capture_default_str();
   app.add_option("--timeout", r.timeout_s, "openai models: seconds per request attempt")->capture_default_str();

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/lengths.hpp"
 #include "core/files.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/metrics.hpp"
 
 namespace {
@@ -218,7 +219,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
 });
 
 struct EvalOpts {
-  std::string checkpoint, suite = "ruler", task = "niah_single_1", device = "cpu", tokenizer, haystack, out;
+  std::string checkpoint, suite = "ruler", task, device = "cpu", tokenizer, haystack, out;
   std::string length = "512";
   int64_t samples = 50, index0 = 0;
   uint64_t seed = 7;
@@ -232,7 +233,7 @@ lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
   auto o = std::make_shared<EvalOpts>();
   app.add_option("--checkpoint", o->checkpoint, "checkpoint folder")->required();
   app.add_option("--suite", o->suite, "ruler | babilong")->capture_default_str();
-  app.add_option("--task", o->task, "task name")->capture_default_str();
+  app.add_option("--task", o->task, "task name (default: the first task of the suite's catalogue)");
   app.add_option("--length", o->length, "sample length (e.g. 512, 4k)")->capture_default_str();
   app.add_option("--samples", o->samples, "number of samples")->capture_default_str();
   app.add_option("--first-index", o->index0, "index of the first sample")->capture_default_str();
@@ -264,6 +265,7 @@ lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
     g.seed = o->seed;
     g.keep_ids = true;
     g.haystack_dir = o->haystack;
+    if (o->task.empty()) o->task = lctx::suite_info(o->suite).tasks.front().name;
     auto gen = lctx::make_generator(o->suite, o->task, res, g);
     auto ck = lctx::models::load_checkpoint(o->checkpoint, res.tokenizer->hash(), device);
     auto& model = *ck.model;

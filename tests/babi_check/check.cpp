@@ -1,7 +1,7 @@
 // Independent bAbI checker (see check.hpp). Everything works on lowercased text: a sentence is parsed into
 // an event with plain string matching, events are replayed into a small knowledge base, and the question is
 // answered from it. Nothing here is shared with tasks/babi.
-#include "tasks/babi_check/check.hpp"
+#include "tests/babi_check/check.hpp"
 
 #include <algorithm>
 #include <cctype>
