@@ -10,6 +10,7 @@
 #include "core/strings.hpp"
 #include "core/hash.hpp"
 #include "core/rng.hpp"
+#include "tasks/catalog.hpp"
 
 namespace lctx::harness {
 
@@ -19,18 +20,24 @@ MixComponent component(const std::string& name) {
   MixComponent c;
   c.name = name;
   if (name == "corpus" || name == "copy" || name == "copy-wide") return c;
-  if (name == "niah") {
-    c.suite = "ruler";
-    c.tasks = {"niah_single_1", "niah_single_2", "niah_single_3"};
-  } else if (name == "niah1") {
-    c.suite = "ruler";
-    c.tasks = {"niah_single_1"};
-  } else if (name == "vt") {
-    c.suite = "ruler";
-    c.tasks = {"vt"};
+  // Groups of catalogue tasks: "niah" = the single-needle RULER tasks (one key, one value, one query, no
+  // distractor needles), "niah1" = the first of them, "babi" = the BABILong headline tasks. A bare task name
+  // of a catalogue (vt, ...) is that task alone.
+  const SuiteInfo& ruler = ruler_catalog();
+  std::vector<std::string> single_needle;
+  for (const auto& t : ruler.tasks)
+    if (t.family == "niah" && t.params.value("keys", 0) == 1 && t.params.value("values", 0) == 1 &&
+        t.params.value("queries", 0) == 1 && t.params.value("haystack", std::string()) != "needle")
+      single_needle.push_back(t.name);
+  if (name == "niah" || name == "niah1") {
+    c.suite = ruler.name;
+    c.tasks = name == "niah" ? single_needle : std::vector<std::string>{single_needle.at(0)};
   } else if (name == "babi") {
-    c.suite = "babilong";
-    c.tasks = {"qa1", "qa2", "qa3", "qa4", "qa5"};
+    c.suite = babilong_catalog().name;
+    c.tasks = babilong_catalog().headline();
+  } else if (const SuiteInfo* s = suite_of_task(name); s && s->find(name)->name == name) {
+    c.suite = s->name;
+    c.tasks = {name};
   } else if (name.rfind("ruler/", 0) == 0 || name.rfind("babilong/", 0) == 0) {
     const auto slash = name.find('/');
     c.suite = name.substr(0, slash);

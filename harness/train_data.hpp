@@ -29,9 +29,9 @@ inline bool is_training_seed(uint64_t seed) { return (seed & kTrainSeedTag) != 0
 
 // One component of the mixture. Names: "corpus" (LM on haystack text), "copy" (a random segment of corpus
 // words and numbers, then the same segment again, loss on the second copy: a dense retrieval warm-up),
-// "copy-wide" (copy episodes packed back to back, distances 4 .. T/2: local and long-range copying), "niah" (RULER niah_single_1/2/3),
-// "niah1" (niah_single_1 only), "vt" (RULER vt), "babi" (BABILong qa1..qa5), "ruler/<task>",
-// "babilong/<task>" (one task). Tasks of a group are drawn uniformly.
+// "copy-wide" (copy episodes packed back to back, distances 4 .. T/2: local and long-range copying), "niah" (the single-needle RULER
+// tasks of the catalogue), "niah1" (the first of them), "babi" (the BABILong headline tasks), a task name of a
+// catalogue, "ruler/<task>", "babilong/<task>" (one task). Tasks of a group are drawn uniformly.
 struct MixComponent {
   std::string name;
   double weight = 0;                 // normalised: the weights of a mixture sum to 1

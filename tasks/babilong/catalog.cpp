@@ -13,15 +13,18 @@ namespace {
 
 using Labels = std::vector<std::string>;
 
-TaskInfo babi(int n, const char* title, const char* story, const Labels& labels, bool list_answer = false) {
-  return {"qa" + std::to_string(n),
+enum Set { kHeadline, kOther };
+
+TaskInfo babi(const char* name, Set set, const char* title, const char* story, const Labels& labels,
+              bool list_answer = false) {
+  return {name,
           "babi",
           {{"story", story}, {"labels", labels}, {"list_answer", list_answer}},
           0,
           20,  // BABILong's generation budget (max_new_tokens)
           "babilong",
           true,
-          n <= 5,
+          set == kHeadline,
           title,
           ""};
 }
@@ -36,27 +39,29 @@ const SuiteInfo& babilong_catalog() {
       "BABILong",
       "qa1-qa5",
       {
-          babi(1, "single-supporting-fact", "actor_location", rooms),
-          babi(2, "two-supporting-facts", "object_location", rooms),
-          babi(3, "three-supporting-facts", "object_location_before", rooms),
-          babi(4, "two-arg-relations", "compass_relation", rooms),
-          babi(5, "three-arg-relations", "giving", {"Bill", "Fred", "Jeff", "Mary", "apple", "football", "milk"}),
-          babi(6, "yes-no-questions", "actor_location_yes_no", yesno),
-          babi(7, "counting", "counting", {"none", "one", "three", "two"}),
-          babi(8, "lists-sets", "carried_list", {"apple", "football", "milk", "nothing"}, true),
-          babi(9, "simple-negation", "negation", yesno),
-          babi(10, "indefinite-knowledge", "indefinite", {"maybe", "no", "yes"}),
-          babi(11, "basic-coreference", "coreference", rooms),
-          babi(12, "conjunction", "conjunction", rooms),
-          babi(13, "compound-coreference", "compound_coreference", rooms),
-          babi(14, "time-reasoning", "time", {"bedroom", "cinema", "kitchen", "office", "park", "school"}),
-          babi(15, "basic-deduction", "deduction", {"cat", "mouse", "sheep", "wolf"}),
-          babi(16, "basic-induction", "induction", {"gray", "green", "white", "yellow"}),
-          babi(17, "positional-reasoning", "positions", yesno),
-          babi(18, "size-reasoning", "sizes", yesno),
-          babi(19, "path-finding", "path",
+          babi("qa1", kHeadline, "single-supporting-fact", "actor_location", rooms),
+          babi("qa2", kHeadline, "two-supporting-facts", "object_location", rooms),
+          babi("qa3", kHeadline, "three-supporting-facts", "object_location_before", rooms),
+          babi("qa4", kHeadline, "two-arg-relations", "compass_relation", rooms),
+          babi("qa5", kHeadline, "three-arg-relations", "giving",
+               {"Bill", "Fred", "Jeff", "Mary", "apple", "football", "milk"}),
+          babi("qa6", kOther, "yes-no-questions", "actor_location_yes_no", yesno),
+          babi("qa7", kOther, "counting", "counting", {"none", "one", "three", "two"}),
+          babi("qa8", kOther, "lists-sets", "carried_list", {"apple", "football", "milk", "nothing"}, true),
+          babi("qa9", kOther, "simple-negation", "negation", yesno),
+          babi("qa10", kOther, "indefinite-knowledge", "indefinite", {"maybe", "no", "yes"}),
+          babi("qa11", kOther, "basic-coreference", "coreference", rooms),
+          babi("qa12", kOther, "conjunction", "conjunction", rooms),
+          babi("qa13", kOther, "compound-coreference", "compound_coreference", rooms),
+          babi("qa14", kOther, "time-reasoning", "time",
+               {"bedroom", "cinema", "kitchen", "office", "park", "school"}),
+          babi("qa15", kOther, "basic-deduction", "deduction", {"cat", "mouse", "sheep", "wolf"}),
+          babi("qa16", kOther, "basic-induction", "induction", {"gray", "green", "white", "yellow"}),
+          babi("qa17", kOther, "positional-reasoning", "positions", yesno),
+          babi("qa18", kOther, "size-reasoning", "sizes", yesno),
+          babi("qa19", kOther, "path-finding", "path",
                {"e,e", "e,n", "e,s", "n,e", "n,n", "n,w", "s,e", "s,s", "s,w", "w,n", "w,s", "w,w"}, true),
-          babi(20, "agents-motivations", "motivations",
+          babi("qa20", kOther, "agents-motivations", "motivations",
                {"bedroom", "bored", "garden", "hungry", "kitchen", "thirsty", "tired"}),
       }};
   return s;
