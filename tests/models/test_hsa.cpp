@@ -9,6 +9,7 @@
 #include "kernels/chunk_attention.hpp"
 #include "models/hsa.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 #include "tests/models/model_test.hpp"
 
