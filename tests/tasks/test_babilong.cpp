@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "tasks/babi/babi.hpp"
-#include "tasks/babi_check/check.hpp"
+#include "tests/babi_check/check.hpp"
 #include "tasks/babilong/babilong.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
