@@ -1,4 +1,4 @@
-// bAbI simulator: surface forms, labels, and agreement with the independent checker (tasks/babi_check).
+// bAbI simulator: surface forms, labels, and agreement with the independent checker (tests/babi_check).
 #include <algorithm>
 #include <map>
 #include <set>
