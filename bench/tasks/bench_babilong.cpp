@@ -1,11 +1,14 @@
-// BABILong generation throughput: one sample of qa1..qa5 at 1M tokens per iteration (prompt text, and ids for
-// qa1_ids), plus one 32M-token qa1 sample (peak memory: /usr/bin/time -v ... --benchmark_filter=babilong_32m).
-// Run: build/bench/lctx_bench_tasks --benchmark_filter=babilong
+// BABILong generation throughput: one 1M-token sample per iteration for each headline task of the catalogue
+// (prompt text; ids = 1 also encodes the ids), one 32M-token sample of the first task (peak memory:
+// /usr/bin/time -v ... --benchmark_filter='babilong/.*/length:33554432'), and bAbI story simulation.
+//   build/bench/lctx_bench_tasks --benchmark_filter=babilong
 #include <benchmark/benchmark.h>
 
-#include "tasks/babi/babi.hpp"
-#include "core/rng.hpp"
+#include "bench/common.hpp"
 #include "core/paths.hpp"
+#include "core/rng.hpp"
+#include "tasks/babi/babi.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/sample.hpp"
 
 namespace {
@@ -20,10 +23,12 @@ const lctx::Resources& bench_resources() {
   return r;
 }
 
-void BM_babilong(benchmark::State& state, const char* task, int64_t length, bool keep_ids) {
+// Args: length (tokens), ids (0/1).
+void BM_babilong(benchmark::State& state, const std::string& task) {
   lctx::GenOptions o;
-  o.keep_ids = keep_ids;
+  o.keep_ids = state.range(1) != 0;
   auto g = lctx::make_babilong_generator(task, bench_resources(), o);
+  const int64_t length = state.range(0);
   int64_t index = 0, tokens = 0;
   for (auto _ : state) {
     auto s = g->generate(length, index++);
@@ -33,7 +38,7 @@ void BM_babilong(benchmark::State& state, const char* task, int64_t length, bool
   state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
 }
 
-void BM_babi_story(benchmark::State& state, const char* task) {
+void BM_babi_story(benchmark::State& state, const std::string& task) {
   lctx::Rng r(1);
   int64_t n = 0;
   for (auto _ : state) {
@@ -44,15 +49,25 @@ void BM_babi_story(benchmark::State& state, const char* task) {
   state.counters["lines/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsRate);
 }
 
-}  // namespace
+const bool registered = [] {
+  lctx::bench::add_context("cpu");
+  const auto headline = lctx::babilong_catalog().headline();
+  for (size_t i = 0; i < headline.size(); ++i) {
+    auto* b = benchmark::RegisterBenchmark(("babilong/" + headline[i]).c_str(), BM_babilong, headline[i])
+                  ->ArgNames({"length", "ids"})
+                  ->Args({1 << 20, 0});
+    if (i == 0) b->Args({1 << 20, 1});
+    lctx::bench::repeated(b->Unit(benchmark::kMillisecond)->UseRealTime());
+  }
+  benchmark::RegisterBenchmark(("babilong/" + headline.front()).c_str(), BM_babilong, headline.front())
+      ->ArgNames({"length", "ids"})
+      ->Args({int64_t(32) << 20, 0})
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Iterations(1);
+  for (const auto& t : headline)
+    lctx::bench::repeated(benchmark::RegisterBenchmark(("babi_story/" + t).c_str(), BM_babi_story, t));
+  return true;
+}();
 
-BENCHMARK_CAPTURE(BM_babilong, 1m_qa1, "qa1", 1 << 20, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_babilong, 1m_qa2, "qa2", 1 << 20, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_babilong, 1m_qa3, "qa3", 1 << 20, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_babilong, 1m_qa4, "qa4", 1 << 20, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_babilong, 1m_qa5, "qa5", 1 << 20, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_babilong, 1m_qa1_ids, "qa1", 1 << 20, true)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_babilong, 32m_qa1, "qa1", int64_t(32) << 20, false)
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK_CAPTURE(BM_babi_story, qa2, "qa2");
-BENCHMARK_CAPTURE(BM_babi_story, qa5, "qa5");
+}  // namespace

@@ -1,12 +1,15 @@
-// RULER generation throughput: one benchmark per task at 128K and 1M tokens (tokens/s of finished prompts),
-// and the essay haystack assembly alone (PromptBuilder copying cached corpus ids and text) on one core.
-//   build-*/bench/lctx_bench_tasks --benchmark_filter=ruler
+// RULER generation throughput: one benchmark per catalogue task at 128K and 1M tokens (tokens/s of finished
+// prompts), and the essay haystack assembly alone (PromptBuilder copying cached corpus ids and text) on one
+// core.
+//   build/bench/lctx_bench_tasks --benchmark_filter=ruler
+//   build/bench/lctx_bench_tasks --benchmark_filter='ruler_generate/.*/length:1048576'
 #include <benchmark/benchmark.h>
 
 #include <memory>
 
-#include "core/lengths.hpp"
+#include "bench/common.hpp"
 #include "core/paths.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/ruler/ruler.hpp"
 #include "tasks/sample.hpp"
 
@@ -17,10 +20,12 @@ const lctx::Resources& res() {
   return r;
 }
 
-void BM_RulerGenerate(benchmark::State& state, std::string task, int64_t length) {
+// Arg 0: target length in tokens.
+void BM_RulerGenerate(benchmark::State& state, const std::string& task) {
   lctx::GenOptions o;
   o.qa_data = lctx::source_dir() + "/tests/fixtures/qa";
-  auto g = lctx::make_generator("ruler", task, res(), o);
+  auto g = lctx::make_generator(lctx::ruler_catalog().name, task, res(), o);
+  const int64_t length = state.range(0);
   int64_t tokens = 0, i = 0;
   for (auto _ : state) {
     lctx::Sample s = g->generate(length, i++);
@@ -31,7 +36,7 @@ void BM_RulerGenerate(benchmark::State& state, std::string task, int64_t length)
 }
 
 // Essay haystack assembly: `length` tokens of corpus words (wrapping around the corpus) through the
-// PromptBuilder, materialising the text (arg 1 = also the ids), as niah_single_2 does for its haystack.
+// PromptBuilder, materialising the text (ids = 1: also the ids), as the essay-haystack needle tasks do.
 void BM_RulerHaystackAssembly(benchmark::State& state) {
   const lctx::Corpus& c = *res().corpus;
   const int64_t target = state.range(0);
@@ -55,12 +60,16 @@ void BM_RulerHaystackAssembly(benchmark::State& state) {
 }
 
 const bool registered = [] {
-  for (auto& t : lctx::ruler_task_names())
-    for (int64_t L : {int64_t(128) << 10, int64_t(1) << 20})
-      benchmark::RegisterBenchmark(("ruler_generate/" + t + "/" + lctx::format_length(L)).c_str(), BM_RulerGenerate, t, L)
-          ->Unit(benchmark::kMillisecond)
-          ->MinTime(0.5);
+  lctx::bench::add_context("cpu");
+  for (const auto& t : lctx::ruler_catalog().tasks)
+    lctx::bench::repeated(benchmark::RegisterBenchmark(("ruler_generate/" + t.name).c_str(), BM_RulerGenerate, t.name)
+                              ->ArgName("length")
+                              ->Arg(int64_t(128) << 10)
+                              ->Arg(int64_t(1) << 20)
+                              ->Unit(benchmark::kMillisecond)
+                              ->MinTime(0.2));
   benchmark::RegisterBenchmark("ruler_haystack_assembly", BM_RulerHaystackAssembly)
+      ->ArgNames({"length", "ids"})
       ->Args({1 << 20, 0})
       ->Args({1 << 20, 1})
       ->Args({32 << 20, 0})
