@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 
+#include "core/error.hpp"
+#include "core/rng.hpp"
 #include "tasks/ruler/ruler.hpp"
 
 namespace lctx::ruler {
