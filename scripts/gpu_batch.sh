@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One batch on a CUDA machine (LibTorch from Python's torch; no apt): configure with CUDA, build, train the
 # built-in tiny checkpoints, run the model tests on the GPU (LCTX_TEST_DEVICE=cuda), run the GPU benchmarks.
-# Header-only libraries (CLI11, cpp-httplib) and the data folder travel in .carry/ (see docs/gpu.md).
+# Header-only libraries (CLI11, cpp-httplib) may sit in .carry/include and the data folder in .carry/data on a
+# machine without a package manager (see docs/gpu.md).
 # Results go to $OUT (default out/gpu): logs.tgz (every log, bench JSON, eval predictions, configs) and
-# <arch>-tiny.safetensors, so that the device tool's file-count limit is never hit.
+# <arch>-tiny.safetensors.
 # Environment:
 #   LCTX_GPU_STEPS      phases run in the order given, any of "build train test bench" (default "build test bench")
 #   LCTX_BUILD_TARGETS  cmake targets (default: all)
