@@ -2,6 +2,7 @@
 // greedy (temperature 0), with timeouts and retries with exponential backoff on timeouts, connection errors,
 // HTTP 429 and 5xx. Other 4xx fail at once. Thread-safe (one connection per call).
 #pragma once
+#include <atomic>
 #include <string>
 
 #include "harness/backend.hpp"
@@ -13,7 +14,7 @@ struct OpenAIOptions {
   std::string base_url;      // e.g. http://127.0.0.1:8000/v1 (the part before /completions)
   std::string model;         // "model" field of the request
   bool chat = false;         // /chat/completions with one user message
-  double timeout_s = 600;    // connect, read and write timeout of one attempt
+  double timeout_s = 600;    // limit of one whole attempt (connect, send, answer)
   int retries = 3;           // extra attempts after the first
   double backoff_s = 1.0;    // wait before retry k (k = 1, 2, ...): backoff_s * 2^(k-1), capped at max_backoff_s
   double max_backoff_s = 60;
@@ -36,6 +37,7 @@ class OpenAIClient {
  private:
   OpenAIOptions opt_;
   std::string scheme_host_port_, path_prefix_;
+  mutable std::atomic<bool> warned_usage_{false};
 };
 
 }  // namespace lctx::harness

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <ctime>
 
+#include <sys/socket.h>
+
 #include <nlohmann/json.hpp>
 
 #ifdef LCTX_HAVE_HTTPLIB
@@ -82,6 +84,9 @@ std::string content_text(const json& content) {
 }  // namespace
 
 void serve(BuiltinModel& model, const ServeOptions& opt, const std::function<void(int)>& on_ready) {
+  if (opt.max_tokens_limit < 1 || opt.max_tokens_limit > (1 << 20))
+    throw Error("--max-tokens-limit must be in [1, 1048576] (got " + std::to_string(opt.max_tokens_limit) + ")");
+  if (opt.port < 0 || opt.port > 65535) throw Error("--port must be in [0, 65535]");
   httplib::Server svr;
   std::atomic<int64_t> counter{0};
   const std::string name = model.name();
@@ -174,8 +179,28 @@ void serve(BuiltinModel& model, const ServeOptions& opt, const std::function<voi
     res.set_content(out.dump(), "application/json");
   });
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) send_error(res, res.status, "not found", "invalid_request_error");
+  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string msg;
+    switch (res.status) {
+      case 404: msg = "not found: " + req.method + " " + req.path.substr(0, 100) +
+                      " (endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health)";
+        break;
+      case 413:
+        msg = "request body too large for its Content-Type '" + req.get_header_value("Content-Type").substr(0, 60) +
+              "' (form-encoded bodies, curl -d's default, are limited to 8 KB): send the JSON with "
+              "-H 'Content-Type: application/json'";
+        break;
+      case 400: msg = "malformed HTTP request"; break;
+      default: msg = "HTTP " + std::to_string(res.status);
+    }
+    send_error(res, res.status, msg, "invalid_request_error");
+  });
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a second server on a busy port
+  // starts and the kernel splits the requests between the two.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
   });
 
   int port = opt.port;
@@ -183,7 +208,8 @@ void serve(BuiltinModel& model, const ServeOptions& opt, const std::function<voi
     port = svr.bind_to_any_port(opt.host);
     if (port <= 0) throw Error("cannot listen on " + opt.host + " (any port)");
   } else if (!svr.bind_to_port(opt.host.c_str(), port)) {
-    throw Error("cannot listen on " + opt.host + ":" + std::to_string(port) + " (address in use or not local)");
+    throw Error("cannot listen on " + opt.host + ":" + std::to_string(port) +
+                " (the port is in use by another server, or the address is not local)");
   }
   if (on_ready) on_ready(port);
   svr.listen_after_bind();
