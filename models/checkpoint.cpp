@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "core/version.hpp"
+#include "models/safetensors_header.hpp"
 
 namespace fs = std::filesystem;
 
@@ -96,73 +97,21 @@ SafetensorsFile read_safetensors(const std::string& path) {
   const uint64_t size = uint64_t(f.tellg());
   f.seekg(0);
   auto bad = [&](const std::string& why) { return Error(path + ": corrupt safetensors file: " + why); };
-  if (size < 8) throw bad("shorter than its 8-byte header length");
-  unsigned char len[8];
-  f.read(reinterpret_cast<char*>(len), 8);
-  uint64_t hn = 0;
-  for (int i = 0; i < 8; ++i) hn |= uint64_t(len[i]) << (8 * i);
-  if (hn < 2 || hn > size - 8 || hn > (uint64_t(100) << 20)) throw bad("header length " + std::to_string(hn) + " out of range");
+  unsigned char len[8] = {0};
+  if (size >= 8) f.read(reinterpret_cast<char*>(len), 8);
+  const uint64_t hn = safetensors_header_length(len, size, path);
   std::string hs(hn, '\0');
   f.read(hs.data(), std::streamsize(hn));
   if (!f) throw bad("truncated header");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(hs);
-  } catch (const std::exception&) {
-    throw bad("header is not valid JSON");
-  }
-  if (!header.is_object()) throw bad("header is not a JSON object");
-  const uint64_t data_size = size - 8 - hn;
+  auto header = parse_safetensors_header(hs, size - 8 - hn, path);
   SafetensorsFile out;
-  out.metadata = nlohmann::json::object();
-  struct Entry { std::string name; torch::ScalarType dt; std::vector<int64_t> shape; uint64_t b, e; };
-  std::vector<Entry> entries;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const auto& v = it.value();
-    if (it.key() == "__metadata__") {
-      if (!v.is_object()) throw bad("__metadata__ is not an object");
-      for (auto m = v.begin(); m != v.end(); ++m)
-        if (!m.value().is_string()) throw bad("__metadata__ value '" + m.key() + "' is not a string");
-      out.metadata = v;
-      continue;
-    }
-    Entry e;
-    e.name = it.key();
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets") ||
-        !v["dtype"].is_string() || !v["shape"].is_array() || !v["data_offsets"].is_array() ||
-        v["data_offsets"].size() != 2)
-      throw bad("entry '" + e.name + "' lacks dtype/shape/data_offsets");
-    if (!dtype_from_name(v["dtype"].get<std::string>(), &e.dt))
-      throw Error(path + ": tensor '" + e.name + "' has unsupported dtype " + v["dtype"].get<std::string>() +
-                  " (F32, BF16, F16)");
-    uint64_t numel = 1;
-    for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0))
-        throw bad("entry '" + e.name + "' has a bad shape");
-      e.shape.push_back(d.get<int64_t>());
-      numel *= uint64_t(d.get<int64_t>());
-    }
-    for (const auto& o : v["data_offsets"])
-      if (!o.is_number_unsigned() && !(o.is_number_integer() && o.get<int64_t>() >= 0))
-        throw bad("entry '" + e.name + "' has bad data_offsets");
-    e.b = v["data_offsets"][0].get<uint64_t>();
-    e.e = v["data_offsets"][1].get<uint64_t>();
-    const uint64_t es = e.dt == torch::kFloat ? 4 : 2;
-    if (e.e < e.b || e.e - e.b != numel * es) throw bad("entry '" + e.name + "' size does not match its shape");
-    if (e.e > data_size) throw bad("truncated (tensor '" + e.name + "' ends past the end of the file)");
-    entries.push_back(std::move(e));
-  }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.b < b.b || (a.b == b.b && a.e < b.e); });
-  uint64_t pos = 0;
-  for (const auto& e : entries) {
-    if (e.b != pos) throw bad(e.b < pos ? "tensor data overlaps" : "hole in the tensor data");
-    pos = e.e;
-  }
-  if (pos != data_size) throw bad("trailing bytes after the tensor data");
-  for (const auto& e : entries) {
-    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dt));
-    f.seekg(std::streamoff(8 + hn + e.b));
-    f.read(static_cast<char*>(t.data_ptr()), std::streamsize(e.e - e.b));
+  out.metadata = header.metadata;
+  for (const auto& e : header.entries) {
+    torch::ScalarType dt = torch::kFloat;
+    dtype_from_name(e.dtype, &dt);
+    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(dt));
+    f.seekg(std::streamoff(8 + hn + e.begin));
+    f.read(static_cast<char*>(t.data_ptr()), std::streamsize(e.end - e.begin));
     if (!f) throw bad("truncated while reading '" + e.name + "'");
     out.tensors.emplace_back(e.name, t);
   }
@@ -210,14 +159,25 @@ Checkpoint load_checkpoint(const std::string& dir, const std::string& expect_tok
   }
   if (!ck.config.is_object() || !ck.config.contains("arch"))
     throw Error("checkpoint " + dir + ": " + kCheckpointConfig + " has no \"arch\"");
+  if (ck.config.contains("tokenizer_hash") && !ck.config["tokenizer_hash"].is_string())
+    throw Error(cpath + ": \"tokenizer_hash\" must be a string, got " + ck.config["tokenizer_hash"].dump().substr(0, 40));
   const std::string hash = ck.config.value("tokenizer_hash", std::string());
   if (!expect_tokenizer_hash.empty() && hash != expect_tokenizer_hash)
     throw Error("checkpoint " + dir + " was trained with tokenizer " + (hash.empty() ? "(unknown)" : hash) +
                 ", not the tokenizer in use (" + expect_tokenizer_hash + ")");
   if (!ck.config["arch"].is_object()) throw Error("checkpoint " + dir + ": \"arch\" is not an object");
   ck.config["arch"].update(arch_override);
-  ck.model = build_model(ck.config["arch"]);
-  auto file = read_safetensors(wpath);
+  auto file = read_safetensors(wpath);  // its shapes are checked before the model is allocated
+  try {
+    ck.model = build_model(ck.config["arch"]);
+  } catch (const Error& e) {
+    throw Error(cpath + (arch_override.empty() ? "" : " with the overriding keys") + ": " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw Error(cpath + ": the \"arch\" describes a model too large for this machine's memory");
+  } catch (const c10::Error& e) {
+    throw Error(cpath + ": the \"arch\" cannot be built (too large for memory?): " +
+                std::string(e.what_without_backtrace()).substr(0, 200));
+  }
   std::map<std::string, torch::Tensor> stored(file.tensors.begin(), file.tensors.end());
   torch::NoGradGuard ng;
   std::set<std::string> seen;
@@ -232,6 +192,8 @@ Checkpoint load_checkpoint(const std::string& dir, const std::string& expect_tok
     }
     if (!at::isFloatingType(dst.scalar_type()))
       throw Error("checkpoint " + dir + ": tensor '" + name + "' is not floating point in the model");
+    if (!torch::isfinite(it->second).all().item<bool>())
+      throw Error(wpath + ": tensor '" + name + "' holds NaN or infinite values (a diverged or corrupt checkpoint)");
     dst.copy_(it->second);
     seen.insert(name);
   };

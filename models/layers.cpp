@@ -22,10 +22,11 @@ int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min) 
   int64_t r = 0;
   if (v.is_number_integer()) {
     r = v.get<int64_t>();
-  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
+  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+             std::fabs(v.get<double>()) < 9.0e18) {
     r = int64_t(v.get<double>());
   } else {
-    fail("'" + key + "' must be an integer, got " + v.dump());
+    fail("'" + key + "' must be an integer, got " + v.dump().substr(0, 60));
   }
   if (r < min) fail("'" + key + "' must be >= " + std::to_string(min) + ", got " + std::to_string(r));
   return r;
@@ -34,16 +35,16 @@ double ConfigReader::get_double(const std::string& key, double def, double min) 
   used_.insert(key);
   if (!j_.contains(key)) return def;
   const auto& v = j_.at(key);
-  if (!v.is_number()) fail("'" + key + "' must be a number, got " + v.dump());
+  if (!v.is_number()) fail("'" + key + "' must be a number, got " + v.dump().substr(0, 60));
   double r = v.get<double>();
-  if (!(r >= min) || !std::isfinite(r)) fail("'" + key + "' must be >= " + std::to_string(min) + ", got " + v.dump());
+  if (!(r >= min) || !std::isfinite(r)) fail("'" + key + "' must be >= " + std::to_string(min) + ", got " + v.dump().substr(0, 60));
   return r;
 }
 bool ConfigReader::get_bool(const std::string& key, bool def) {
   used_.insert(key);
   if (!j_.contains(key)) return def;
   const auto& v = j_.at(key);
-  if (!v.is_boolean()) fail("'" + key + "' must be true or false, got " + v.dump());
+  if (!v.is_boolean()) fail("'" + key + "' must be true or false, got " + v.dump().substr(0, 60));
   return v.get<bool>();
 }
 std::string ConfigReader::get_string(const std::string& key, const std::string& def,
@@ -51,7 +52,7 @@ std::string ConfigReader::get_string(const std::string& key, const std::string& 
   used_.insert(key);
   if (!j_.contains(key)) return def;
   const auto& v = j_.at(key);
-  if (!v.is_string()) fail("'" + key + "' must be a string, got " + v.dump());
+  if (!v.is_string()) fail("'" + key + "' must be a string, got " + v.dump().substr(0, 60));
   auto s = v.get<std::string>();
   if (!allowed.empty() && !allowed.count(s)) {
     std::string list;
@@ -62,7 +63,7 @@ std::string ConfigReader::get_string(const std::string& key, const std::string& 
 }
 void ConfigReader::finish() const {
   for (auto it = j_.begin(); it != j_.end(); ++it)
-    if (!used_.count(it.key())) fail("unknown key '" + it.key() + "'");
+    if (!used_.count(it.key())) fail("unknown key '" + it.key().substr(0, 60) + "'");
 }
 
 // ---- RMSNorm --------------------------------------------------------------------------------------------
