@@ -725,6 +725,33 @@ torch::Tensor HsaModel::train_retrieval(const torch::Tensor& ql, const torch::Te
   auto scores = torch::matmul(qsel, lmk.transpose(1, 2)) * lscale;  // [B, R, nc]
   auto sel = kernels::topk_visible(scores, vis, full ? nc : hsa::selected_count(cfg_, nc, train),
                                    enforce ? gumbel_like(scores.detach()) : torch::Tensor());
+  if (trace_) {
+    auto ti = chunk_gran ? sel.idx.repeat_interleave(s, 1).slice(1, 0, t) : sel.idx;
+    trace_->idx.push_back(ti.detach().cpu());
+    trace_->positions.push_back(pos.cpu());
+  }
+  // Sparse path: gather only the selected chunks (kernels::chunk_attention_train, CUDA kernels when built).
+  // Same maths as the dense path below (unselected chunks weigh 0 there); taken unless selection_aux needs the
+  // dense logits of every visible chunk, or most chunks are selected anyway (then dense is cheaper).
+  const int64_t ksel = sel.idx.size(-1);
+  if (!aux.on && !dense_training_retrieval && 2 * ksel <= nc) {
+    auto sc = scores.gather(-1, sel.idx.clamp_min(0)).masked_fill(sel.idx.lt(0), kNegInf);  // [B, R, K], differentiable
+    auto [si, sw] = hsa::slot_weights(sel.idx, sc, cfg_);
+    if (chunk_gran) {
+      si = si.repeat_interleave(s, 1).slice(1, 0, t);
+      sw = sw.repeat_interleave(s, 1).slice(1, 0, t);
+    }
+    auto k5 = kc.permute({0, 2, 1, 3, 4}), v5 = vc.permute({0, 2, 1, 3, 4});  // [B, nc, G, S, dh]
+    if (cfg_.chunk_softmax1) {  // a zero key with a zero value = a zero logit in every chunk's softmax
+      auto shape = k5.sizes().vec();
+      shape[3] = 1;
+      auto z = torch::zeros(shape, k5.options());
+      k5 = torch::cat({k5, z}, 3);
+      v5 = torch::cat({v5, z}, 3);
+    }
+    auto out = kernels::chunk_attention_train(q, si, sw, k5.contiguous(), v5.contiguous(), ascale, joint);
+    return out.permute({0, 2, 1, 3}).reshape({b, t, cfg_.d_model});
+  }
   auto mask = torch::zeros({b, rows, nc + 1}, iopt.dtype(torch::kBool));
   mask.scatter_(-1, sel.idx.masked_fill(sel.idx.lt(0), nc), true);
   mask = mask.slice(-1, 0, nc);
@@ -733,11 +760,6 @@ torch::Tensor HsaModel::train_retrieval(const torch::Tensor& ql, const torch::Te
   torch::Tensor w = joint ? scores.masked_fill(mask.logical_not(), kNegInf)
                           : hsa::dense_chunk_weights(scores, mask, cfg_.chunk_weights);
   if (chunk_gran) w = w.repeat_interleave(s, 1).slice(1, 0, t);  // [B, T, nc]
-  if (trace_) {
-    auto ti = chunk_gran ? sel.idx.repeat_interleave(s, 1).slice(1, 0, t) : sel.idx;
-    trace_->idx.push_back(ti.detach().cpu());
-    trace_->positions.push_back(pos.cpu());
-  }
   auto r = hsa::dense_retrieval(q, kc, vc, w, s, cfg_.fusion, cfg_.chunk_softmax1, ascale,
                                 aux.on ? scores : torch::Tensor());
   if (r.aux_sum.defined()) {

@@ -182,6 +182,10 @@ class HsaModel : public Model {
 
   // Inference-time retrieval sub-block: query rows per gather of chunk K/V (bounds device memory).
   int64_t retrieval_block = 256;
+  // Training forward: always use the dense retrieval (O(T^2), every visible chunk's logits) instead of the
+  // gathered kernels::chunk_attention_train. For tests (both give the same loss and gradients); the dense path
+  // is taken anyway with selection_aux or when at least half of the chunks are selected.
+  bool dense_training_retrieval = false;
 
  private:
   // Pruned prefill: the rows every upper layer must compute for a call pushing positions first..last.
