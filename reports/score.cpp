@@ -1,6 +1,9 @@
 #include "reports/score.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -72,6 +75,102 @@ int64_t int_field(const json& j, const char* k) {
   return 0;
 }
 
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+// RFC 4180 fields as pandas' to_csv writes them (quoted when needed, "" inside quotes); rows end at unquoted
+// newlines (\r\n or \n). Empty lines are skipped, as pandas' read_csv does.
+std::vector<std::vector<std::string>> parse_csv(const std::string& path, const std::string& data) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  for (size_t i = 0; i < data.size(); ++i) {
+    char c = data[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < data.size() && data[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field += c;
+      }
+      continue;
+    }
+    if (c == '"') {
+      quoted = true;
+      any = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+      any = true;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < data.size() && data[i + 1] == '\n') ++i;
+      if (any || !field.empty()) {
+        row.push_back(std::move(field));
+        rows.push_back(std::move(row));
+      }
+      row.clear();
+      field.clear();
+      any = false;
+    } else {
+      field += c;
+      any = true;
+    }
+  }
+  if (quoted) throw Error(path + ": unterminated quoted CSV field");
+  if (any || !field.empty()) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// pandas' read_csv default missing-value strings: BABILong's collect_results reads outputs with read_csv and
+// fillna(''), so a model output that is exactly one of these counts as empty.
+bool pandas_na(const std::string& s) {
+  static const std::set<std::string> na = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                                           "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                                           "nan", "null"};
+  return na.count(s) > 0;
+}
+
+// BABILong's result CSVs (scripts/run_model_on_babilong.py: pandas to_csv with an unnamed index column and
+// target, output, question): each row becomes {index, target, output, question}.
+void read_babilong_csv(const std::string& path, const std::function<void(int64_t, const json&)>& fn) {
+  auto rows = parse_csv(path, read_file(path));
+  if (rows.empty()) throw Error(path + ": empty CSV");
+  const auto& head = rows.front();
+  int ti = -1, oi = -1, qi = -1, ii = -1;
+  for (size_t k = 0; k < head.size(); ++k) {
+    if (head[k] == "target") ti = static_cast<int>(k);
+    else if (head[k] == "output") oi = static_cast<int>(k);
+    else if (head[k] == "question") qi = static_cast<int>(k);
+    else if (head[k].empty() || head[k] == "index" || head[k] == "Unnamed: 0") ii = static_cast<int>(k);
+  }
+  if (ti < 0 || oi < 0 || qi < 0)
+    throw Error(path + ": not a BABILong result CSV (want the columns target, output and question)");
+  bool all_na = true;
+  for (size_t r = 1; r < rows.size(); ++r)
+    if (static_cast<size_t>(oi) < rows[r].size() && !pandas_na(rows[r][oi])) all_na = false;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& row = rows[r];
+    if (row.size() != head.size())
+      throw Error(path + ":" + std::to_string(r + 1) + ": expected " + std::to_string(head.size()) + " CSV fields, got " +
+                  std::to_string(row.size()));
+    std::string out = row[oi];
+    // pandas: a column of only missing values is float NaN, which collect_results turns into the string "nan".
+    if (pandas_na(out)) out = all_na ? "nan" : "";
+    json j = {{"target", row[ti]}, {"output", out}, {"question", row[qi]}};
+    if (ii >= 0) j["index"] = row[ii];
+    fn(static_cast<int64_t>(r + 1), j);
+  }
+}
+
 struct FileContext {
   std::string path, task_from_path;
   int64_t length_from_path = 0;
@@ -115,7 +214,27 @@ void apply_metric_option(ScoreOptions& o, const std::string& m) {
   }
 }
 
-double ScoreCell::score() const { return n == 0 ? 0.0 : round_to(sum / static_cast<double>(n) * 100.0, 2); }
+// Full precision, in each suite's own order of operations: RULER's evaluate.py computes sum / n * 100 (then
+// rounds to 2 decimals for its CSV), BABILong's collect_results 100 * sum / n.
+double ScoreCell::score() const {
+  if (n == 0) return 0.0;
+  return suite == "babilong" ? 100.0 * sum / static_cast<double>(n) : sum / static_cast<double>(n) * 100.0;
+}
+
+// Python's repr() of round(v, 2): what pandas writes for RULER's summary.csv ("100.0", "85.33", "0.0").
+static std::string ruler_csv_number(double v) {
+  // Python's repr is the shortest string that reads back as the same double, in fixed notation for
+  // 1e-4 <= |x| < 1e16, with at least one decimal: "70.0", "85.33".
+  const double r = round_to(v, 2);
+  char buf[64];
+  for (int d = 1; d <= 17; ++d) {
+    std::snprintf(buf, sizeof buf, "%.*f", d, r);
+    if (std::strtod(buf, nullptr) == r) break;
+  }
+  std::string s = buf;
+  if (s == "-0.0") s = "0.0";
+  return s;
+}
 
 ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptions& opts) {
   if (files.empty()) throw Error("no predictions files given");
@@ -130,9 +249,12 @@ ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptio
   for (const auto& path : files) {
     FileContext fc = file_context(path);
     int64_t records = 0;
-    read_jsonl(path, false, [&](int64_t line, const json& j) {
+    auto handle = [&](int64_t line, const json& j) {
       if (!j.is_object()) throw Error(where(fc, line) + ": expected a JSON object");
-      const json meta = j.contains("lctx") && j["lctx"].is_object() ? j["lctx"] : json::object();
+      json meta = j.contains("lctx") && j["lctx"].is_object() ? j["lctx"] : json::object();
+      if (meta.empty() && j.contains("others") && j["others"].is_object() && j["others"].contains("lctx") &&
+          j["others"]["lctx"].is_object())
+        meta = j["others"]["lctx"];  // RULER layout: call_api.py carries `others` into the predictions
       std::string task = opts.task;
       if (task.empty()) task = str_field(meta, "task");
       if (task.empty()) task = str_field(j, "task");
@@ -211,7 +333,9 @@ ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptio
       c.sum += s;
       if (ruler_postprocess(pred).empty()) c.nulls += 1;
       ++records;
-    });
+    };
+    if (ends_with(path, ".csv")) read_babilong_csv(path, handle);
+    else read_jsonl(path, false, handle);
     if (records == 0) throw Error(path + ": no records");
   }
   ScoreSummary out;
@@ -274,7 +398,7 @@ std::string format_score_table(const ScoreSummary& s) {
           continue;
         }
         const ScoreCell* c = it->second;
-        line += "  " + pad(fixed(c->score()), 8, true);
+        line += "  " + pad(fixed(round_to(c->score(), 2)), 8, true);
         nulls += c->nulls;
         n += c->n;
         avg[l].first += c->sum / static_cast<double>(c->n) * 100.0;
@@ -319,7 +443,7 @@ json score_json(const ScoreSummary& s, const ScoreOptions& opts) {
         ++k;
       }
       averages.push_back({{"suite", v.suite}, {"length", l}, {"length_label", length_label(l)},
-                          {"score", round_to(sum / k, 2)}, {"tasks", k}});
+                          {"score", sum / k}, {"tasks", k}});
     }
   }
   return {{"schema", "lctx.score/1"},
@@ -340,7 +464,7 @@ std::string score_csv(const ScoreSummary& s) {
     if (!one_length) name += "@" + length_label(c.length);
     if (c.metric == "babilong-strict") name += "(strict)";
     names.push_back(name);
-    scores.push_back(fixed(c.score()));
+    scores.push_back(ruler_csv_number(c.score()));
     nulls.push_back(std::to_string(c.nulls) + "/" + std::to_string(c.n));
   }
   std::string out;

@@ -25,7 +25,7 @@ struct ScoreCell {
   int64_t n = 0, nulls = 0;
   double sum = 0;      // sum of per-sample scores in [0, 1], in file order
   std::vector<std::string> files;
-  double score() const;  // sum / n * 100, rounded to 2 decimals (RULER)
+  double score() const;  // sum / n * 100 at full precision (tables and CSV round to 2 decimals)
 };
 
 struct ScoreSummary {

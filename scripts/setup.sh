@@ -8,7 +8,7 @@ DATA=${LCTX_DATA:-$ROOT/data}
 APT_PKGS=(build-essential cmake ninja-build git pkg-config ca-certificates
   libtorch-dev libopenblas0-pthread libsentencepiece-dev sentencepiece nlohmann-json3-dev
   catch2 libbenchmark-dev libcli11-dev libcpp-httplib-dev wordnet-base wamerican bible-kjv
-  slurm-wlm slurmctld slurmd slurm-client munge)
+  slurm-wlm slurmctld slurmd slurm-client munge unicode-data)
 # slurm-*, munge: the one-node cluster of tests/slurm (daemons started by the test itself, never as services).
 [ "${LCTX_WITH_BROWSER:-0}" = 1 ] && APT_PKGS+=(chromium)
 command -v npm >/dev/null || APT_PKGS+=(npm)
@@ -79,5 +79,11 @@ if [ ! -f "$DATA/text-train/.version" ] || [ "$(cat "$DATA/text-train/.version")
   echo "$SPLIT" > "$DATA/text-train/.version"
   echo "setup: training text $(du -sh "$DATA/text-train" | cut -f1) -> $DATA/text-train," \
     "held-out haystack $(du -sh "$DATA/sotu-heldout" | cut -f1) -> $DATA/sotu-heldout"
+fi
+# The Unicode Character Database files that the case-folding tables are generated from (tasks/CMakeLists.txt).
+if [ ! -f "$DATA/unicode/DerivedCoreProperties.txt" ]; then
+  mkdir -p "$DATA/unicode"
+  cp /usr/share/unicode/UnicodeData.txt /usr/share/unicode/SpecialCasing.txt \
+     /usr/share/unicode/DerivedCoreProperties.txt "$DATA/unicode/"
 fi
 echo "setup: ok (data in $DATA)"

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "tasks/catalog.hpp"
+#include "tasks/unicode/casefold.hpp"
 
 namespace lctx {
 namespace {
@@ -42,24 +43,6 @@ bool next_cp(const std::string& s, size_t i, Cp& out) {
   return true;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Python's str.isspace() for the code points it covers.
 bool py_space(uint32_t cp) {
   if ((cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20)) return true;
@@ -83,35 +66,8 @@ std::string py_strip(const std::string& s) {
   return begin >= end ? std::string() : s.substr(begin, end - begin);
 }
 
-// Lowercase: ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic capitals (what Python's str.lower() does for
-// these blocks); other code points are kept.
-uint32_t lower_cp(uint32_t cp) {
-  if (cp >= 'A' && cp <= 'Z') return cp + 32;
-  if (cp < 0xC0) return cp;
-  if (cp <= 0xDE && cp != 0xD7) return cp + 32;
-  if (cp >= 0x100 && cp <= 0x137 && cp % 2 == 0) return cp + 1;
-  if (cp >= 0x139 && cp <= 0x148 && cp % 2 == 1) return cp + 1;
-  if (cp >= 0x14A && cp <= 0x177 && cp % 2 == 0) return cp + 1;
-  if (cp == 0x178) return 0xFF;
-  if ((cp == 0x179 || cp == 0x17B || cp == 0x17D)) return cp + 1;
-  if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) return cp + 32;
-  if (cp >= 0x410 && cp <= 0x42F) return cp + 32;
-  if (cp >= 0x400 && cp <= 0x40F) return cp + 80;
-  return cp;
-}
-
-std::string lower(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  Cp c;
-  for (size_t i = 0; next_cp(s, i, c); i += c.len) {
-    if (c.cp == 0xFFFFFFFFu)
-      out += s[i];
-    else
-      append_utf8(out, lower_cp(c.cp));
-  }
-  return out;
-}
+// Python's str.lower(), every code point (generated tables, tasks/unicode/).
+std::string lower(const std::string& s) { return py_lower(s); }
 
 size_t cp_count(const std::string& s) {  // Python's len() of a str
   size_t n = 0;

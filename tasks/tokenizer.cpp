@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <atomic>
 #include <exception>
+#include <cstring>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -93,6 +95,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
     sep = sep && (a == ab);
   }
   t->separable_ = sep;
+  t->init_one_call(bytes);
   return t;
 }
 
@@ -165,6 +168,305 @@ std::vector<int32_t> Tokenizer::encode_long(std::string_view text) const {
 }
 
 int64_t Tokenizer::count(std::string_view text) const { return static_cast<int64_t>(encode_long(text).size()); }
+
+
+// ---- One-call counts -----------------------------------------------------------------------------------------
+// SentencePiece 0.1.9x's unigram encoder (unigram_model.cc, EncodeOptimized) is a Viterbi pass over the whole
+// normalised text that keeps, for every byte position, the best path score as a float32. Because no piece
+// holds a "▁" past its first character (checked below), every path passes through every "▁": the text splits
+// into words ("▁" + the bytes up to the next space), and the call is the same as running that Viterbi word
+// after word, each word starting from the float score the previous one ended with. Long texts make that
+// score large (about -8 per token: -8e6 at 1M tokens, where a float has a step of 1), so near-ties between
+// segmentations of a word are decided by rounding, which is why a one-call count is not the sum of per-word
+// counts. Below, each distinct word's lattice (its candidate pieces in SentencePiece's visiting order) is
+// cached, and the Viterbi is replayed over it with SentencePiece's types: a piece's candidate score is
+// computed in double (a user-defined piece's bonus is a double expression, so both branches are), compared
+// with the stored float, and stored as a float; the unknown-character candidate is float arithmetic.
+namespace {
+
+// Minimal protobuf wire reader for the fields of sentencepiece_model.proto we need.
+struct Wire {
+  const unsigned char* p;
+  const unsigned char* e;
+  bool ok = true;
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int sh = 0; p < e && sh < 64; sh += 7) {
+      unsigned char b = *p++;
+      v |= uint64_t(b & 0x7F) << sh;
+      if (!(b & 0x80)) return v;
+    }
+    ok = false;
+    return 0;
+  }
+  // Calls f(field, wiretype, value, data, len) for each field.
+  template <class F> void each(F f) {
+    while (ok && p < e) {
+      uint64_t key = varint();
+      int field = static_cast<int>(key >> 3), wt = static_cast<int>(key & 7);
+      if (wt == 0) {
+        uint64_t v = varint();
+        f(field, wt, v, nullptr, 0);
+      } else if (wt == 1) {
+        if (e - p < 8) { ok = false; return; }
+        p += 8;
+      } else if (wt == 2) {
+        uint64_t n = varint();
+        if (uint64_t(e - p) < n) { ok = false; return; }
+        f(field, wt, 0, p, static_cast<size_t>(n));
+        p += n;
+      } else if (wt == 5) {
+        if (e - p < 4) { ok = false; return; }
+        uint32_t v;
+        std::memcpy(&v, p, 4);
+        p += 4;
+        f(field, wt, v, nullptr, 0);
+      } else {
+        ok = false;
+      }
+    }
+  }
+};
+
+constexpr int kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
+
+}  // namespace
+
+struct Tokenizer::Sim {
+  struct Piece {
+    int32_t id;
+    int type;
+    float score;
+  };
+  std::unordered_map<std::string, Piece> pieces;  // NORMAL, USER_DEFINED, UNUSED (SentencePiece's trie)
+  size_t max_len = 0;
+  float min_score = 0, max_score = 0, unk_score = 0;
+  int32_t unk_id = 0;
+  int32_t byte_id[256];
+  // A word's lattice: candidates in visiting order (start ascending, then length ascending, then the unknown
+  // candidate of that start).
+  struct Edge {
+    uint16_t from, to;
+    bool unk, user;
+    float score;    // piece score (unk: unk_score)
+    double uscore;  // user-defined bonus
+    int32_t id;
+  };
+  struct Word {
+    std::vector<Edge> edges;
+    uint16_t size;  // normalised bytes: 3 ("▁") + the word's bytes
+  };
+  Word lattice(std::string_view rest) const {
+    std::string w = "\xE2\x96\x81";
+    w += rest;
+    Word out;
+    out.size = static_cast<uint16_t>(w.size());
+    for (size_t start = 0; start < w.size();) {
+      unsigned char c = static_cast<unsigned char>(w[start]);
+      size_t mblen = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+      mblen = std::min(mblen, w.size() - start);
+      bool single = false;
+      for (size_t len = 1; len <= max_len && start + len <= w.size(); ++len) {
+        auto it = pieces.find(w.substr(start, len));
+        if (it == pieces.end()) continue;
+        if (it->second.type == kUnused) continue;
+        Edge e{static_cast<uint16_t>(start), static_cast<uint16_t>(start + len), false,
+               it->second.type == kUserDefined, it->second.score, double(float(len) * max_score) - 0.1, it->second.id};
+        out.edges.push_back(e);
+        if (len == mblen) single = true;
+      }
+      if (!single)
+        out.edges.push_back(Edge{static_cast<uint16_t>(start), static_cast<uint16_t>(start + mblen), true, false,
+                                 unk_score, 0.0, unk_id});
+      start += mblen;
+    }
+    return out;
+  }
+};
+
+void Tokenizer::init_one_call(const std::string& bytes) {
+  Wire m{reinterpret_cast<const unsigned char*>(bytes.data()),
+         reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size()};
+  auto sim = std::make_shared<Sim>();
+  int model_type = 1;
+  bool byte_fallback = false, suffix = false, dummy = true, extra_ws = true, escape = true, inner_ws = false;
+  std::string norm_name, charsmap;
+  int32_t index = 0;
+  for (auto& b : sim->byte_id) b = -1;
+  bool any_normal = false;
+  sim->min_score = 3.4028235e38f;
+  sim->max_score = 1.17549435e-38f;  // FLT_MIN, as SentencePiece starts it
+  m.each([&](int f, int wt, uint64_t, const unsigned char* d, size_t n) {
+    if (f == 1 && wt == 2) {
+      Wire pw{d, d + n};
+      std::string piece;
+      float score = 0;
+      int type = kNormal;
+      pw.each([&](int pf, int pwt, uint64_t v, const unsigned char* pd, size_t pn) {
+        if (pf == 1 && pwt == 2) piece.assign(reinterpret_cast<const char*>(pd), pn);
+        else if (pf == 2 && pwt == 5) { uint32_t u = static_cast<uint32_t>(v); std::memcpy(&score, &u, 4); }
+        else if (pf == 3 && pwt == 0) type = static_cast<int>(v);
+      });
+      if (type == kNormal) {
+        any_normal = true;
+        sim->min_score = std::min(sim->min_score, score);
+        sim->max_score = std::max(sim->max_score, score);
+      }
+      if (type == kNormal || type == kUserDefined || type == kUnused) {
+        if (piece.find("\xE2\x96\x81", 1) != std::string::npos) inner_ws = true;
+        sim->pieces.emplace(piece, Sim::Piece{index, type, score});
+        sim->max_len = std::max(sim->max_len, piece.size());
+      }
+      if (type == kUnknown) sim->unk_id = index;
+      if (type == kByte && piece.size() == 6 && piece.rfind("<0x", 0) == 0)
+        sim->byte_id[std::strtoul(piece.substr(3, 2).c_str(), nullptr, 16) & 0xFF] = index;
+      ++index;
+    } else if (f == 2 && wt == 2) {
+      Wire tw{d, d + n};
+      tw.each([&](int tf, int twt, uint64_t v, const unsigned char*, size_t) {
+        if (tf == 3 && twt == 0) model_type = static_cast<int>(v);
+        else if (tf == 24 && twt == 0) suffix = v != 0;
+        else if (tf == 35 && twt == 0) byte_fallback = v != 0;
+      });
+    } else if (f == 3 && wt == 2) {
+      Wire nw{d, d + n};
+      nw.each([&](int nf, int nwt, uint64_t v, const unsigned char* nd, size_t nn) {
+        if (nf == 1 && nwt == 2) norm_name.assign(reinterpret_cast<const char*>(nd), nn);
+        else if (nf == 2 && nwt == 2) charsmap.assign(reinterpret_cast<const char*>(nd), nn);
+        else if (nf == 3 && nwt == 0) dummy = v != 0;
+        else if (nf == 4 && nwt == 0) extra_ws = v != 0;
+        else if (nf == 5 && nwt == 0) escape = v != 0;
+      });
+    }
+  });
+  bpe_ = model_type == 2;
+  bool bytes_ok = true;
+  for (int b : sim->byte_id) bytes_ok = bytes_ok && b >= 0;
+  sim->unk_score = sim->min_score - 10.0f;  // kUnkPenalty
+  const bool simulable = m.ok && model_type == 1 && any_normal && byte_fallback && bytes_ok && !suffix && dummy &&
+                         !extra_ws && escape && charsmap.empty() && !inner_ws && sim->max_len < 60000;
+  if (simulable && std::getenv("LCTX_ONE_CALL_REAL") == nullptr) sim_ = std::move(sim);
+}
+
+int64_t Tokenizer::count_one_call(std::string_view text, std::vector<int32_t>* ids, const std::vector<int64_t>* offsets,
+                                  std::vector<int64_t>* tokens_at) const {
+  if (tokens_at) tokens_at->assign(offsets ? offsets->size() : 0, 0);
+  if (!sim_) {
+    std::vector<int32_t> v;
+    if (bpe_ && separable_) v = encode_long(text);  // BPE merges stay inside words: no drift
+    else v = encode(text);
+    if (offsets && tokens_at) {
+      // Map offsets through the pieces' byte lengths (slow path, used only for models we cannot replay).
+      int64_t pos = 0, tok = 0;
+      size_t k = 0;
+      bool first = true;
+      for (int32_t id : v) {
+        std::string p = piece(id);
+        int64_t len = 0;
+        if (p.size() == 6 && p.rfind("<0x", 0) == 0) len = 1;
+        else
+          for (size_t i = 0; i < p.size();) {
+            if (p.compare(i, 3, "\xE2\x96\x81") == 0) { len += (first && i == 0) ? 0 : 1; i += 3; }
+            else { ++len; ++i; }
+          }
+        first = false;
+        while (k < offsets->size() && (*offsets)[k] < pos + len) (*tokens_at)[k++] = tok;
+        pos += len;
+        ++tok;
+      }
+      while (k < offsets->size()) (*tokens_at)[k++] = tok;
+    }
+    int64_t n = static_cast<int64_t>(v.size());
+    if (ids) *ids = std::move(v);
+    return n;
+  }
+  if (text.empty()) return 0;
+  const Sim& sim = *sim_;
+  thread_local const void* cache_owner = nullptr;
+  thread_local std::unordered_map<std::string, Sim::Word> cache;
+  if (cache_owner != sim_.get() || cache.size() > (size_t(1) << 21)) {
+    cache.clear();
+    cache_owner = sim_.get();
+  }
+  thread_local std::vector<float> best;
+  thread_local std::vector<int32_t> back;
+  thread_local std::vector<int32_t> path;
+  thread_local std::string key;
+  float S = 0.0f;
+  int64_t count = 0;
+  size_t k = 0;  // next offset
+  if (ids) ids->clear();
+  // Words: [ws, we) of text after the "▁" that stands for the dummy prefix (ws = 0) or the space at ws - 1.
+  size_t ws = 0;
+  while (true) {
+    size_t we = text.find(' ', ws);
+    if (we == std::string_view::npos) we = text.size();
+    std::string_view rest = text.substr(ws, we - ws);
+    key.assign(rest.data(), rest.size());
+    auto it = cache.find(key);
+    if (it == cache.end()) it = cache.emplace(key, sim.lattice(rest)).first;
+    const Sim::Word& w = it->second;
+    const size_t n = w.size;
+    if (best.size() < n + 1) {
+      best.resize(n + 1);
+      back.resize(n + 1);
+    }
+    best[0] = S;
+    for (size_t i = 1; i <= n; ++i) back[i] = -1;
+    for (size_t e = 0; e < w.edges.size(); ++e) {
+      const Sim::Edge& ed = w.edges[e];
+      const float till = best[ed.from];
+      if (ed.unk) {
+        const float cand = ed.score + till;
+        if (back[ed.to] == -1 || cand > best[ed.to]) {
+          best[ed.to] = cand;
+          back[ed.to] = static_cast<int32_t>(e);
+        }
+      } else {
+        const double cand = (ed.user ? ed.uscore : static_cast<double>(ed.score)) + till;
+        if (back[ed.to] == -1 || cand > best[ed.to]) {
+          best[ed.to] = static_cast<float>(cand);
+          back[ed.to] = static_cast<int32_t>(e);
+        }
+      }
+    }
+    S = best[n];
+    path.clear();
+    for (size_t at = n; at > 0;) {
+      const Sim::Edge& ed = w.edges[static_cast<size_t>(back[at])];
+      path.push_back(back[at]);
+      at = ed.from;
+    }
+    // Normalised position p of this word <-> text offset: p < 3 is the "▁" (text ws - 1, or none for the
+    // dummy prefix); p >= 3 is text ws + p - 3.
+    for (size_t q = path.size(); q-- > 0;) {
+      const Sim::Edge& ed = w.edges[static_cast<size_t>(path[q])];
+      const int64_t end_text = static_cast<int64_t>(ws) + static_cast<int64_t>(ed.to) - 3;  // text end of the piece
+      if (ed.unk) {
+        for (uint16_t b = ed.from; b < ed.to; ++b) {
+          if (ids) {
+            unsigned char byte = b < 3 ? static_cast<unsigned char>("\xE2\x96\x81"[b])
+                                       : static_cast<unsigned char>(rest[b - 3]);
+            ids->push_back(sim.byte_id[byte]);
+          }
+          if (offsets && b + 1 == ed.to)
+            while (k < offsets->size() && (*offsets)[k] < end_text) (*tokens_at)[k++] = count;
+          ++count;
+        }
+      } else {
+        if (ids) ids->push_back(ed.id);
+        if (offsets)
+          while (k < offsets->size() && (*offsets)[k] < end_text) (*tokens_at)[k++] = count;
+        ++count;
+      }
+    }
+    if (we >= text.size()) break;
+    ws = we + 1;
+  }
+  if (offsets)
+    while (k < offsets->size()) (*tokens_at)[k++] = count;
+  return count;
+}
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   std::vector<int32_t> v;

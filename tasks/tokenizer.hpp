@@ -21,6 +21,19 @@ class Tokenizer {
   int64_t count(std::string_view text) const;
   // The ids whose size count() returns (same segmentation).
   std::vector<int32_t> encode_long(std::string_view text) const;
+
+  // What ONE SentencePiece encode call of the whole text returns (its size = the count a user or a serving
+  // engine gets), including the drift of SentencePiece's float32 Viterbi scores over long texts, which makes a
+  // one-call count differ from the sum of per-word counts by tens of tokens at 1M. For unigram models with an
+  // identity normaliser and byte fallback (lctx-8k, most Llama-style unigram models) the call is reproduced
+  // word by word with the same float arithmetic and cached per-word lattices (fast, exact, tested against
+  // SentencePiece); BPE models have no such drift (their merges never cross a space) and use encode_long();
+  // other models are encoded in one real call. ids: filled when not null. offsets: sorted byte offsets into
+  // text; *tokens_at receives, for each, the index of the token that covers it (the count when past the end).
+  int64_t count_one_call(std::string_view text, std::vector<int32_t>* ids = nullptr,
+                         const std::vector<int64_t>* offsets = nullptr, std::vector<int64_t>* tokens_at = nullptr) const;
+  // Whether count_one_call reproduces SentencePiece's call instead of making it.
+  bool one_call_simulated() const { return sim_ != nullptr; }
   std::string decode(const std::vector<int32_t>& ids) const;
   std::string piece(int32_t id) const;
 
@@ -38,9 +51,13 @@ class Tokenizer {
 
  private:
   Tokenizer() = default;
+  void init_one_call(const std::string& model_bytes);
   void* sp_ = nullptr;  // handle of the SentencePiece shim (tasks/spm_shim), loaded with dlopen
   std::string path_, hash_;
   bool separable_ = false;
+  bool bpe_ = false;
+  struct Sim;
+  std::shared_ptr<const Sim> sim_;  // the unigram model's pieces and scores, when the call can be reproduced
 };
 
 }  // namespace lctx

@@ -29,13 +29,111 @@ struct Opts {
   uint64_t seed = 42;
   int threads = 0;
   int64_t index = -1;
-  bool babilong_dataset = false;
+  std::string layout = "lctx";
+};
+
+// BABILong's names of lengths: 0k, 1k, ..., 512k, 1M, 2M, ... (lctx lengths are 2^10 and 2^20 multiples).
+std::string babilong_length_name(int64_t n) {
+  if (n == 0) return "0k";
+  if (n % (int64_t(1) << 20) == 0) return std::to_string(n >> 20) + "M";
+  if (n % 1024 == 0) return std::to_string(n >> 10) + "k";
+  return std::to_string(n);
+}
+
+// One record in the chosen layout. ruler: RULER's fields plus `others` (lctx's metadata under others.lctx, which
+// RULER's call_api.py copies into the predictions) and `truncation` (-1, as call_api.py defaults it);
+// babilong: the dataset's {input, question, target} only.
+std::string serialise(const lctx::TaskGenerator& gen, const lctx::Sample& s, const std::string& layout) {
+  nlohmann::json r = gen.record(s);
+  if (layout == "ruler") {
+    nlohmann::json others = nlohmann::json::object();
+    others["lctx"] = std::move(r["lctx"]);
+    r.erase("lctx");
+    r["others"] = std::move(others);
+    r["truncation"] = -1;
+  } else if (layout == "babilong") {
+    r = nlohmann::json{{"input", s.input}, {"question", s.question}, {"target", s.target}};
+  }
+  return r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// README.md of a BABILong-layout folder: the Hugging Face dataset card's `configs:` (config = length, split =
+// task), rebuilt from the files present under OUT/data so that runs into the same folder accumulate.
+void write_babilong_readme(const std::string& out) {
+  std::map<std::string, std::vector<std::string>> by_config;  // config -> tasks
+  auto task_rank = [](const std::string& t) { return t.size() > 2 ? std::atoi(t.c_str() + 2) : 0; };
+  auto length_rank = [](const std::string& c) {
+    int64_t v = std::atoll(c.c_str());
+    if (c.find('M') != std::string::npos) v <<= 20;
+    else if (c.find('k') != std::string::npos) v <<= 10;
+    return v;
+  };
+  for (auto& td : lctx::list_dir(out + "/data")) {
+    if (!td.is_dir) continue;
+    for (auto& f : lctx::list_dir(td.path)) {
+      if (!f.is_file || f.name.size() < 6 || f.name.substr(f.name.size() - 5) != ".json") continue;
+      by_config[f.name.substr(0, f.name.size() - 5)].push_back(td.name);
+    }
+  }
+  std::vector<std::string> configs;
+  for (auto& kv : by_config) configs.push_back(kv.first);
+  std::stable_sort(configs.begin(), configs.end(), [&](const std::string& a, const std::string& b) {
+    return length_rank(a) != length_rank(b) ? length_rank(a) < length_rank(b) : a < b;
+  });
+  std::string y = "---\nconfigs:\n";
+  for (auto& c : configs) {
+    auto tasks = by_config[c];
+    std::stable_sort(tasks.begin(), tasks.end(), [&](const std::string& a, const std::string& b) {
+      return task_rank(a) != task_rank(b) ? task_rank(a) < task_rank(b) : a < b;
+    });
+    y += "- config_name: " + c + "\n  data_files:\n";
+    for (auto& t : tasks) y += "  - split: " + t + "\n    path: data/" + t + "/" + c + ".json\n";
+  }
+  y += "---\n\nBABILong-format samples written by `lctx generate --suite babilong --layout babilong`. Load one length "
+       "with `datasets.load_dataset(\"<this folder>\", \"4k\")[\"qa1\"]`; each record has `input` (context), "
+       "`question` and `target`.\n";
+  lctx::write_file_atomic(out + "/README.md", y);
+}
+
+// A FILE* that becomes `path` only on commit().
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+    f_ = std::fopen(tmp_.c_str(), "wb");
+    if (!f_) throw lctx::Error("cannot write " + tmp_ + ": " + std::strerror(errno));
+  }
+  ~AtomicFile() {
+    if (f_) {
+      std::fclose(f_);
+      std::remove(tmp_.c_str());
+    }
+  }
+  void write(const std::string& s) {
+    if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) throw lctx::Error("cannot write " + tmp_ + ": disk full?");
+    bytes_ += s.size();
+  }
+  void commit() {
+    if (std::fclose(f_) != 0) {
+      f_ = nullptr;
+      throw lctx::Error("cannot write " + tmp_);
+    }
+    f_ = nullptr;
+    std::error_code ec;
+    fs::rename(tmp_, path_, ec);
+    if (ec) throw lctx::Error("cannot rename " + tmp_ + " to " + path_ + ": " + ec.message());
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::string path_, tmp_;
+  FILE* f_ = nullptr;
+  size_t bytes_ = 0;
 };
 
 // Generates samples [0, n) of one (task, length, depth) with `threads` workers and hands their serialised
 // records to `sink` in index order. At most `threads` samples are in flight (32M-token samples are large).
 void run_ordered(const lctx::TaskGenerator& gen, int64_t length, std::optional<double> depth, int64_t first,
-                 int64_t n, int threads, const std::function<void(int64_t, const lctx::Sample&, const std::string&)>& sink) {
+                 int64_t n, int threads, const std::string& layout, const std::function<void(int64_t, const lctx::Sample&, const std::string&)>& sink) {
   struct Done {
     lctx::Sample s;
     std::string line;
@@ -58,8 +156,8 @@ void run_ordered(const lctx::TaskGenerator& gen, int64_t length, std::optional<d
       try {
         Done d;
         d.s = gen.generate(length, first + i, depth);
-        d.line = gen.record(d.s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        d.line += '\n';
+        d.line = serialise(gen, d.s, layout);
+        if (layout != "babilong") d.line += '\n';
         std::lock_guard<std::mutex> lk(m);
         ready.emplace(i, std::move(d));
       } catch (...) {
@@ -110,7 +208,10 @@ int run(const Opts& o) {
   for (double d : parse_depths(o.depths)) depths.push_back(d);
   if (depths.empty()) depths.push_back(std::nullopt);
   if (o.samples < 1) throw Error("--samples must be at least 1");
-  if (o.babilong_dataset && o.suite != "babilong") throw Error("--babilong-dataset needs --suite babilong");
+  if (o.layout != "lctx" && o.layout != "ruler" && o.layout != "babilong")
+    throw Error("unknown layout '" + o.layout + "' (known: lctx, ruler, babilong)");
+  if (o.layout != "lctx" && o.layout != o.suite)
+    throw Error("--layout " + o.layout + " needs --suite " + o.layout);
   const bool single = o.index >= 0;
   if (!single && o.out.empty()) throw Error("--out DIR is required (or --index I to print one sample)");
   if (!single) ensure_dir(o.out);
@@ -149,7 +250,7 @@ int run(const Opts& o) {
         for (auto& d : depths) {
           if (d && !g->supports_depth() && &d != &depths.front()) continue;
           Sample s = g->generate(L, o.index, g->supports_depth() ? d : std::nullopt);
-          std::string line = g->record(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          std::string line = serialise(*g, s, o.layout);
           std::fwrite(line.data(), 1, line.size(), stdout);
           std::fputc('\n', stdout);
         }
@@ -158,53 +259,45 @@ int run(const Opts& o) {
 
   nlohmann::json files = nlohmann::json::array();
   for (auto& [t, g] : gens) {
-    const std::string dir = o.out + "/" + o.suite + "/" + t;
-    ensure_dir(dir);
     for (int64_t L : lengths) {
       for (size_t di = 0; di < depths.size(); ++di) {
         std::optional<double> d = g->supports_depth() ? depths[di] : std::nullopt;
         if (!g->supports_depth() && di > 0) continue;  // depth-free tasks get one file per length
-        const std::string name = format_length(L) + (d ? "-depth" + format_depth(*d) : "") + ".jsonl";
-        const std::string path = dir + "/" + name;
+        const std::string dsuf = d ? "-depth" + format_depth(*d) : "";
+        std::string rel;  // path of the file under OUT
+        if (o.layout == "ruler") rel = std::to_string(L) + dsuf + "/" + t + "/validation.jsonl";
+        else if (o.layout == "babilong") rel = "data/" + t + "/" + babilong_length_name(L) + dsuf + ".json";
+        else rel = o.suite + "/" + t + "/" + format_length(L) + dsuf + ".jsonl";
+        const std::string path = o.out + "/" + rel;
+        ensure_dir(path.substr(0, path.rfind('/')));
         auto t0 = std::chrono::steady_clock::now();
         AtomicFile out(path);
-        std::unique_ptr<AtomicFile> ds;
-        bool ds_first = true;
-        if (o.babilong_dataset) {
-          const std::string ddir = o.out + "/babilong-dataset/" + format_length(L);
-          ensure_dir(ddir);
-          ds = std::make_unique<AtomicFile>(ddir + "/" + t + (d ? "-depth" + format_depth(*d) : "") + ".json");
-          ds->write("[\n");
-        }
+        bool first_record = true;
+        if (o.layout == "babilong") out.write("[\n");
         int64_t tokens = 0;
-        run_ordered(*g, L, d, 0, o.samples, threads, [&](int64_t i, const Sample& s, const std::string& line) {
+        run_ordered(*g, L, d, 0, o.samples, threads, o.layout, [&](int64_t i, const Sample& s, const std::string& line) {
+          if (o.layout == "babilong" && !first_record) out.write(",\n");
           out.write(line);
+          first_record = false;
           tokens += s.prompt_tokens;
-          if (ds) {
-            nlohmann::json e = {{"input", s.input}, {"question", s.question}, {"target", s.target}};
-            ds->write((ds_first ? "" : ",\n") + e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-            ds_first = false;
-          }
           if (L >= (int64_t(1) << 20))
             std::fprintf(stderr, "  %s/%s %s: sample %lld/%lld\n", o.suite.c_str(), t.c_str(), format_length(L).c_str(),
                          static_cast<long long>(i + 1), static_cast<long long>(o.samples));
         });
+        if (o.layout == "babilong") out.write("\n]\n");
         out.commit();
-        if (ds) {
-          ds->write("\n]\n");
-          ds->commit();
-        }
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::fprintf(stderr, "%s/%s %s%s: %lld samples, %.1f MB, %.2f s\n", o.suite.c_str(), t.c_str(),
                      format_length(L).c_str(), d ? (" depth " + format_depth(*d)).c_str() : "",
                      static_cast<long long>(o.samples), double(out.bytes()) / 1e6, secs);
-        nlohmann::json f = {{"path", o.suite + "/" + t + "/" + name}, {"suite", o.suite}, {"task", t}, {"length", L},
+        nlohmann::json f = {{"path", rel}, {"suite", o.suite}, {"task", t}, {"length", L},
                             {"samples", o.samples}, {"bytes", out.bytes()}, {"prompt_tokens", tokens}};
         if (d) f["depth"] = *d;
         files.push_back(f);
       }
     }
   }
+  if (o.layout == "babilong") write_babilong_readme(o.out);
   nlohmann::json man = {{"lctx_version", version_string()},
                         {"git", git_hash()},
                         {"suite", o.suite},
@@ -218,6 +311,7 @@ int run(const Opts& o) {
                         {"haystack", o.haystack.empty() ? Corpus::default_dir() : o.haystack},
                         {"templates", o.templates},
                         {"qa_data", o.qa_data},
+                        {"layout", o.layout},
                         {"files", files}};
   for (auto& [t, g] : gens) man["tasks"].push_back(t);
   if (!o.depths.empty()) {
@@ -244,10 +338,12 @@ lctx::cli::Command reg("generate", [](CLI::App& app) {
   app.add_option("--qa-data", o->qa_data, "SQuAD v2.0 dev / HotpotQA dev distractor JSON (file or folder) for the RULER qa tasks");
   app.add_option("--depths", o->depths, "fixed needle depths in percent, e.g. 0,25,50,75,100 (one file per depth)");
   app.add_option("--threads", o->threads, "worker threads (default: all cores)");
-  app.add_option("--out", o->out, "output folder: OUT/<suite>/<task>/<length>.jsonl and OUT/manifest.json");
+  app.add_option("--out", o->out, "output folder (files as --layout says) and OUT/manifest.json");
   app.add_option("--index", o->index, "print only sample I (one JSONL line per task/length) to stdout");
-  app.add_flag("--babilong-dataset", o->babilong_dataset,
-               "also write OUT/babilong-dataset/<length>/<task>.json in the public dataset layout");
+  app.add_option("--layout", o->layout,
+                 "lctx: OUT/<suite>/<task>/<length>.jsonl (default); ruler: OUT/<length>/<task>/validation.jsonl "
+                 "(RULER's tree, for its call_api.py/evaluate.py); babilong: OUT/data/<task>/<len>.json + README.md "
+                 "configs (the Hugging Face BABILong dataset)");
   return [o]() -> int { return run(*o); };
 });
 

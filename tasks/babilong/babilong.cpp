@@ -43,6 +43,8 @@ nlohmann::json load_templates(const std::string& path) {
 
 namespace {
 
+using babilong::kSlack;
+
 std::vector<std::string> split_words(const std::string& s) {
   std::vector<std::string> w;
   size_t i = 0;
@@ -92,6 +94,10 @@ class BabilongGenerator : public TaskGenerator {
   bool supports_depth() const override { return babilong_catalog().at(task_).depth; }
 
   Sample generate(int64_t length, int64_t index, std::optional<double> depth) const override;
+  // One build whose context is fitted to length - tokens_to_generate - shift (per-chunk counts); fact_chars gets
+  // the byte offset of each fact in the prompt.
+  Sample build(int64_t length, int64_t index, std::optional<double> depth, int64_t shift,
+               std::vector<int64_t>& fact_chars) const;
   nlohmann::json record(const Sample& s) const override {
     nlohmann::json r;
     r["index"] = s.index;
@@ -125,13 +131,52 @@ std::string fmt_depth(double d) {
   return buf;
 }
 
+
+// The recorded count is the one-call count of the whole prompt (Tokenizer::count_one_call); when it and the
+// per-chunk count that fitted the context differ by more than the slack allows (SentencePiece's float drift
+// on long texts), the context is refitted to a budget moved by the difference, from the same seed.
 Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<double> depth) const {
+  const Tokenizer& tok = *res_.tokenizer;
+  const int64_t budget = length > 0 ? length - ttg_ : 0;
+  int64_t shift = 0;
+  for (int attempt = 0;; ++attempt) {
+    std::vector<int64_t> fact_chars;
+    Sample s = build(length, index, depth, shift, fact_chars);
+    std::vector<int64_t> sorted = fact_chars, at;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int32_t> ids;
+    const int64_t exact = tok.count_one_call(s.prompt, opts_.keep_ids ? &ids : nullptr, &sorted, &at);
+    if (length > 0 && (exact > budget || exact < budget - kSlack)) {
+      if (attempt >= 8)
+        throw Error("internal: babilong/" + task_ + " at " + format_length(length) + " prompt has " +
+                    std::to_string(exact) + " tokens (one call), budget " + std::to_string(budget));
+      shift += exact - (budget - kSlack / 4);
+      continue;
+    }
+    std::vector<int64_t> pos(fact_chars.size());
+    for (size_t f = 0; f < fact_chars.size(); ++f)
+      pos[f] = at[static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), fact_chars[f]) - sorted.begin())];
+    s.prompt_tokens = exact;
+    if (opts_.keep_ids) s.prompt_ids = std::move(ids);
+    auto& m = s.meta;
+    m["fact_positions"] = pos;
+    std::vector<int64_t> spos;
+    for (auto& f : m["support"]) spos.push_back(pos[f.get<size_t>()]);
+    m["support_positions"] = spos;
+    m["prompt_tokens"] = exact;
+    m["count_method"] = tok.one_call_simulated() ? "one-call-replayed" : "one-call";
+    return s;
+  }
+}
+
+Sample BabilongGenerator::build(int64_t length, int64_t index, std::optional<double> depth, int64_t shift,
+                                std::vector<int64_t>& fact_chars) const {
   if (length < 0) throw Error("babilong: negative length");
   if (depth && (!(*depth >= 0) || *depth > 100)) throw Error("babilong: depth must be within 0..100 percent");
   const Tokenizer& tok = *res_.tokenizer;
   uint64_t seed = sample_seed("babilong", task_, length, index, opts_.seed, depth ? "depth=" + fmt_depth(*depth) : "");
   Rng rng(seed);
-  const int64_t budget = length > 0 ? length - ttg_ : 0;
+  const int64_t budget = length > 0 ? length - ttg_ - shift : 0;
   const int64_t max_rows = length > 0 ? length / 8 : 0;  // BABILong's max_n_facts (the question counts as a row)
 
   // 1. A story and one of its questions that fit the length.
@@ -288,11 +333,13 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
     s.input.reserve(bytes);
   }
   std::vector<int64_t> fact_ctx_tok(nf, 0);
+  fact_chars.assign(nf, 0);
   int64_t at = 0;
   for (auto& it : items) {
     if (!s.input.empty()) s.input += ' ';
     if (it.fact) {
       fact_ctx_tok[it.i] = at;
+      fact_chars[it.i] = static_cast<int64_t>(head_.size() + s.input.size());
       s.input += inst.facts[it.i];
     } else {
       s.input.append(corpus().text(pieces[it.i].a, pieces[it.i].b));

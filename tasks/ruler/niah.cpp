@@ -303,6 +303,7 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
     b.needle_chars.push_back(pb.mark_char(mk.needle[i]));
   }
   b.answer_token = pb.mark_token(mk.answer);
+  b.answer_char = pb.mark_char(mk.answer);
   b.extra["answer_char_offset"] = pb.mark_char(mk.answer);
   b.extra["haystack_units"] = n;
   b.extra["keys"] = keys;

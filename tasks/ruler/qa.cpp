@@ -279,6 +279,7 @@ class Qa : public RulerTask {
       b.depths.push_back(ndocs > 1 ? 100.0 * double(pos) / double(ndocs - 1) : 0.0);
     }
     b.answer_token = mk.answer == SIZE_MAX ? -1 : pb.mark_token(mk.answer);
+    b.answer_char = mk.answer == SIZE_MAX ? -1 : pb.mark_char(mk.answer);
     if (mk.answer != SIZE_MAX) b.extra["answer_char_offset"] = pb.mark_char(mk.answer);
     b.extra["documents"] = ndocs;
     b.extra["partial_document_words"] = partial_words;

@@ -129,6 +129,7 @@ struct Built {
   std::vector<double> depths;                 // percent, one per needle/golden item (empty if none)
   std::vector<int64_t> needle_tokens, needle_chars;  // token/char offset of each needle in the prompt
   int64_t answer_token = -1;                  // token offset of the first answer in the prompt
+  int64_t answer_char = -1;                   // its byte offset (-1: none)
   std::string haystack;                       // "essay" | "noise" | "needle" | "words" | "documents"
   nlohmann::json extra = nlohmann::json::object();
 };
@@ -177,6 +178,7 @@ void build_marked(Built& b, ChunkMemo& memo, bool keep_ids, const Assemble& asse
   pb.lit(ap);
   finish_built(b, pb, input_end, keep_ids);
   b.answer_token = pb.mark_token(mark);
+  b.answer_char = pb.mark_char(mark);
   b.needle_tokens.push_back(b.answer_token);
   b.needle_chars.push_back(pb.mark_char(mark));
   b.extra["haystack_units"] = n;

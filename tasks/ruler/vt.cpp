@@ -154,6 +154,7 @@ class Vt : public RulerTask {
     }
     // RULER's answer position: the first answer (the chain's first variable) is in the first chain line.
     b.answer_token = pb.mark_token(answer_mark);
+    b.answer_char = pb.mark_char(answer_mark);
     b.extra["haystack_units"] = n;
     b.extra["value"] = chain.value;
     return b;

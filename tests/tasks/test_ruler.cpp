@@ -44,9 +44,9 @@ void check_sample(const TaskGenerator& g, const Sample& s) {
   INFO(s.task << " " << s.length << " #" << s.index);
   CHECK(s.prompt_tokens <= budget);
   CHECK(s.prompt_tokens >= budget - slack_of(s.task));
-  std::vector<int32_t> ids = tok.encode_long(prompt);
+  std::vector<int32_t> ids = tok.encode(prompt);  // one SentencePiece call of the whole prompt
   REQUIRE(static_cast<int64_t>(ids.size()) == s.prompt_tokens);
-  if (!s.prompt_ids.empty()) CHECK(s.prompt_ids == ids);  // verified prompts carry the tokenizer's own ids
+  if (!s.prompt_ids.empty()) CHECK(s.prompt_ids == ids);  // the one-call ids
   REQUIRE(!s.outputs.empty());
   // Every reference is in the input (qa: at least one, HotpotQA yes/no answers excepted).
   if (s.metric == "string_match_all") {
@@ -123,19 +123,19 @@ TEST_CASE("ruler small lengths and impossible lengths", "[ruler]") {
 TEST_CASE("ruler samples are pure functions of their arguments (golden hashes)", "[ruler]") {
   // Pinned: a change here changes generated data; update only on purpose (and say so in the changelog).
   const std::map<std::string, std::string> golden = {
-      {"niah_single_1", "317a7b7549c35ec2"},
-      {"niah_single_2", "de4c022d6a742c10"},
-      {"niah_single_3", "1daf46f129be377a"},
-      {"niah_multikey_1", "38829e1003f39b63"},
-      {"niah_multikey_2", "15eeefb69098db82"},
-      {"niah_multikey_3", "0ea3ddfa8efafdc2"},
-      {"niah_multivalue", "1cab5fbff7e3871f"},
-      {"niah_multiquery", "7437bc0b9ef0d2e5"},
-      {"vt", "dd381bba920359b6"},
-      {"cwe", "5bb3e54194f810a5"},
-      {"fwe", "0191d18748b9be79"},
-      {"qa_1", "6452db25cdcf4a82"},
-      {"qa_2", "e176ae299aeb8b39"},
+      {"niah_single_1", "895165db94c24131"},
+      {"niah_single_2", "266b34bc00b96515"},
+      {"niah_single_3", "0ca492e5da8debcf"},
+      {"niah_multikey_1", "ce179f22b35d1de4"},
+      {"niah_multikey_2", "3447ebd592e1b225"},
+      {"niah_multikey_3", "917d2189eab58ad3"},
+      {"niah_multivalue", "76cb2c8a9ad25ebe"},
+      {"niah_multiquery", "b94393af67e31b54"},
+      {"vt", "616582ad9291d8ad"},
+      {"cwe", "d29f206e20da828c"},
+      {"fwe", "2c909fd24c9cc05a"},
+      {"qa_1", "1183d122515a6041"},
+      {"qa_2", "07548f246fe4b228"},
       {"niah_single_ids", "539cc308af0b7757"},
   };
   std::map<std::string, std::string> got;
@@ -180,15 +180,17 @@ TEST_CASE("ruler needles go to requested depths", "[ruler]") {
   CHECK(vt->generate(4096, 0, 50.0).input == vt->generate(4096, 0).input);  // ignored
 }
 
-TEST_CASE("chunk arithmetic equals whole-prompt tokenization at 1M tokens", "[ruler][long]") {
-  // Beyond 128K the generators do not re-count; this pins that the chunk sums equal the tokenizer's count
-  // for the three haystack shapes (space-joined essay, newline-joined noise lines, newline-joined needles).
+TEST_CASE("1M prompts: the recorded count is the one-call count, not the per-chunk sum", "[ruler][long]") {
+  // The three haystack shapes (space-joined essay, newline-joined noise lines, newline-joined needles). The
+  // per-chunk sum (Tokenizer::count) drifts from one SentencePiece call by tens of tokens here; the record
+  // follows the one call (compared with a real call in tests/tasks/test_one_call.cpp).
   const Tokenizer& tok = *res().tokenizer;
   for (std::string t : {"niah_single_2", "niah_single_1", "niah_multikey_2"}) {
     auto g = make_generator("ruler", t, res(), opts());
     Sample s = g->generate(1 << 20, 0);
-    CHECK_FALSE(s.meta["count_verified"].get<bool>());
-    CHECK(tok.count(s.prompt_text()) == s.prompt_tokens);
+    CHECK(s.meta["count_verified"].get<bool>());
+    CHECK(tok.count_one_call(s.prompt_text()) == s.prompt_tokens);
+    CHECK(s.prompt_tokens <= (1 << 20) - 128);
     CHECK(s.prompt_tokens >= (1 << 20) - 128 - slack_of(t));
   }
 }

@@ -1,0 +1,80 @@
+// The token count lctx records is that of ONE SentencePiece encode call of the whole prompt (what a user or a
+// serving engine gets), not a sum over segments: Tokenizer::count_one_call against Tokenizer::encode (a real
+// single call), and every RULER and BABILong task at 128K (and, tagged [.slow], 1M) within its bounds.
+#include <string>
+#include <vector>
+
+#include "tasks/core.hpp"
+#include "tasks/sample.hpp"
+#include "tests/catch.hpp"
+
+using namespace lctx;
+
+namespace {
+const Resources& res() {
+  static Resources r = load_resources("", "");
+  return r;
+}
+GenOptions opts() {
+  GenOptions o;
+  o.qa_data = lctx_test::fixture("qa");
+  return o;
+}
+int64_t slack_of(const std::string& suite, const std::string& task) {
+  if (suite == "babilong") return 48;
+  return task == "niah_multikey_3" ? 48 : 32;
+}
+int64_t ttg_of(const std::string& suite, const std::string& task) {
+  if (suite == "babilong") return 20;
+  if (task.rfind("niah", 0) == 0) return 128;
+  if (task == "vt") return 30;
+  if (task == "cwe") return 120;
+  if (task == "fwe") return 50;
+  return 32;
+}
+
+void check_task(const std::string& suite, const std::string& task, int64_t length) {
+  const Tokenizer& tok = *res().tokenizer;
+  auto g = make_generator(suite, task, res(), opts());
+  Sample s = g->generate(length, 0);
+  const std::string prompt = s.prompt_text();
+  const int64_t one_call = static_cast<int64_t>(tok.encode(prompt).size());  // one real SentencePiece call
+  const int64_t budget = length - ttg_of(suite, task);
+  INFO(suite << "/" << task << " at " << format_length(length));
+  CHECK(s.prompt_tokens == one_call);
+  CHECK(one_call <= budget);
+  CHECK(one_call >= budget - slack_of(suite, task));
+}
+}  // namespace
+
+TEST_CASE("count_one_call equals one SentencePiece call, ids and count", "[tokenizer][one-call]") {
+  const Tokenizer& tok = *res().tokenizer;
+  REQUIRE(tok.one_call_simulated());  // lctx-8k: unigram, identity normaliser, byte fallback
+  std::vector<std::string> texts = {"", " ", "  a", "a", "a b", "a  b", " lead", "trail ", "x\ny\n\nz", "tab\tbed",
+                                    "caf\xC3\xA9 na\xC3\xAFve \xE2\x84\xAA \xF0\x9F\x98\x80 \xE4\xB8\xAD\xE6\x96\x87",
+                                    "magic-number: 1234567. UUID a7b3c9d2-1f4e", "\xE2\x96\x81 literal"};
+  // A long text (about 300K tokens) where the float drift shows.
+  const Corpus& c = *res().corpus;
+  std::string big = std::string(c.text(0, std::min<size_t>(c.num_words(), 250000)));
+  texts.push_back(big + "\n\n" + big.substr(0, 100000));
+  for (auto& t : texts) {
+    std::vector<int32_t> ids;
+    int64_t n = tok.count_one_call(t, &ids);
+    auto want = tok.encode(t);
+    INFO("text of " << t.size() << " bytes");
+    CHECK(n == static_cast<int64_t>(want.size()));
+    CHECK(ids == want);
+  }
+  // The segmented count differs on the long text: the drift this function exists for.
+  CHECK(tok.count(texts.back()) != tok.count_one_call(texts.back()));
+}
+
+TEST_CASE("every task at 128K: one-call count within [budget - slack, budget]", "[one-call]") {
+  for (auto& t : task_names("ruler")) check_task("ruler", t, 128 << 10);
+  for (auto& t : task_names("babilong")) check_task("babilong", t, 128 << 10);
+}
+
+TEST_CASE("every task at 1M: one-call count within [budget - slack, budget]", "[.slow][one-call]") {
+  for (auto& t : task_names("ruler")) check_task("ruler", t, 1 << 20);
+  for (auto& t : task_names("babilong")) check_task("babilong", t, 1 << 20);
+}
