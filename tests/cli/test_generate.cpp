@@ -118,3 +118,50 @@ TEST_CASE("generate errors are one line with a non-zero exit", "[cli][generate]"
   check_error("generate --tasks vt --lengths 4k --depths 150 --out " + d, "bad depth");
   lctx::remove_tree(d);
 }
+
+TEST_CASE("generate --layout ruler and --layout babilong write the upstream trees", "[cli][generate]") {
+  const std::string d = tmpdir("layouts");
+  auto r = lctx_test::run_lctx("generate --tasks vt,niah_single_1 --lengths 4k --samples 2 --layout ruler --out " + d + "/r");
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  // RULER's call_api.py reads DATA_DIR/<task>/validation.jsonl with DATA_DIR = OUT/<max_seq_length>.
+  const std::string f = d + "/r/4096/vt/validation.jsonl";
+  REQUIRE(fs::exists(f));
+  std::istringstream lines(slurp(f));
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    CHECK(j["index"] == n);
+    for (const char* k : {"input", "outputs", "length", "length_w_model_temp", "answer_prefix", "others", "truncation"})
+      CHECK(j.contains(k));
+    CHECK(j["truncation"] == -1);
+    CHECK(j["others"]["lctx"]["task"] == "vt");
+    CHECK(!j.contains("lctx"));
+    ++n;
+  }
+  CHECK(n == 2);
+  CHECK(nlohmann::json::parse(slurp(d + "/r/manifest.json"))["layout"] == "ruler");
+
+  auto b = lctx_test::run_lctx("generate --suite babilong --tasks qa1,qa10 --lengths 0,4k --samples 3 --layout babilong --out " + d + "/b");
+  INFO(b.out);
+  REQUIRE(b.rc == 0);
+  for (const char* p : {"/b/data/qa1/0k.json", "/b/data/qa1/4k.json", "/b/data/qa10/4k.json"}) {
+    auto arr = nlohmann::json::parse(slurp(d + p));
+    REQUIRE(arr.is_array());
+    REQUIRE(arr.size() == 3);
+    CHECK(arr[0].size() == 3);
+    CHECK(arr[0].contains("input"));
+    CHECK(arr[0].contains("question"));
+    CHECK(arr[0].contains("target"));
+  }
+  // A later run into the same folder adds its configs to the README.
+  REQUIRE(lctx_test::run_lctx("generate --suite babilong --tasks qa2 --lengths 1m --samples 1 --layout babilong --out " + d + "/b").rc == 0);
+  const std::string card = slurp(d + "/b/README.md");
+  CHECK(card.rfind("---\nconfigs:\n- config_name: 0k\n  data_files:\n  - split: qa1\n    path: data/qa1/0k.json\n", 0) == 0);
+  CHECK(card.find("- config_name: 4k\n  data_files:\n  - split: qa1\n    path: data/qa1/4k.json\n  - split: qa10\n"
+                  "    path: data/qa10/4k.json\n") != std::string::npos);
+  CHECK(card.find("- config_name: 1M\n  data_files:\n  - split: qa2\n    path: data/qa2/1M.json\n") != std::string::npos);
+  check_error("generate --suite ruler --tasks vt --lengths 4k --layout babilong --out " + d + "/x", "--layout babilong needs --suite babilong");
+  check_error("generate --tasks vt --lengths 4k --layout hf --out " + d + "/x", "unknown layout 'hf'");
+}

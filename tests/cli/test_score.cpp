@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -114,7 +115,7 @@ TEST_CASE("lctx score: reference answers score 100, empty predictions 0 with nul
     std::string csv = lctx::read_file(d + "/summary.csv");
     CHECK(csv.rfind("0,1,2,", 0) == 0);
     CHECK(csv.find("\nTasks,niah_single_1@4k,niah_single_1@8k,") != std::string::npos);
-    CHECK(csv.find(ref ? "\nScore,100.00,100.00," : "\nScore,0.00,0.00,") != std::string::npos);
+    CHECK(csv.find(ref ? "\nScore,100.0,100.0," : "\nScore,0.0,0.0,") != std::string::npos);  // as RULER writes
   }
 }
 
@@ -133,11 +134,47 @@ TEST_CASE("lctx score: partial matches, per-sample averaging and the default sum
   json s = json::parse(lctx::read_file(d + "/summary.json"));
   REQUIRE(s["results"].size() == 2);
   CHECK(s["results"][0]["task"] == "niah_multikey_1");
-  CHECK(s["results"][0]["score"].get<double>() == 83.33);  // (2/3 + 1) / 2
+  CHECK(s["results"][0]["score"].get<double>() == (2.0 / 3.0 + 1.0) / 2.0 * 100.0);  // full precision
   CHECK(s["results"][1]["task"] == "qa_1");
-  CHECK(s["results"][1]["score"].get<double>() == 33.33);
+  CHECK(s["results"][1]["score"].get<double>() == 1.0 / 3.0 * 100.0);
   CHECK(s["results"][1]["nulls"] == 1);
-  CHECK(s["averages"][0]["score"].get<double>() == 58.33);
+  CHECK(std::abs(s["averages"][0]["score"].get<double>() - 58.3333333333) < 1e-9);
+}
+
+TEST_CASE("lctx score: BABILong result CSVs (pandas quoting and missing values), RULER-layout others.lctx") {
+  std::string d = tmpdir("csv");
+  // As run_model_on_babilong.py writes them: unnamed index column, target, output, question.
+  lctx::write_file_atomic(d + "/qa1_4k_instruction_yes_examples_yes_post_prompt_yes_chat_template_no.csv",
+                          ",target,output,question\n"
+                          "0,hallway,The most recent location of John is hallway.,Where is John? \n"
+                          "1,bathroom,\"Mary, in the\n\xE2\x84\xAA bathroom\",Where is Mary? \n"   // quoted, newline
+                          "2,kitchen,\xE2\x84\xAAITCHEN,Where is Sandra? \n"                         // Kelvin sign
+                          "3,garden,,Where is Daniel? \n");                                              // empty
+  lctx::write_file_atomic(d + "/qa7_0k_x.csv", ",target,output,question\n0,none,None,How many objects is Mary carrying? \n"
+                                                "1,one,one,How many objects is John carrying? \n");
+  // A RULER prediction file as call_api.py writes it from --layout ruler records: metadata under others.lctx.
+  write_lines(d + "/vt.jsonl", {{{"index", 0}, {"pred", "X\xE2\x84\xAA" "FVQ, AB"}, {"input", "c"}, {"outputs", {"xkfvq", "ab"}},
+                                 {"others", {{"lctx", {{"task", "vt"}, {"suite", "ruler"}, {"target_length", 8192}}}}},
+                                 {"truncation", -1}, {"length", 8000}}});
+  auto r = lctx_test::run_lctx("score " + d + "/qa1_4k_instruction_yes_examples_yes_post_prompt_yes_chat_template_no.csv " +
+                               d + "/qa7_0k_x.csv " + d + "/vt.jsonl --out " + d + "/s.json");
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  json s = json::parse(lctx::read_file(d + "/s.json"));
+  REQUIRE(s["results"].size() == 3);
+  CHECK(s["results"][0]["task"] == "vt");
+  CHECK(s["results"][0]["length"] == 8192);
+  CHECK(s["results"][0]["score"].get<double>() == 100.0);
+  CHECK(s["results"][1]["task"] == "qa1");
+  CHECK(s["results"][1]["score"].get<double>() == 75.0);
+  CHECK(s["results"][1]["nulls"] == 1);
+  // pandas (2.x, as BABILong pins) reads "None" as missing: an empty output, not the label "none".
+  CHECK(s["results"][2]["task"] == "qa7");
+  CHECK(s["results"][2]["score"].get<double>() == 50.0);
+  lctx::write_file_atomic(d + "/qa2_4k_bad.csv", ",target,question\n0,garden,Where?\n");
+  auto bad = lctx_test::run_lctx("score " + d + "/qa2_4k_bad.csv --out " + d + "/t.json");
+  CHECK(bad.rc != 0);
+  CHECK(bad.out.find("not a BABILong result CSV") != std::string::npos);
 }
 
 TEST_CASE("lctx score: --metric babilong-strict fixes qa7 none and yes/no substrings") {
