@@ -382,16 +382,42 @@ int64_t Tokenizer::count_one_call(std::string_view text, std::vector<int32_t>* i
   }
   if (text.empty()) return 0;
   const Sim& sim = *sim_;
-  thread_local const void* cache_owner = nullptr;
-  thread_local std::unordered_map<std::string, Sim::Word> cache;
-  if (cache_owner != sim_.get() || cache.size() > (size_t(1) << 21)) {
-    cache.clear();
-    cache_owner = sim_.get();
-  }
-  thread_local std::vector<float> best;
-  thread_local std::vector<int32_t> back;
-  thread_local std::vector<int32_t> path;
-  thread_local std::string key;
+  // Per-thread cache of word lattices: open addressing over an arena of word bytes and one edge array.
+  struct Cache {
+    const void* owner = nullptr;
+    std::string bytes;                                  // word texts, back to back
+    std::vector<Sim::Edge> edges;                       // lattices, back to back
+    struct Slot { uint64_t hash; uint32_t off, len, edge_off, edge_n, size; };
+    std::vector<Slot> slots;                            // size: power of two; len == UINT32_MAX: empty
+    size_t used = 0;
+    std::vector<float> best;
+    std::vector<int32_t> back, path;
+    void reset(const void* o) {
+      owner = o;
+      bytes.clear();
+      edges.clear();
+      slots.assign(size_t(1) << 16, Slot{0, 0, UINT32_MAX, 0, 0, 0});
+      used = 0;
+    }
+    void grow() {
+      std::vector<Slot> old = std::move(slots);
+      slots.assign(old.size() * 2, Slot{0, 0, UINT32_MAX, 0, 0, 0});
+      const size_t mask = slots.size() - 1;
+      for (auto& sl : old)
+        if (sl.len != UINT32_MAX) {
+          size_t i = sl.hash & mask;
+          while (slots[i].len != UINT32_MAX) i = (i + 1) & mask;
+          slots[i] = sl;
+        }
+    }
+  };
+  thread_local Cache cache_tl;
+  Cache& cache = cache_tl;
+  if (cache.owner != sim_.get() || cache.bytes.size() > (size_t(1) << 30) || cache.edges.size() > (size_t(1) << 26))
+    cache.reset(sim_.get());
+  std::vector<float>& best = cache.best;
+  std::vector<int32_t>& back = cache.back;
+  std::vector<int32_t>& path = cache.path;
   float S = 0.0f;
   int64_t count = 0;
   size_t k = 0;  // next offset
@@ -402,10 +428,53 @@ int64_t Tokenizer::count_one_call(std::string_view text, std::vector<int32_t>* i
     size_t we = text.find(' ', ws);
     if (we == std::string_view::npos) we = text.size();
     std::string_view rest = text.substr(ws, we - ws);
-    key.assign(rest.data(), rest.size());
-    auto it = cache.find(key);
-    if (it == cache.end()) it = cache.emplace(key, sim.lattice(rest)).first;
-    const Sim::Word& w = it->second;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ rest.size();
+    {
+      size_t i = 0;
+      for (; i + 8 <= rest.size(); i += 8) {
+        uint64_t v;
+        std::memcpy(&v, rest.data() + i, 8);
+        h = (h ^ v) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+      }
+      uint64_t v = 0;
+      std::memcpy(&v, rest.data() + i, rest.size() - i);
+      h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
+      h ^= h >> 29;
+    }
+    const size_t mask = cache.slots.size() - 1;
+    size_t si = h & mask;
+    while (true) {
+      const auto& sl = cache.slots[si];
+      if (sl.len == UINT32_MAX) break;
+      if (sl.hash == h && sl.len == rest.size() && std::memcmp(cache.bytes.data() + sl.off, rest.data(), rest.size()) == 0)
+        break;
+      si = (si + 1) & mask;
+    }
+    if (cache.slots[si].len == UINT32_MAX) {
+      Sim::Word lw = sim.lattice(rest);
+      Cache::Slot sl{h, static_cast<uint32_t>(cache.bytes.size()), static_cast<uint32_t>(rest.size()),
+                     static_cast<uint32_t>(cache.edges.size()), static_cast<uint32_t>(lw.edges.size()), lw.size};
+      cache.bytes.append(rest.data(), rest.size());
+      cache.edges.insert(cache.edges.end(), lw.edges.begin(), lw.edges.end());
+      cache.slots[si] = sl;
+      if (++cache.used * 2 > cache.slots.size()) {
+        cache.grow();
+        const size_t m2 = cache.slots.size() - 1;
+        si = h & m2;
+        while (!(cache.slots[si].hash == h && cache.slots[si].len == rest.size() &&
+                 cache.slots[si].off == sl.off))
+          si = (si + 1) & m2;
+      }
+    }
+    const Cache::Slot slot = cache.slots[si];
+    const Sim::Edge* edges = cache.edges.data() + slot.edge_off;
+    const size_t n_edges = slot.edge_n;
+    struct WordView {
+      const Sim::Edge* e;
+      size_t n;
+      size_t size;
+    } w{edges, n_edges, slot.size};
     const size_t n = w.size;
     if (best.size() < n + 1) {
       best.resize(n + 1);
@@ -413,8 +482,8 @@ int64_t Tokenizer::count_one_call(std::string_view text, std::vector<int32_t>* i
     }
     best[0] = S;
     for (size_t i = 1; i <= n; ++i) back[i] = -1;
-    for (size_t e = 0; e < w.edges.size(); ++e) {
-      const Sim::Edge& ed = w.edges[e];
+    for (size_t e = 0; e < w.n; ++e) {
+      const Sim::Edge& ed = w.e[e];
       const float till = best[ed.from];
       if (ed.unk) {
         const float cand = ed.score + till;
@@ -433,14 +502,14 @@ int64_t Tokenizer::count_one_call(std::string_view text, std::vector<int32_t>* i
     S = best[n];
     path.clear();
     for (size_t at = n; at > 0;) {
-      const Sim::Edge& ed = w.edges[static_cast<size_t>(back[at])];
+      const Sim::Edge& ed = w.e[static_cast<size_t>(back[at])];
       path.push_back(back[at]);
       at = ed.from;
     }
     // Normalised position p of this word <-> text offset: p < 3 is the "▁" (text ws - 1, or none for the
     // dummy prefix); p >= 3 is text ws + p - 3.
     for (size_t q = path.size(); q-- > 0;) {
-      const Sim::Edge& ed = w.edges[static_cast<size_t>(path[q])];
+      const Sim::Edge& ed = w.e[static_cast<size_t>(path[q])];
       const int64_t end_text = static_cast<int64_t>(ws) + static_cast<int64_t>(ed.to) - 3;  // text end of the piece
       if (ed.unk) {
         for (uint16_t b = ed.from; b < ed.to; ++b) {
