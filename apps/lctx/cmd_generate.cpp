@@ -90,7 +90,7 @@ void write_babilong_readme(const std::string& out) {
     for (auto& t : tasks) y += "  - split: " + t + "\n    path: data/" + t + "/" + c + ".json\n";
   }
   y += "---\n\nBABILong-format samples written by `lctx generate --suite babilong --layout babilong`. Load one length "
-       "with `datasets.load_dataset(\"<this folder>\", \"4k\")[\"qa1\"]`; each record has `input` (context), "
+       "with `datasets.load_dataset(\"<this folder>\", \"4k\")[\"<task>\"]`; each record has `input` (context), "
        "`question` and `target`.\n";
   lctx::write_file_atomic(out + "/README.md", y);
 }

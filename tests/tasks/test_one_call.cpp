@@ -4,7 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "tasks/core.hpp"
+#include "core/lengths.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/sample.hpp"
 #include "tests/catch.hpp"
 
