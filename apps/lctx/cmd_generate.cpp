@@ -1,6 +1,8 @@
 // lctx generate: write RULER / BABILong samples as JSONL (one file per suite/task/length), streaming, in
 // parallel over samples with a fixed output order, atomically (FILE.tmp then rename), plus a manifest.
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -94,41 +96,6 @@ void write_babilong_readme(const std::string& out) {
        "`question` and `target`.\n";
   lctx::write_file_atomic(out + "/README.md", y);
 }
-
-// A FILE* that becomes `path` only on commit().
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
-    f_ = std::fopen(tmp_.c_str(), "wb");
-    if (!f_) throw lctx::Error("cannot write " + tmp_ + ": " + std::strerror(errno));
-  }
-  ~AtomicFile() {
-    if (f_) {
-      std::fclose(f_);
-      std::remove(tmp_.c_str());
-    }
-  }
-  void write(const std::string& s) {
-    if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) throw lctx::Error("cannot write " + tmp_ + ": disk full?");
-    bytes_ += s.size();
-  }
-  void commit() {
-    if (std::fclose(f_) != 0) {
-      f_ = nullptr;
-      throw lctx::Error("cannot write " + tmp_);
-    }
-    f_ = nullptr;
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec) throw lctx::Error("cannot rename " + tmp_ + " to " + path_ + ": " + ec.message());
-  }
-  size_t bytes() const { return bytes_; }
-
- private:
-  std::string path_, tmp_;
-  FILE* f_ = nullptr;
-  size_t bytes_ = 0;
-};
 
 // Generates samples [0, n) of one (task, length, depth) with `threads` workers and hands their serialised
 // records to `sink` in index order. At most `threads` samples are in flight (32M-token samples are large).
