@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/lengths.hpp"
+#include "core/files.hpp"
 #include "tasks/metrics.hpp"
 
 namespace lctx::reports {
