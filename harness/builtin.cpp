@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "harness/memory.hpp"
+#include "tasks/sample.hpp"
 #include "models/model.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
@@ -37,19 +38,6 @@ json check_checkpoint(const ModelSpec& spec, const Tokenizer& tokenizer) {
   return cfg;
 }
 
-static torch::Device parse_device(const std::string& d) {
-  if (d == "cpu") return torch::Device(torch::kCPU);
-  if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
-    if (!torch::cuda::is_available())
-      throw Error("--device " + d + ": no CUDA device (this LibTorch has no CUDA, or no GPU is visible)");
-    torch::Device dev(d == "cuda" ? std::string("cuda:0") : d);
-    if (dev.index() >= static_cast<int>(torch::cuda::device_count()))
-      throw Error("--device " + d + ": only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
-    return dev;
-  }
-  throw Error("bad --device '" + d + "': expected cpu, cuda or cuda:N");
-}
-
 BuiltinModel::BuiltinModel(const ModelSpec& spec, std::shared_ptr<const Tokenizer> tokenizer,
                            const BuiltinOptions& opt)
     : spec_(spec), tok_(std::move(tokenizer)), opt_(opt) {
@@ -59,7 +47,7 @@ BuiltinModel::BuiltinModel(const ModelSpec& spec, std::shared_ptr<const Tokenize
   auto cfg = check_checkpoint(spec_, *tok_);
   // A checkpoint without a recorded tokenizer hash (hand-built) is accepted with the tokenizer given.
   bool has_hash = !cfg.value("tokenizer_hash", std::string()).empty();
-  auto ck = models::load_checkpoint(spec_.path, has_hash ? tok_->hash() : std::string(), parse_device(opt_.device));
+  auto ck = models::load_checkpoint(spec_.path, has_hash ? tok_->hash() : std::string(), opt_.device);
   model_ = ck.model;
   config_ = ck.config;
   model_->eval();
@@ -77,6 +65,11 @@ std::string BuiltinModel::device_name() const {
   auto d = model_->device();
   if (d.is_cuda()) return "cuda:" + std::to_string(d.has_index() ? d.index() : 0);
   return "cpu";
+}
+
+Completion BuiltinModel::complete(const Sample& sample, int max_new) {
+  if (!sample.prompt_ids.empty()) return complete(sample.prompt_ids, max_new);
+  return complete(tok_->encode_long(sample.prompt_text()), max_new);
 }
 
 Completion BuiltinModel::complete(const std::vector<int32_t>& prompt, int max_new) {

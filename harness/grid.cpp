@@ -5,12 +5,16 @@
 #include <unordered_map>
 
 #include "harness/results.hpp"
+#include "models/model.hpp"
 #include "core/error.hpp"
 
 namespace lctx::harness {
 
 ModelSpec parse_model_spec(const std::string& spec) {
-  const std::string forms = "expected hsa:PATH, swa:PATH, mamba:PATH or openai:URL#MODEL";
+  const auto kinds = models::model_kinds();
+  std::string forms = "expected ";
+  for (const auto& k : kinds) forms += k + ":PATH, ";
+  forms = forms.substr(0, forms.size() - 2) + " or openai:URL#MODEL";
   auto colon = spec.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
     throw Error("bad --model '" + spec + "': " + forms);
@@ -19,7 +23,7 @@ ModelSpec parse_model_spec(const std::string& spec) {
   m.spec = spec;
   m.kind = spec.substr(0, colon);
   std::string rest = spec.substr(colon + 1);
-  if (m.kind == "hsa" || m.kind == "swa" || m.kind == "mamba") {
+  if (m.kind != "openai" && std::find(kinds.begin(), kinds.end(), m.kind) != kinds.end()) {
     m.path = rest;
     std::string p = rest;
     while (p.size() > 1 && p.back() == '/') p.pop_back();

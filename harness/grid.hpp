@@ -7,11 +7,12 @@
 
 namespace lctx::harness {
 
-// A --model value: "hsa:PATH", "swa:PATH", "mamba:PATH" (built-in checkpoint folders) or
-// "openai:URL#MODEL" (an OpenAI-compatible server; URL is the API base, e.g. http://127.0.0.1:8000/v1).
+// A --model value: "KIND:PATH" for a built-in checkpoint folder of any kind in models::model_kinds() (hsa,
+// mamba, swa, and kinds registered with models::register_model_kind), or "openai:URL#MODEL" (an
+// OpenAI-compatible server; URL is the API base, e.g. http://127.0.0.1:8000/v1).
 struct ModelSpec {
   std::string spec;   // as given (the `model` field and the first part of keys)
-  std::string kind;   // hsa | swa | mamba | openai
+  std::string kind;   // a model kind, or openai
   std::string path;   // checkpoint folder (built-in)
   std::string url;    // API base (openai)
   std::string name;   // display name: checkpoint folder name, or the served model name
@@ -45,6 +46,11 @@ std::vector<GridItem> build_grid(const GridSpec& g);
 
 // "i/N" -> (i, N) with 0 <= i < N. Throws Error.
 std::pair<int, int> parse_shard(const std::string& s);
+// --shard as a value: slice `index` of `count`.
+struct Shard {
+  int index = 0, count = 1;
+  std::string str() const { return std::to_string(index) + "/" + std::to_string(count); }
+};
 // The items of shard i of N: the grid's keys are sorted (byte order), the k-th sorted key belongs to shard
 // k mod N. Deterministic, disjoint, and covering; independent of the order of the command-line lists.
 // Keeps execution order.

@@ -1,4 +1,5 @@
 #include "harness/openai.hpp"
+#include "tasks/sample.hpp"
 #include "core/error.hpp"
 
 #include <algorithm>
@@ -209,5 +210,9 @@ Completion OpenAIClient::complete(const std::string&, int) const {
 }
 
 #endif
+
+Completion OpenAIClient::complete(const Sample& sample, int max_new) {
+  return complete(sample.prompt_text(), max_new);
+}
 
 }  // namespace lctx::harness

@@ -19,18 +19,25 @@ struct OpenAIOptions {
   double backoff_s = 1.0;    // wait before retry k (k = 1, 2, ...): backoff_s * 2^(k-1), capped at max_backoff_s
   double max_backoff_s = 60;
   std::string api_key;       // sent as "Authorization: Bearer ..." when not empty ($OPENAI_API_KEY by default)
+  int concurrency = 4;       // requests in flight when `lctx run` drives it
 };
 
 // One request failed for good (after retries). The message names the URL, the reason and the attempts.
-struct HttpError : Error {
-  using Error::Error;
+struct HttpError : ItemFailure {
+  using ItemFailure::ItemFailure;
 };
 
-class OpenAIClient {
+class OpenAIClient : public Backend {
  public:
   explicit OpenAIClient(OpenAIOptions opt);  // validates the URL; throws Error
   // Greedy completion of `prompt` with max_tokens = max_new. Throws HttpError.
   Completion complete(const std::string& prompt, int max_new) const;
+  // Backend: the sample's prompt text.
+  Completion complete(const Sample& sample, int max_new) override;
+  const std::string& name() const override { return opt_.model; }
+  std::string device() const override { return "remote"; }
+  bool wants_ids() const override { return false; }
+  int parallelism() const override { return opt_.concurrency; }
   const OpenAIOptions& options() const { return opt_; }
   std::string endpoint() const;  // full URL of the endpoint used
 

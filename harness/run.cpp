@@ -27,6 +27,8 @@
 #include "core/hash.hpp"
 #include "core/files.hpp"
 #include "core/version.hpp"
+#include "models/model.hpp"
+#include "tasks/catalog.hpp"
 #include "tasks/metrics.hpp"
 #include "tasks/sample.hpp"
 
@@ -160,77 +162,78 @@ std::string checkpoint_fingerprint(const std::string& dir) {
 
 json run_settings(const RunOptions& opt, const std::string& tokenizer_hash) {
   return json{{"tokenizer_hash", tokenizer_hash},
-              {"templates", file_hash_or_empty(opt.templates)},
-              {"haystack", abs_or_empty(opt.haystack)},
-              {"qa_data", abs_or_empty(opt.qa_data)},
+              {"templates", file_hash_or_empty(opt.in.templates)},
+              {"haystack", abs_or_empty(opt.in.haystack)},
+              {"qa_data", abs_or_empty(opt.in.qa_data)},
               {"max_new", opt.max_new},
               {"chat", opt.chat}};
 }
 
-RunSummary run_benchmark(const RunOptions& opt) {
-  // ---- options ------------------------------------------------------------------------------------------
-  if (opt.models.empty()) throw Error("no --model given (hsa:PATH, swa:PATH, mamba:PATH or openai:URL#MODEL)");
+RunPlan plan_run(const RunOptions& opt) {
+  if (opt.models.empty()) {
+    std::string forms;
+    for (const auto& k : models::model_kinds()) forms += k + ":PATH, ";
+    throw Error("no --model given (" + forms + "or openai:URL#MODEL)");
+  }
   if (opt.out.empty()) throw Error("--out DIR is required");
   if (opt.samples < 1) throw Error("--samples must be >= 1");
   if (opt.concurrency < 1) throw Error("--concurrency must be >= 1");
-  if (opt.block < 0) throw Error("--block must be >= 1 (or 0: the device's default)");
-  if (opt.precision != "fp32" && opt.precision != "bf16")
-    throw Error("--precision must be fp32 or bf16, got '" + opt.precision + "'");
+  if (opt.builtin.block < 0) throw Error("--block must be >= 1 (or 0: the device's default)");
+  if (opt.builtin.precision != "fp32" && opt.builtin.precision != "bf16")
+    throw Error("--precision must be fp32 or bf16, got '" + opt.builtin.precision + "'");
   if (opt.max_new < 0) throw Error("--max-new must be >= 0");
-  if (opt.suite != "ruler" && opt.suite != "babilong")
-    throw Error("unknown suite '" + opt.suite + "' (known: ruler, babilong)");
-  std::vector<ModelSpec> models;
+  if (opt.lengths.empty()) throw Error("--lengths is empty");
+  if (opt.shard.count < 1 || opt.shard.index < 0 || opt.shard.index >= opt.shard.count)
+    throw Error("bad --shard '" + opt.shard.str() + "': expected i/N with 0 <= i < N (e.g. 0/4)");
+  suite_info(opt.in.suite);  // throws for an unknown suite
+  RunPlan p;
   std::set<std::string> seen;
   for (auto& s : opt.models) {
     if (!seen.insert(s).second) throw Error("--model " + s + " is given twice");
-    models.push_back(parse_model_spec(s));
+    p.models.push_back(parse_model_spec(s));
   }
-  auto [shard_i, shard_n] = parse_shard(opt.shard);
-  auto tasks = expand_tasks(opt.suite, opt.tasks);
-  auto lengths = parse_lengths(opt.lengths);
-  if (lengths.empty()) throw Error("--lengths is empty");
-  auto depths = parse_depths(opt.depths);
+  p.tasks = expand_tasks(opt.in.suite, opt.in.tasks);
 
-  // ---- resources, checkpoints, generators ---------------------------------------------------------------
-  Resources res = load_resources(opt.tokenizer, opt.haystack);
-  const std::string tok_hash = res.tokenizer->hash();
-  bool any_builtin = false;
-  for (auto& m : models)
+  // Resources, checkpoints, generators.
+  p.res = load_resources(opt.in.tokenizer, opt.in.haystack);
+  for (auto& m : p.models)
     if (m.builtin()) {
-      check_checkpoint(m, *res.tokenizer);  // refuses a tokenizer mismatch before any sample is made
-      any_builtin = true;
+      check_checkpoint(m, *p.res.tokenizer);  // refuses a tokenizer mismatch before any sample is made
+      p.wants_ids = true;
     }
   GenOptions gopt;
   gopt.seed = opt.seed;
-  gopt.keep_ids = any_builtin;
-  gopt.templates = opt.templates;
-  gopt.qa_data = opt.qa_data;
-  gopt.haystack_dir = opt.haystack;
-  std::map<std::string, std::unique_ptr<TaskGenerator>> gens;
+  gopt.keep_ids = p.wants_ids;
+  gopt.templates = opt.in.templates;
+  gopt.qa_data = opt.in.qa_data;
+  gopt.haystack_dir = opt.in.haystack;
   GridSpec gs;
-  for (auto& t : tasks) {
-    auto g = make_generator(opt.suite, t, res, gopt);
-    for (auto len : lengths)
+  for (auto& t : p.tasks) {
+    auto g = make_generator(opt.in.suite, t, p.res, gopt);
+    for (auto len : opt.lengths)
       if (len < g->min_length())
-        throw Error("task " + opt.suite + "/" + t + " needs lengths >= " + format_length(g->min_length()) +
+        throw Error("task " + opt.in.suite + "/" + t + " needs lengths >= " + format_length(g->min_length()) +
                     " (got " + format_length(len) + ")");
     if (g->supports_depth()) gs.depth_tasks.push_back(t);
-    gens[t] = std::move(g);
+    p.generators[t] = std::move(g);
   }
   gs.models = opt.models;
-  gs.suite = opt.suite;
-  gs.tasks = tasks;
-  gs.lengths = lengths;
-  gs.depths = depths;
+  gs.suite = opt.in.suite;
+  gs.tasks = p.tasks;
+  gs.lengths = opt.lengths;
+  gs.depths = opt.depths;
   gs.samples = opt.samples;
   gs.seed = opt.seed;
-  auto items = shard_items(build_grid(gs), shard_i, shard_n);
+  p.items = shard_items(build_grid(gs), opt.shard.index, opt.shard.count);
+  return p;
+}
 
-  // ---- output folder: settings check, run file, results store, completed keys ----------------------------
+RunOutput open_output(const RunOptions& opt, const RunPlan& plan) {
   ensure_dir(opt.out);
+  const std::string tok_hash = plan.res.tokenizer->hash();
   json settings = run_settings(opt, tok_hash);
   json fingerprints = json::object();
-  for (auto& m : models)
+  for (auto& m : plan.models)
     if (m.builtin()) fingerprints[m.spec] = checkpoint_fingerprint(m.path);
   json carried = json::object();
   for (auto& e : list_dir(opt.out)) {
@@ -257,7 +260,7 @@ RunSummary run_benchmark(const RunOptions& opt) {
       }
     }
   }
-  std::string shard_text = std::to_string(shard_i) + "/" + std::to_string(shard_n);
+  const int shard_i = opt.shard.index, shard_n = opt.shard.count;
   json run_json = {{"schema", "lctx.run/1"},
                    {"argv", opt.argv},
                    {"settings", settings},
@@ -266,15 +269,16 @@ RunSummary run_benchmark(const RunOptions& opt) {
                       all.update(fingerprints);
                       return all;
                     }()},
-                   {"grid", {{"models", opt.models}, {"suite", opt.suite}, {"tasks", tasks}, {"lengths", lengths},
-                             {"depths", depths}, {"samples", opt.samples}, {"seed", opt.seed}}},
-                   {"tokenizer", res.tokenizer->path()},
-                   {"device", opt.device},
-                   {"block", opt.block},
-                   {"kv_offload", opt.kv_offload},
-                   {"prefill", opt.full_prefill ? "full" : "pruned"},
-                   {"precision", opt.precision},
-                   {"shard", shard_text},
+                   {"grid", {{"models", opt.models}, {"suite", opt.in.suite}, {"tasks", plan.tasks},
+                             {"lengths", opt.lengths}, {"depths", opt.depths}, {"samples", opt.samples},
+                             {"seed", opt.seed}}},
+                   {"tokenizer", plan.res.tokenizer->path()},
+                   {"device", opt.builtin.device.str()},
+                   {"block", opt.builtin.block},
+                   {"kv_offload", opt.builtin.kv_offload},
+                   {"prefill", opt.builtin.prune ? "pruned" : "full"},
+                   {"precision", opt.builtin.precision},
+                   {"shard", opt.shard.str()},
                    {"concurrency", opt.concurrency},
                    {"timeout_s", opt.timeout_s},
                    {"retries", opt.retries},
@@ -285,27 +289,49 @@ RunSummary run_benchmark(const RunOptions& opt) {
                                      : "run.json";
   write_file_atomic((fs::path(opt.out) / run_name).string(), run_json.dump(2) + "\n");
 
-  ResultStore store((fs::path(opt.out) / results_file_name(shard_i, shard_n)).string());
-  if (store.truncated_bytes() > 0 && !opt.quiet)
+  RunOutput o;
+  o.store = std::make_unique<ResultStore>((fs::path(opt.out) / results_file_name(shard_i, shard_n)).string());
+  if (o.store->truncated_bytes() > 0 && !opt.quiet)
     std::fprintf(stderr, "lctx run: dropped an incomplete last record (%lld bytes) from %s\n",
-                 static_cast<long long>(store.truncated_bytes()), store.path().c_str());
-  std::set<std::string> done;
-  for (auto& f : results_files(opt.out)) read_keys(f, done);
+                 static_cast<long long>(o.store->truncated_bytes()), o.store->path().c_str());
+  for (auto& f : results_files(opt.out)) read_keys(f, o.done);
+  return o;
+}
 
+namespace {
+
+// The backend of one --model value.
+std::unique_ptr<Backend> open_backend(const RunOptions& opt, const RunPlan& plan, const ModelSpec& m) {
+  if (m.builtin()) return std::make_unique<BuiltinModel>(m, plan.res.tokenizer, opt.builtin);
+  OpenAIOptions oo;
+  oo.base_url = m.url;
+  oo.model = m.name;
+  oo.chat = opt.chat;
+  oo.timeout_s = opt.timeout_s;
+  oo.retries = opt.retries;
+  oo.backoff_s = opt.backoff_s;
+  oo.concurrency = opt.concurrency;
+  return std::make_unique<OpenAIClient>(oo);
+}
+
+}  // namespace
+
+RunSummary execute(const RunOptions& opt, const RunPlan& plan, RunOutput& out) {
+  const std::set<std::string>& done = out.done;
+  ResultStore& store = *out.store;
   RunSummary sum;
-  sum.grid = static_cast<int64_t>(items.size());
+  sum.grid = static_cast<int64_t>(plan.items.size());
   sum.results_path = store.path();
   double score_total = 0;
   std::mutex sum_mu;
-  Context cx{opt, shard_text, tok_hash, opt.max_new, res.tokenizer.get()};
+  Context cx{opt, opt.shard.str(), plan.res.tokenizer->hash(), opt.max_new, plan.res.tokenizer.get()};
   Progress progress(opt.quiet);
 
-  // ---- per model, per (task, length) group ----------------------------------------------------------------
-  for (size_t mi = 0; mi < models.size(); ++mi) {
-    const ModelSpec& m = models[mi];
+  for (size_t mi = 0; mi < plan.models.size(); ++mi) {
+    const ModelSpec& m = plan.models[mi];
     std::vector<std::vector<const GridItem*>> groups;  // execution order, grouped by (task, length)
     std::vector<int64_t> group_done;
-    for (auto& it : items) {
+    for (auto& it : plan.items) {
       if (it.model != mi) continue;
       if (groups.empty() || groups.back().front()->task != it.task || groups.back().front()->length != it.length) {
         groups.emplace_back();
@@ -316,34 +342,14 @@ RunSummary run_benchmark(const RunOptions& opt) {
     }
     int64_t todo = 0;
     for (size_t g = 0; g < groups.size(); ++g) todo += static_cast<int64_t>(groups[g].size()) - group_done[g];
-    sum.skipped += static_cast<int64_t>(std::count_if(items.begin(), items.end(), [&](const GridItem& it) {
+    sum.skipped += static_cast<int64_t>(std::count_if(plan.items.begin(), plan.items.end(), [&](const GridItem& it) {
       return it.model == mi && done.count(it.key);
     }));
     if (todo == 0) continue;
 
-    std::unique_ptr<BuiltinModel> builtin;
-    std::unique_ptr<OpenAIClient> client;
-    std::string device;
-    if (m.builtin()) {
-      BuiltinOptions bo;
-      bo.device = opt.device;
-      bo.block = opt.block;
-      bo.kv_offload = opt.kv_offload;
-      bo.prune = !opt.full_prefill;
-      bo.precision = opt.precision;
-      builtin = std::make_unique<BuiltinModel>(m, res.tokenizer, bo);
-      device = builtin->device_name();
-    } else {
-      OpenAIOptions oo;
-      oo.base_url = m.url;
-      oo.model = m.name;
-      oo.chat = opt.chat;
-      oo.timeout_s = opt.timeout_s;
-      oo.retries = opt.retries;
-      oo.backoff_s = opt.backoff_s;
-      client = std::make_unique<OpenAIClient>(oo);
-      device = "remote";
-    }
+    std::unique_ptr<Backend> backend = open_backend(opt, plan, m);
+    const std::string device = backend->device();
+    const bool wants_ids = backend->wants_ids();
 
     for (size_t g = 0; g < groups.size(); ++g) {
       std::vector<const GridItem*> pending;
@@ -353,78 +359,71 @@ RunSummary run_benchmark(const RunOptions& opt) {
       const GridItem& first = *groups[g].front();
       progress.begin("[" + m.name + "] " + first.suite + "/" + first.task + " " + format_length(first.length),
                      static_cast<int64_t>(groups[g].size()), group_done[g]);
-      const TaskGenerator& gen = *gens.at(first.task);
-      auto make_sample = [&gen, &res, any_builtin](const GridItem* it) {
+      const TaskGenerator& gen = *plan.generators.at(first.task);
+      auto make_sample = [&gen, &plan, wants_ids](const GridItem* it) {
         Sample s = gen.generate(it->length, it->index, it->depth);
-        if (any_builtin && s.prompt_ids.empty()) s.prompt_ids = res.tokenizer->encode_long(s.prompt_text());
+        if (wants_ids && s.prompt_ids.empty()) s.prompt_ids = plan.res.tokenizer->encode_long(s.prompt_text());
         return s;
       };
       auto max_new_of = [&](const Sample& s) { return opt.max_new > 0 ? opt.max_new : s.tokens_to_generate; };
 
-      if (builtin) {
-        // One sample ahead is generated on a second thread while the model works on the current one.
-        std::future<Sample> next = std::async(std::launch::async, make_sample, pending[0]);
-        for (size_t k = 0; k < pending.size(); ++k) {
-          Sample s = next.get();
-          if (k + 1 < pending.size()) next = std::async(std::launch::async, make_sample, pending[k + 1]);
-          Completion c = builtin->complete(s.prompt_ids, max_new_of(s));
-          json rec = make_record(cx, m, *pending[k], s, c, device);
-          store.append(rec);
-          score_total += rec["score"].get<double>();
-          ++sum.written;
-          progress.step();
-        }
-      } else {
-        std::atomic<size_t> next{0};
-        std::atomic<bool> stop{false};
-        std::exception_ptr fatal;
-        auto worker = [&]() {
-          for (;;) {
-            if (stop) return;
-            size_t k = next++;
-            if (k >= pending.size()) return;
+      // `parallelism` workers claim items in order; each prepares its next sample on a second thread while
+      // the backend works on the current one. One worker (built-in models) keeps records in grid order.
+      std::atomic<size_t> next{0};
+      std::atomic<bool> stop{false};
+      std::exception_ptr fatal;
+      auto worker = [&]() {
+        try {
+          size_t k = next++;
+          std::future<Sample> ahead;
+          if (k < pending.size()) ahead = std::async(std::launch::async, make_sample, pending[k]);
+          while (k < pending.size() && !stop) {
+            Sample s = ahead.get();
+            const size_t k_next = next++;
+            if (k_next < pending.size()) ahead = std::async(std::launch::async, make_sample, pending[k_next]);
+            bool ok = true;
+            Completion c;
             try {
-              Sample s = make_sample(pending[k]);
-              Completion c;
-              bool ok = true;
-              try {
-                c = client->complete(s.prompt_text(), max_new_of(s));
-              } catch (const HttpError& e) {
-                ok = false;
-                std::lock_guard<std::mutex> lock(sum_mu);
-                ++sum.failed;
-                if (sum.first_error.empty()) sum.first_error = pending[k]->key + ": " + e.what();
-              }
-              if (ok) {
-                json rec = make_record(cx, m, *pending[k], s, c, device);
-                store.append(rec);
-                std::lock_guard<std::mutex> lock(sum_mu);
-                score_total += rec["score"].get<double>();
-                ++sum.written;
-              }
-              progress.step(!ok);
-            } catch (...) {
+              c = backend->complete(s, max_new_of(s));
+            } catch (const ItemFailure& e) {
+              ok = false;
               std::lock_guard<std::mutex> lock(sum_mu);
-              if (!fatal) fatal = std::current_exception();
-              stop = true;
-              return;
+              ++sum.failed;
+              if (sum.first_error.empty()) sum.first_error = pending[k]->key + ": " + e.what();
             }
+            if (ok) {
+              json rec = make_record(cx, m, *pending[k], s, c, device);
+              store.append(rec);
+              std::lock_guard<std::mutex> lock(sum_mu);
+              score_total += rec["score"].get<double>();
+              ++sum.written;
+            }
+            progress.step(!ok);
+            k = k_next;
           }
-        };
-        size_t nthreads = std::min<size_t>(static_cast<size_t>(opt.concurrency), pending.size());
-        std::vector<std::thread> pool;
-        for (size_t t = 0; t < nthreads; ++t) pool.emplace_back(worker);
-        for (auto& t : pool) t.join();
-        if (fatal) {
-          progress.end();
-          std::rethrow_exception(fatal);
+          if (ahead.valid()) ahead.wait();
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(sum_mu);
+          if (!fatal) fatal = std::current_exception();
+          stop = true;
         }
-      }
+      };
+      const size_t nthreads = std::min<size_t>(static_cast<size_t>(std::max(1, backend->parallelism())), pending.size());
+      std::vector<std::thread> pool;
+      for (size_t t = 0; t < nthreads; ++t) pool.emplace_back(worker);
+      for (auto& t : pool) t.join();
       progress.end();
+      if (fatal) std::rethrow_exception(fatal);
     }
   }
   sum.mean_score = sum.written > 0 ? score_total / static_cast<double>(sum.written) : 0.0;
   return sum;
+}
+
+RunSummary run_benchmark(const RunOptions& opt) {
+  RunPlan plan = plan_run(opt);
+  RunOutput out = open_output(opt, plan);
+  return execute(opt, plan, out);
 }
 
 }  // namespace lctx::harness

@@ -2,32 +2,32 @@
 // scored, and appended to DIR/results.jsonl (docs/results-schema.md), resumable after any kill.
 #pragma once
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "harness/builtin.hpp"
+#include "harness/grid.hpp"
+#include "harness/results.hpp"
+#include "tasks/sample.hpp"
+
 namespace lctx::harness {
 
+// Every value already parsed and checked at the command line (apps/lctx/torch/cmd_run.cpp).
 struct RunOptions {
   std::vector<std::string> models;   // --model (repeatable)
-  std::string suite = "ruler";
-  std::string tasks = "all";
-  std::string lengths = "4k";
-  std::string depths;                // "" = generator's choice (null depth); else CSV of percents
+  TaskInputs in;                     // suite, tasks, tokenizer, haystack, templates, QA data
+  std::vector<int64_t> lengths = {4096};
+  std::vector<double> depths;        // empty: the generator's choice (null depth)
   int64_t samples = 10;
   uint64_t seed = 42;
-  std::string device = "cpu";
-  bool kv_offload = false;
-  bool full_prefill = false;         // --full-prefill: every layer on every prompt position (default: pruned)
-  std::string precision = "fp32";    // --precision: HSA chunk memory storage (fp32 | bf16)
-  int64_t block = 0;                 // prefill piece size (0: 4096 on the CPU, 65536 on CUDA)
-  std::string tokenizer;             // "" = the default tokenizer
-  std::string haystack;              // "" = the default corpus folder
-  std::string templates;
-  std::string qa_data;
-  std::string shard = "0/1";
+  BuiltinOptions builtin;            // device, prefill block, K/V offload, pruned/full prefill, precision
+  Shard shard;
   int concurrency = 4;               // openai models: requests in flight
   double timeout_s = 600;
   int retries = 3;
@@ -49,9 +49,32 @@ struct RunSummary {
   double mean_score = 0;   // over the records written by this run
 };
 
-// Runs the grid. Throws Error for bad options or model failures; remote request failures are counted in
-// `failed` (the CLI exits non-zero when any failed).
+// Runs the grid: plan_run, then open_output, then execute. Throws Error for bad options or model failures;
+// remote request failures are counted in `failed` (the CLI exits non-zero when any failed).
 RunSummary run_benchmark(const RunOptions& opt);
+
+// 1. What to run: the models, the generators and the grid items of this shard. Loads the tokenizer and corpus
+// and checks every checkpoint's tokenizer before any sample is made.
+struct RunPlan {
+  std::vector<ModelSpec> models;
+  std::vector<std::string> tasks;
+  Resources res;
+  std::map<std::string, std::unique_ptr<TaskGenerator>> generators;  // by task
+  std::vector<GridItem> items;                                       // this shard's, in execution order
+  bool wants_ids = false;                                            // some model reads token ids
+};
+RunPlan plan_run(const RunOptions& opt);
+
+// 2. Where results go: checks that OUT holds results of the same settings and weights only, writes
+// run.json (or run.shard-i-of-N.json), opens the append-only results file and reads the keys already done.
+struct RunOutput {
+  std::unique_ptr<ResultStore> store;
+  std::set<std::string> done;
+};
+RunOutput open_output(const RunOptions& opt, const RunPlan& plan);
+
+// 3. The items not done yet, model by model and (task, length) group by group, through one Backend each.
+RunSummary execute(const RunOptions& opt, const RunPlan& plan, RunOutput& out);
 
 // The settings that change what a record means without appearing in its key (tokenizer, templates,
 // haystack, QA data, max_new, chat): a results folder holds one setting only; run.json records it.

@@ -52,6 +52,12 @@ struct GenOptions {
   std::string haystack_dir;     // "" = Corpus::default_dir()
 };
 
+// What a command asks the generators for: a suite, its tasks ("all" or a comma-separated list) and the inputs
+// they read ("" = the defaults: the lctx-8k tokenizer, data/sotu, the built-in templates, no QA data).
+struct TaskInputs {
+  std::string suite = "ruler", tasks = "all", tokenizer, haystack, templates, qa_data;
+};
+
 // Everything a generator reads, loaded once and shared (thread-safe, immutable).
 struct Resources {
   std::shared_ptr<const Tokenizer> tokenizer;

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "apps/lctx/command.hpp"
+#include "apps/lctx/options.hpp"
 #include "core/error.hpp"
 #include "core/version.hpp"
 
@@ -49,7 +50,15 @@ static std::string first_line(const std::string& s) {
   return p == std::string::npos ? s : s.substr(0, p);
 }
 
+static std::vector<std::string>& stored_command_line() {
+  static std::vector<std::string> v;
+  return v;
+}
+
+const std::vector<std::string>& command_line() { return stored_command_line(); }
+
 int main(int argc, char** argv, std::string (*describe)(const std::exception&)) {
+  stored_command_line().assign(argv, argv + argc);
   CLI::App app{"lctx: generate, run, score and report long-context benchmarks (RULER, BABILong)", "lctx"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lctx " + lctx::version_string() + " (" + lctx::git_hash() + ")");

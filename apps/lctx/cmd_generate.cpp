@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "apps/lctx/command.hpp"
+#include "apps/lctx/options.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/lengths.hpp"
@@ -26,7 +27,10 @@
 namespace {
 
 struct Opts {
-  std::string suite = "ruler", tasks = "all", lengths = "4k", tokenizer, haystack, templates, qa_data, depths, out;
+  lctx::TaskInputs in;
+  std::vector<int64_t> lengths = {4096};
+  std::vector<double> depths;
+  std::string out;
   int64_t samples = 100;
   uint64_t seed = 42;
   int threads = 0;
@@ -166,18 +170,19 @@ void run_ordered(const lctx::TaskGenerator& gen, int64_t length, std::optional<d
 int run(const Opts& o) {
   using namespace lctx;
   auto t_start = std::chrono::steady_clock::now();
-  const SuiteInfo& suite = suite_info(o.suite);  // throws for an unknown suite
-  std::vector<std::string> tasks = expand_tasks(o.suite, o.tasks);
-  if (tasks.empty()) throw Error("no " + o.suite + " tasks are available in this build");
-  const bool explicit_all = o.tasks == "all" || o.tasks.empty();
-  std::vector<int64_t> lengths = parse_lengths(o.lengths);
+  const auto& in = o.in;
+  const SuiteInfo& suite = suite_info(in.suite);  // throws for an unknown suite
+  std::vector<std::string> tasks = expand_tasks(in.suite, in.tasks);
+  if (tasks.empty()) throw Error("no " + in.suite + " tasks are available in this build");
+  const bool explicit_all = in.tasks == "all" || in.tasks.empty();
+  const std::vector<int64_t>& lengths = o.lengths;
   std::vector<std::optional<double>> depths;
-  for (double d : parse_depths(o.depths)) depths.push_back(d);
+  for (double d : o.depths) depths.push_back(d);
   if (depths.empty()) depths.push_back(std::nullopt);
   if (o.samples < 1) throw Error("--samples must be at least 1");
   if (o.layout != "lctx" && o.layout != "ruler" && o.layout != "babilong")
     throw Error("unknown layout '" + o.layout + "' (known: lctx, ruler, babilong)");
-  if (o.layout != "lctx" && o.layout != o.suite)
+  if (o.layout != "lctx" && o.layout != in.suite)
     throw Error("--layout " + o.layout + " needs --suite " + o.layout);
   const bool single = o.index >= 0;
   if (!single && o.out.empty()) throw Error("--out DIR is required (or --index I to print one sample)");
@@ -185,19 +190,19 @@ int run(const Opts& o) {
 
   GenOptions gopt;
   gopt.seed = o.seed;
-  gopt.templates = o.templates;
-  gopt.qa_data = o.qa_data;
-  gopt.haystack_dir = o.haystack;
-  Resources res = load_resources(o.tokenizer, o.haystack);
+  gopt.templates = in.templates;
+  gopt.qa_data = in.qa_data;
+  gopt.haystack_dir = in.haystack;
+  Resources res = load_resources(in.tokenizer, in.haystack);
 
   std::vector<std::pair<std::string, std::unique_ptr<TaskGenerator>>> gens;
   std::vector<std::string> skipped;
   for (auto& t : tasks) {
-    if (suite.at(t).needs == "qa-data" && o.qa_data.empty() && explicit_all) {
+    if (suite.at(t).needs == "qa-data" && in.qa_data.empty() && explicit_all) {
       skipped.push_back(t);
       continue;
     }
-    gens.emplace_back(t, make_generator(o.suite, t, res, gopt));
+    gens.emplace_back(t, make_generator(in.suite, t, res, gopt));
   }
   if (!skipped.empty()) {
     std::string s;
@@ -207,7 +212,7 @@ int run(const Opts& o) {
   for (auto& [t, g] : gens)
     for (int64_t L : lengths)
       if (L < g->min_length())
-        throw Error("impossible length " + format_length(L) + " for " + o.suite + "/" + t + " (minimum " +
+        throw Error("impossible length " + format_length(L) + " for " + in.suite + "/" + t + " (minimum " +
                     format_length(g->min_length()) + ")");
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
@@ -234,7 +239,7 @@ int run(const Opts& o) {
         std::string rel;  // path of the file under OUT
         if (o.layout == "ruler") rel = std::to_string(L) + dsuf + "/" + t + "/validation.jsonl";
         else if (o.layout == "babilong") rel = "data/" + t + "/" + babilong_length_name(L) + dsuf + ".json";
-        else rel = o.suite + "/" + t + "/" + format_length(L) + dsuf + ".jsonl";
+        else rel = in.suite + "/" + t + "/" + format_length(L) + dsuf + ".jsonl";
         const std::string path = o.out + "/" + rel;
         ensure_dir(path.substr(0, path.rfind('/')));
         auto t0 = std::chrono::steady_clock::now();
@@ -248,16 +253,16 @@ int run(const Opts& o) {
           first_record = false;
           tokens += s.prompt_tokens;
           if (L >= (int64_t(1) << 20))
-            std::fprintf(stderr, "  %s/%s %s: sample %lld/%lld\n", o.suite.c_str(), t.c_str(), format_length(L).c_str(),
+            std::fprintf(stderr, "  %s/%s %s: sample %lld/%lld\n", in.suite.c_str(), t.c_str(), format_length(L).c_str(),
                          static_cast<long long>(i + 1), static_cast<long long>(o.samples));
         });
         if (o.layout == "babilong") out.write("\n]\n");
         out.commit();
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::fprintf(stderr, "%s/%s %s%s: %lld samples, %.1f MB, %.2f s\n", o.suite.c_str(), t.c_str(),
+        std::fprintf(stderr, "%s/%s %s%s: %lld samples, %.1f MB, %.2f s\n", in.suite.c_str(), t.c_str(),
                      format_length(L).c_str(), d ? (" depth " + format_depth(*d)).c_str() : "",
                      static_cast<long long>(o.samples), double(out.bytes()) / 1e6, secs);
-        nlohmann::json f = {{"path", rel}, {"suite", o.suite}, {"task", t}, {"length", L},
+        nlohmann::json f = {{"path", rel}, {"suite", in.suite}, {"task", t}, {"length", L},
                             {"samples", o.samples}, {"bytes", out.bytes()}, {"prompt_tokens", tokens}};
         if (d) f["depth"] = *d;
         files.push_back(f);
@@ -267,7 +272,7 @@ int run(const Opts& o) {
   if (o.layout == "babilong") write_babilong_readme(o.out);
   nlohmann::json man = {{"lctx_version", version_string()},
                         {"git", git_hash()},
-                        {"suite", o.suite},
+                        {"suite", in.suite},
                         {"tasks", nlohmann::json::array()},
                         {"skipped", skipped},
                         {"lengths", lengths},
@@ -275,9 +280,9 @@ int run(const Opts& o) {
                         {"seed", o.seed},
                         {"tokenizer", {{"path", res.tokenizer->path()}, {"hash", res.tokenizer->hash()}}},
                         {"corpus", res.corpus ? res.corpus->hash() : ""},
-                        {"haystack", o.haystack.empty() ? Corpus::default_dir() : o.haystack},
-                        {"templates", o.templates},
-                        {"qa_data", o.qa_data},
+                        {"haystack", in.haystack.empty() ? Corpus::default_dir() : in.haystack},
+                        {"templates", in.templates},
+                        {"qa_data", in.qa_data},
                         {"layout", o.layout},
                         {"files", files}};
   for (auto& [t, g] : gens) man["tasks"].push_back(t);
@@ -294,16 +299,11 @@ int run(const Opts& o) {
 
 lctx::cli::Command reg("generate", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
-  app.add_option("--suite", o->suite, "ruler | babilong (default ruler)");
-  app.add_option("--tasks", o->tasks, "all | comma-separated task names (default all)");
-  app.add_option("--lengths", o->lengths, "comma-separated target lengths in tokens: 4k,8k,...,32m (default 4k)");
+  lctx::cli::add_task_inputs(app, o->in);
+  lctx::cli::add_lengths(app, o->lengths, "comma-separated target lengths in tokens: 4k,8k,...,32m (default 4k)");
   app.add_option("--samples", o->samples, "samples per task and length (default 100)");
-  app.add_option("--seed", o->seed, "run seed (default 42)");
-  app.add_option("--tokenizer", o->tokenizer, "SentencePiece .model used for length counting (default: lctx-8k)");
-  app.add_option("--haystack", o->haystack, "folder of .txt files for essay haystacks (default data/sotu)");
-  app.add_option("--templates", o->templates, "replacement prompt template JSON file");
-  app.add_option("--qa-data", o->qa_data, "SQuAD v2.0 dev / HotpotQA dev distractor JSON (file or folder) for the RULER qa tasks");
-  app.add_option("--depths", o->depths, "fixed needle depths in percent, e.g. 0,25,50,75,100 (one file per depth)");
+  lctx::cli::add_seed(app, o->seed);
+  lctx::cli::add_depths(app, o->depths, "fixed needle depths in percent, e.g. 0,25,50,75,100 (one file per depth)");
   app.add_option("--threads", o->threads, "worker threads (default: all cores)");
   app.add_option("--out", o->out, "output folder (files as --layout says) and OUT/manifest.json");
   app.add_option("--index", o->index, "print only sample I (one JSONL line per task/length) to stdout");

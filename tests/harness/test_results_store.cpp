@@ -11,7 +11,9 @@
 #include "harness/grid.hpp"
 #include "harness/progress.hpp"
 #include "harness/results.hpp"
+#include "core/error.hpp"
 #include "core/files.hpp"
+#include "models/model.hpp"
 #include "tests/catch.hpp"
 #include "tests/harness/matchers.hpp"
 using lctx_harness_test::has;
@@ -147,6 +149,37 @@ TEST_CASE("model specs") {
   REQUIRE_THROWS_WITH(parse_model_spec("openai:http://h:1/v1"), lctx_test::Contains("#MODEL"));
   REQUIRE_THROWS_WITH(parse_model_spec("openai:ftp://h#m"), lctx_test::Contains("http://"));
   REQUIRE_THROWS_WITH(parse_model_spec("hsa:a|b"), lctx_test::Contains("'|'"));
+}
+
+TEST_CASE("model specs: every kind of models::model_kinds() is a built-in --model and a grid axis") {
+  const auto kinds = lctx::models::model_kinds();
+  REQUIRE(kinds.size() >= 2);
+  GridSpec g;
+  for (const auto& k : kinds) {
+    INFO(k);
+    auto m = parse_model_spec(k + ":ck/" + k + "-tiny");
+    CHECK(m.kind == k);
+    CHECK(m.path == "ck/" + k + "-tiny");
+    CHECK(m.name == k + "-tiny");
+    CHECK(m.builtin());
+    g.models.push_back(m.spec);
+  }
+  g.suite = "ruler";
+  g.tasks = {"vt"};
+  g.lengths = {512};
+  g.samples = 2;
+  auto items = build_grid(g);
+  REQUIRE(items.size() == 2 * kinds.size());
+  std::set<size_t> models_seen;
+  for (auto& it : items) models_seen.insert(it.model);
+  CHECK(models_seen.size() == kinds.size());
+  // The refusal names every kind.
+  try {
+    parse_model_spec("nokind:foo");
+    FAIL("nokind accepted");
+  } catch (const lctx::Error& e) {
+    for (const auto& k : kinds) CHECK(std::string(e.what()).find(k + ":PATH") != std::string::npos);
+  }
 }
 
 TEST_CASE("grid, depths and shards") {

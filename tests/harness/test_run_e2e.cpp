@@ -333,3 +333,25 @@ TEST_CASE("run: --full-prefill writes the same predictions and scores as the def
   auto run = json::parse(read_text(dir + "/run.json"));
   CHECK(run["prefill"] == "full");
 }
+
+TEST_CASE("run: every kind of models::model_kinds() runs, and run.json holds the command line") {
+  auto tok = lctx::Tokenizer::load(lctx::default_tokenizer_path());
+  for (const std::string& kind : lctx::models::model_kinds()) {
+    INFO(kind);
+    const std::string ck = root() + "/kind-" + kind, out = root() + "/kind-run-" + kind;
+    torch::manual_seed(5);
+    auto m = lctx::models::build_model(json{{"kind", kind}, {"preset", "tiny"}});
+    lctx::models::save_checkpoint(ck, *m, json{{"tokenizer_hash", tok->hash()}});
+    const std::vector<std::string> a = {lctx_test::lctx_bin(), "run", "--model", kind + ":" + ck, "--tasks",
+                                        "niah_single_1", "--lengths", "512", "--samples", "1", "--max-new", "2",
+                                        "-q", "--out", out};
+    std::string err;
+    REQUIRE(run_cmd(a, root(), nullptr, &err) == 0);
+    auto recs = lctx::harness::read_records(out + "/results.jsonl");
+    REQUIRE(recs.size() == 1);
+    CHECK(recs[0]["model"] == kind + ":" + ck);
+    auto run = json::parse(read_text(out + "/run.json"));
+    CHECK(run["argv"] == json(a));
+    CHECK(run["device"] == "cpu");
+  }
+}

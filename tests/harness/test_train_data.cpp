@@ -8,6 +8,7 @@
 
 #include "harness/run.hpp"
 #include "harness/train_data.hpp"
+#include "models/model.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "tests/catch.hpp"
@@ -261,6 +262,26 @@ TEST_CASE("lctx train / train-eval: bad input is a one-line error", "[train_data
   REQUIRE(rc6 == 1);
   REQUIRE(o6.find("bit 63") != std::string::npos);
   std::system(("rm -rf " + out + " " + out + "_none").c_str());
+}
+
+TEST_CASE("lctx train --arch: every kind of models::model_kinds() trains and saves a checkpoint of that kind",
+          "[train_data][cli]") {
+  const std::string dir = "/tmp/lctx_test_train_kinds_" + std::to_string(::getpid());
+  std::system(("rm -rf " + dir).c_str());
+  for (const std::string& kind : lctx::models::model_kinds()) {
+    INFO(kind);
+    const std::string out = dir + "/" + kind;
+    auto [rc, o] = lctx_test::run_lctx("train --arch " + kind +
+                                       " --context 64 --mix copy:1 --batch 1 --steps 1 --threads 1 --log-every 100"
+                                       " --out " + out);
+    INFO(o);
+    REQUIRE(rc == 0);
+    auto cfg = nlohmann::json::parse(read_file(out + "/config.json"));
+    CHECK(cfg["arch"]["kind"] == kind);
+    CHECK(cfg["train"]["steps"] == 1);
+    CHECK(file_exists(out + "/model.safetensors"));
+  }
+  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST_CASE("lctx train --init-from: a second stage starts from the first stage's weights", "[train_data][cli]") {

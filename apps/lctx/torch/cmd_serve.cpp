@@ -2,6 +2,8 @@
 #include <cstdio>
 
 #include "apps/lctx/command.hpp"
+#include "apps/lctx/options.hpp"
+#include "apps/lctx/torch/options.hpp"
 #include "models/model.hpp"
 #include "harness/serve.hpp"
 #include "core/error.hpp"
@@ -18,23 +20,18 @@ struct Opts {
 
 lctx::cli::Command reg("serve", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
-  app.add_option("--model", o->model, "hsa:PATH | swa:PATH | mamba:PATH")->required();
+  app.add_option("--model", o->model, lctx::cli::model_kind_list(":PATH"))->required();
   app.add_option("--host", o->serve.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o->serve.port, "port (0: any free port)")->capture_default_str();
-  app.add_option("--device", o->builtin.device, "cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--block", o->builtin.block, "prefill piece size in tokens (0: 4096 on the CPU, 65536 on CUDA)")
-      ->capture_default_str();
-  app.add_flag_function("--full-prefill", [o](int64_t) { o->builtin.prune = false; },
-               "compute every layer on every prompt position (default: exact receptive-field prefill)");
-  app.add_option("--precision", o->builtin.precision, "HSA chunk memory storage: fp32 | bf16")->capture_default_str();
-  app.add_flag("--kv-offload", o->builtin.kv_offload, "HSA: keep chunk K/V in host memory");
-  app.add_option("--tokenizer", o->tokenizer, "SentencePiece model (default: the default tokenizer)");
+  lctx::cli::add_builtin_options(app, o->builtin);
+  lctx::cli::add_tokenizer(app, o->tokenizer);
   app.add_option("--max-tokens-limit", o->serve.max_tokens_limit, "largest max_tokens accepted")
       ->capture_default_str();
   return [o]() -> int {
     lctx::models::configure_cpu_threads();
     auto spec = lctx::harness::parse_model_spec(o->model);
-    if (!spec.builtin()) throw lctx::Error("lctx serve serves built-in models only (hsa:, swa:, mamba:)");
+    if (!spec.builtin())
+      throw lctx::Error("lctx serve serves built-in models only (" + lctx::cli::model_kind_list(":PATH") + ")");
     if (o->serve.port < 0 || o->serve.port > 65535) throw lctx::Error("--port must be in [0, 65535]");
     auto tok = lctx::Tokenizer::load(o->tokenizer.empty() ? lctx::default_tokenizer_path() : o->tokenizer);
     lctx::harness::BuiltinModel model(spec, tok, o->builtin);

@@ -1,4 +1,4 @@
-// `lctx train`: trains a built-in model (hsa | swa | mamba) on the lctx data mixture (harness/train_data)
+// `lctx train`: trains a built-in model (any kind of models::model_kinds()) on the lctx data mixture (harness/train_data)
 // with the trainer of models/train. `lctx train-eval`: greedy-generation accuracy of a checkpoint on
 // held-out samples of one task (the needle bar of docs/training.md).
 #include <algorithm>
@@ -7,6 +7,8 @@
 #include <iostream>
 
 #include "apps/lctx/command.hpp"
+#include "apps/lctx/options.hpp"
+#include "apps/lctx/torch/options.hpp"
 #include "harness/run.hpp"
 #include "harness/train_data.hpp"
 #include "models/model.hpp"
@@ -20,8 +22,10 @@
 namespace {
 
 struct TrainOpts {
-  std::string arch, preset = "tiny", config_file, mix = "niah:1", lengths, device = "cpu", out, tokenizer,
+  std::string arch, preset = "tiny", config_file, mix = "niah:1", out, tokenizer,
       haystack, precision = "auto", init_from, loss_norm = "token";
+  std::vector<int64_t> lengths;  // empty: the context
+  c10::Device device = c10::Device(c10::kCPU);
   int64_t context = 512, steps = 1000, batch = 8, warmup = 100, save_every = 0, log_every = 10,
           full_selection_steps = 0;
   double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0, time_limit = 0;
@@ -29,15 +33,6 @@ struct TrainOpts {
   int threads = 0;
   bool resume = false;
 };
-
-torch::Device parse_device(const std::string& d) {
-  if (d == "cpu") return torch::Device(torch::kCPU);
-  if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
-    if (!torch::cuda::is_available()) throw lctx::Error("--device " + d + ": CUDA is not available");
-    return torch::Device(d);
-  }
-  throw lctx::Error("--device must be cpu or cuda[:N] (got '" + d + "')");
-}
 
 // The keys of --config (a JSON object of architecture keys, or a checkpoint's config.json), {} without one.
 nlohmann::json config_keys(const TrainOpts& o) {
@@ -54,8 +49,9 @@ nlohmann::json config_keys(const TrainOpts& o) {
 // The architecture to train: the preset's, or with --init-from the checkpoint's, with `override` (the keys of
 // --config) on top.
 nlohmann::json arch_config(const TrainOpts& o, const nlohmann::json& override) {
-  if (o.arch != "hsa" && o.arch != "swa" && o.arch != "mamba")
-    throw lctx::Error("--arch must be hsa, swa or mamba (got '" + o.arch + "')");
+  const auto kinds = lctx::models::model_kinds();
+  if (std::find(kinds.begin(), kinds.end(), o.arch) == kinds.end())
+    throw lctx::Error("--arch must be " + lctx::cli::model_kind_phrase() + " (got '" + o.arch + "')");
   if (!o.init_from.empty()) {  // the architecture is the starting checkpoint's (--config: keys to override)
     const std::string p = o.init_from + "/config.json";
     if (!lctx::file_exists(p)) throw lctx::Error("--init-from " + o.init_from + ": no config.json there");
@@ -76,19 +72,15 @@ nlohmann::json arch_config(const TrainOpts& o, const nlohmann::json& override) {
   return arch;
 }
 
-std::vector<int64_t> parse_lengths_opt(const std::string& s) {
-  return s.empty() ? std::vector<int64_t>{} : lctx::parse_lengths(s);
-}
-
 lctx::cli::Command train_cmd("train", [](CLI::App& app) {
   auto o = std::make_shared<TrainOpts>();
-  app.add_option("--arch", o->arch, "hsa | swa | mamba")->required();
+  app.add_option("--arch", o->arch, lctx::cli::model_kind_list())->required();
   app.add_option("--preset", o->preset, "tiny | small (architecture preset)")->capture_default_str();
   app.add_option("--config", o->config_file,
                  "JSON file with architecture keys overriding the preset (with --init-from: overriding the "
                  "checkpoint's; weight shapes must not change, e.g. {\"selection_aux\": 0.5})");
   app.add_option("--context", o->context, "training context T (tokens per row)")->capture_default_str();
-  app.add_option("--lengths", o->lengths, "task sample lengths (CSV, each <= context; default: context)");
+  lctx::cli::add_lengths(app, o->lengths, "task sample lengths (CSV, each <= context; default: context)");
   app.add_option("--mix", o->mix, "data mixture NAME:WEIGHT,... (corpus, copy, copy-wide, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)")
       ->capture_default_str();
   app.add_option("--prompt-weight", o->prompt_weight, "loss weight of task prompt tokens (answer tokens: 1)")
@@ -103,13 +95,13 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
   app.add_option("--min-lr", o->min_lr, "cosine floor")->capture_default_str();
   app.add_option("--weight-decay", o->weight_decay, "AdamW weight decay (matrices only)")->capture_default_str();
   app.add_option("--clip", o->clip, "gradient norm clip (0: off)")->capture_default_str();
-  app.add_option("--seed", o->seed, "seed (init, data, noise)")->capture_default_str();
-  app.add_option("--device", o->device, "cpu | cuda[:N]")->capture_default_str();
+  lctx::cli::add_seed(app, o->seed, "seed (init, data, noise)");
+  lctx::cli::add_device(app, o->device);
   app.add_option("--precision", o->precision, "auto (bf16 autocast on CUDA) | fp32 | bf16")->capture_default_str();
   app.add_option("--save-every", o->save_every, "checkpoint every N steps (0: at the end only)")->capture_default_str();
   app.add_option("--log-every", o->log_every, "stderr progress every N steps")->capture_default_str();
   app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
-  app.add_option("--tokenizer", o->tokenizer, "SentencePiece model (default: lctx-8k)");
+  lctx::cli::add_tokenizer(app, o->tokenizer);
   app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
   app.add_option("--out", o->out, "output folder (checkpoint, trainer_state.pt, train_log.jsonl)")->required();
   app.add_flag("--resume", o->resume, "continue from OUT/trainer_state.pt");
@@ -128,13 +120,13 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
     const auto override = config_keys(*o);
     const auto arch = arch_config(*o, override);  // validates arch/preset before any loading
     lctx::harness::parse_mix(o->mix);    // validates the mixture early
-    const auto device = parse_device(o->device);
+    const auto device = o->device;
     lctx::models::configure_cpu_threads(o->threads);
 
     lctx::harness::TrainDataOptions dopt;
     dopt.mix = o->mix;
     dopt.context = o->context;
-    dopt.lengths = parse_lengths_opt(o->lengths);
+    dopt.lengths = o->lengths;
     dopt.seed = o->seed;
     dopt.prompt_weight = o->prompt_weight;
     dopt.loss_norm = o->loss_norm;
@@ -179,7 +171,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
     nlohmann::json recipe = {{"arch", o->arch},          {"preset", o->preset},   {"steps", o->steps},
                              {"batch", o->batch},        {"lr", o->lr},           {"warmup", o->warmup},
                              {"min_lr", o->min_lr},      {"weight_decay", o->weight_decay},
-                             {"clip", o->clip},          {"seed", o->seed},       {"device", o->device},
+                             {"clip", o->clip},          {"seed", o->seed},       {"device", o->device.str()},
                              {"precision", o->precision}, {"data", data.describe()}};
     if (o->full_selection_steps > 0) recipe["full_selection_steps"] = o->full_selection_steps;
     if (!init_from.is_null()) recipe["init_from"] = init_from;
@@ -200,7 +192,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
     for (const auto& p : model->parameters()) params += p.numel();
     std::fprintf(stderr, "train: %s/%s, %.2fM parameters, context %lld, batch %lld, %lld steps, mix %s, device %s\n",
                  o->arch.c_str(), o->preset.c_str(), params / 1e6, (long long)o->context, (long long)o->batch,
-                 (long long)o->steps, o->mix.c_str(), o->device.c_str());
+                 (long long)o->steps, o->mix.c_str(), o->device.str().c_str());
     auto r = lctx::models::train(*model, data.source(), t);
     std::printf("%s\n", nlohmann::json({{"steps", r.steps_done},
                                         {"of", o->steps},
@@ -219,14 +211,12 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
 });
 
 struct EvalOpts {
-  std::string checkpoint, suite = "ruler", task, device = "cpu", tokenizer, haystack, out;
-  std::string length = "512";
+  std::string checkpoint, suite = "ruler", task, tokenizer, haystack, out;
+  int64_t length = 512;
   int64_t samples = 50, index0 = 0;
   uint64_t seed = 7;
   int max_new = 0, threads = 0;
-  bool full_prefill = false, kv_offload = false;
-  std::string precision = "fp32";
-  int64_t block = 0;
+  lctx::harness::BuiltinOptions run;  // --device, --block (0: the checkpoint's prefill_block), prefill, precision
 };
 
 lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
@@ -234,31 +224,23 @@ lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
   app.add_option("--checkpoint", o->checkpoint, "checkpoint folder")->required();
   app.add_option("--suite", o->suite, "ruler | babilong")->capture_default_str();
   app.add_option("--task", o->task, "task name (default: the first task of the suite's catalogue)");
-  app.add_option("--length", o->length, "sample length (e.g. 512, 4k)")->capture_default_str();
+  app.add_option_function<std::string>(
+      "--length", [o](const std::string& s) { o->length = lctx::parse_length(s); }, "sample length (e.g. 512, 4k; default 512)");
   app.add_option("--samples", o->samples, "number of samples")->capture_default_str();
   app.add_option("--first-index", o->index0, "index of the first sample")->capture_default_str();
-  app.add_option("--seed", o->seed, "evaluation run seed (< 2^63; training seeds carry bit 63)")->capture_default_str();
+  lctx::cli::add_seed(app, o->seed, "evaluation run seed (< 2^63; training seeds carry bit 63)");
   app.add_option("--max-new", o->max_new, "generated tokens per sample (0: min(task's, 32))");
-  app.add_option("--device", o->device, "cpu | cuda[:N]")->capture_default_str();
+  lctx::cli::add_builtin_options(app, o->run, "0: the checkpoint's prefill_block");
   app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
-  app.add_option("--tokenizer", o->tokenizer, "SentencePiece model (default: lctx-8k)");
+  lctx::cli::add_tokenizer(app, o->tokenizer);
   app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
   app.add_option("--out", o->out, "write per-sample predictions (JSONL) here");
-  app.add_flag("--full-prefill", o->full_prefill,
-               "compute every layer on every prompt position (default: exact receptive-field prefill)");
-  app.add_flag("--kv-offload", o->kv_offload, "HSA: keep chunk K/V in host memory");
-  app.add_option("--precision", o->precision, "HSA chunk memory storage: fp32 | bf16")->capture_default_str();
-  app.add_option("--block", o->block, "prefill piece size in tokens (0: the checkpoint's prefill_block)")
-      ->capture_default_str();
   return [o]() -> int {
-    if (o->precision != "fp32" && o->precision != "bf16")
-      throw lctx::Error("--precision must be fp32 or bf16, got '" + o->precision + "'");
-    if (o->block < 0) throw lctx::Error("--block must be >= 0");
     if (lctx::harness::is_training_seed(o->seed))
       throw lctx::Error("--seed has bit 63 set: that range is reserved for training samples");
     if (o->samples < 1) throw lctx::Error("--samples must be >= 1");
-    const int64_t length = lctx::parse_length(o->length);
-    const auto device = parse_device(o->device);
+    const int64_t length = o->length;
+    const auto device = o->run.device;
     lctx::models::configure_cpu_threads(o->threads);
     auto res = lctx::load_resources(o->tokenizer, o->haystack);
     lctx::GenOptions g;
@@ -279,10 +261,10 @@ lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
       auto s = gen->generate(length, o->index0 + i);
       std::vector<int64_t> ids(s.prompt_ids.begin(), s.prompt_ids.end());
       lctx::models::StreamOptions so;
-      so.prune = !o->full_prefill;
-      so.kv_offload = o->kv_offload;
-      so.precision = o->precision;
-      so.block = o->block;
+      so.prune = o->run.prune;
+      so.kv_offload = o->run.kv_offload;
+      so.precision = o->run.precision;
+      so.block = o->run.block;
       auto st = model.begin(so);
       auto logits = model.prefill(*st, torch::tensor(ids, torch::kInt64).to(device));
       ran_pruned = st->pruned;
