@@ -3,8 +3,9 @@
 # SWA, Mamba) and write results.jsonl, leaderboard.json, report.md and report.html under out/main/ (a few
 # minutes on a 2-core CPU). With the paper checkpoints in assets/checkpoints/{hsa,swa,mamba}-paper (trained at
 # 4K by scripts/train_paper.sh) it evaluates them on niah_single_1 and qa1 from 1K to 64K; without them (or
-# with LCTX_MAIN_TINY=1), the tiny checkpoints on RULER and BABILong at 1K-4K.
-# Env: LCTX_OUT (out/main), LCTX_MAIN_LENGTHS, LCTX_MAIN_SAMPLES (paper models), LCTX_MAIN_TINY=1.
+# with LCTX_MAIN_TINY=1), the tiny checkpoints on niah_single_1 from 1K to 64K and on RULER and BABILong at
+# 1K-4K.
+# Env: LCTX_OUT (out/main), LCTX_MAIN_LENGTHS, LCTX_MAIN_SAMPLES (samples of the long-needle runs), LCTX_MAIN_TINY=1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -30,11 +31,15 @@ if [ "${LCTX_MAIN_TINY:-0}" != 1 ] && [ "$have_paper" = 1 ]; then
   RUNS=("$OUT/paper-ruler" "$OUT/paper-babilong")
 else
   MODELS=(--model hsa:assets/checkpoints/hsa-tiny --model swa:assets/checkpoints/swa-tiny --model mamba:assets/checkpoints/mamba-tiny)
-  "$LCTX" run "${MODELS[@]}" --suite ruler --tasks niah_single_1,niah_single_2,niah_multikey_1,vt \
+  # One needle from 1K to 64K: HSA keeps finding it far past its training length (512), SWA loses it past
+  # its reach (window x layers) and Mamba past its state; then the rest of the suites at 1K-4K.
+  "$LCTX" run "${MODELS[@]}" --suite ruler --tasks niah_single_1 --lengths "${LCTX_MAIN_LENGTHS:-1k,2k,4k,8k,16k,32k,64k}" \
+    --samples "${LCTX_MAIN_SAMPLES:-4}" --out "$OUT/needle"
+  "$LCTX" run "${MODELS[@]}" --suite ruler --tasks niah_single_2,niah_multikey_1,vt \
     --lengths 1k,2k,4k --depths 0,50,100 --samples 2 --out "$OUT/ruler"
   "$LCTX" run "${MODELS[@]}" --suite babilong --tasks qa1,qa2,qa3,qa4,qa5 --lengths 0k,1k,2k,4k --samples 2 \
     --out "$OUT/babilong"
-  RUNS=("$OUT/ruler" "$OUT/babilong")
+  RUNS=("$OUT/needle" "$OUT/ruler" "$OUT/babilong")
 fi
 "$LCTX" report "${RUNS[@]}" --out "$OUT/report"
 echo "main job done: $OUT/report/report.html, $OUT/report/leaderboard.json"
