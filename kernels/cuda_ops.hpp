@@ -37,6 +37,11 @@ bool selective_scan_supported(const torch::Tensor& x, const torch::Tensor& A);
 torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
                              const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& h0, torch::Tensor* h_last);
+// Training: autograd through the CUDA forward and backward kernels (kernels/cuda/selective_scan*.cu).
+// T >= 1; gradients for x, dt, A, Bm, C, D and h0 (and through *h_last).
+torch::Tensor selective_scan_train(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                   const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                                   const torch::Tensor& h0, torch::Tensor* h_last);
 
 }  // namespace lctx::kernels::cuda
 #endif

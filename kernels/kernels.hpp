@@ -35,8 +35,11 @@ torch::Tensor window_attention_dense(const torch::Tensor& q, const torch::Tensor
 // [B, Di, N] goes to *h_last when given. Computed in chunks of `chunk` steps: inside a chunk a parallel
 // (Hillis-Steele) scan over the decays and inputs, across chunks a sequential carry, so the number of
 // LibTorch calls is O(T / chunk * log chunk) and memory O(B * chunk * Di * N) per chunk. Autograd works.
-// The dispatcher: CPU outside autograd -> a direct loop; CUDA outside autograd (N <= 64) -> the chunked CUDA
-// kernel (its own chunk length; `chunk` is ignored); with autograd -> the chunked reference.
+// The reference and the definition compute in float32 (float64 for float64 inputs); y has x's dtype.
+// The dispatcher: CPU outside autograd -> a direct loop; CPU with autograd -> the chunked reference; CUDA
+// (N <= 64, T >= 1) -> the chunked CUDA kernel (its own chunk length; `chunk` is ignored), with autograd its
+// custom backward kernels (memory O(B * T * Di) plus the chunk start states, B * T / 32 * Di * N floats;
+// see docs/kernels.md).
 torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
                              const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& h0, torch::Tensor* h_last = nullptr, int64_t chunk = 64);

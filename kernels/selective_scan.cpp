@@ -1,6 +1,6 @@
 // Mamba selective scan: chunked parallel LibTorch reference (autograd), a step-by-step definition, a direct
-// CPU loop for inference (no autograd, float32, contiguous) and, for CUDA tensors outside autograd, the
-// chunked CUDA kernel (kernels/cuda/selective_scan.cu), picked by the dispatcher.
+// CPU loop for inference (no autograd, float32, contiguous) and, for CUDA tensors, the chunked CUDA kernels
+// (kernels/cuda/selective_scan.cu; with autograd also selective_scan_bwd.cu), picked by the dispatcher.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -28,13 +28,19 @@ void check_args(const torch::Tensor& x, const torch::Tensor& dt, const torch::Te
     throw std::invalid_argument("selective_scan: h0 must be [B, Di, N]");
 }
 
-torch::Tensor initial_state(const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& h0) {
-  if (h0.defined()) return h0.to(torch::kFloat);
-  return torch::zeros({x.size(0), x.size(2), A.size(1)}, x.options().dtype(torch::kFloat));
+// Computation dtype of the reference and the definition: float64 for float64 inputs (tests), else float32.
+torch::ScalarType compute_dtype(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+}
+
+torch::Tensor initial_state(const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& h0,
+                            torch::ScalarType ct = torch::kFloat) {
+  if (h0.defined()) return h0.to(ct);
+  return torch::zeros({x.size(0), x.size(2), A.size(1)}, x.options().dtype(ct));
 }
 
 torch::Tensor add_skip(torch::Tensor y, const torch::Tensor& x, const torch::Tensor& D) {
-  if (D.defined()) y = y + x.to(torch::kFloat) * D.to(torch::kFloat);
+  if (D.defined()) y = y + x.to(y.scalar_type()) * D.to(y.scalar_type());
   return y.to(x.scalar_type());
 }
 
@@ -88,9 +94,10 @@ torch::Tensor selective_scan_sequential(const torch::Tensor& x, const torch::Ten
                                         const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
                                         const torch::Tensor& h0, torch::Tensor* h_last) {
   check_args(x, dt, A, Bm, C, D, h0);
-  auto h = initial_state(x, A, h0);
-  auto dtf = dt.to(torch::kFloat), xf = x.to(torch::kFloat), Af = A.to(torch::kFloat);
-  auto Bf = Bm.to(torch::kFloat), Cf = C.to(torch::kFloat);
+  const auto ct = compute_dtype(x);
+  auto h = initial_state(x, A, h0, ct);
+  auto dtf = dt.to(ct), xf = x.to(ct), Af = A.to(ct);
+  auto Bf = Bm.to(ct), Cf = C.to(ct);
   std::vector<torch::Tensor> ys;
   for (int64_t t = 0; t < x.size(1); ++t) {
     auto dtt = dtf.select(1, t);                                            // [B, Di]
@@ -109,9 +116,10 @@ torch::Tensor selective_scan_reference(const torch::Tensor& x, const torch::Tens
                                        const torch::Tensor& h0, torch::Tensor* h_last, int64_t chunk) {
   check_args(x, dt, A, Bm, C, D, h0);
   if (chunk < 1) throw std::invalid_argument("selective_scan: chunk must be >= 1");
-  auto h = initial_state(x, A, h0);
-  auto dtf = dt.to(torch::kFloat), xf = x.to(torch::kFloat), Af = A.to(torch::kFloat);
-  auto Bf = Bm.to(torch::kFloat), Cf = C.to(torch::kFloat);
+  const auto ct = compute_dtype(x);
+  auto h = initial_state(x, A, h0, ct);
+  auto dtf = dt.to(ct), xf = x.to(ct), Af = A.to(ct);
+  auto Bf = Bm.to(ct), Cf = C.to(ct);
   const int64_t nt = x.size(1);
   std::vector<torch::Tensor> ys;
   for (int64_t t0 = 0; t0 < nt; t0 += chunk) {
@@ -145,7 +153,9 @@ torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, co
                            (h0.defined() && h0.requires_grad()));
   if (!needs_grad && x.device().is_cpu()) return scan_cpu_loop(x, dt, A, Bm, C, D, h0, h_last);
 #ifdef LCTX_HAVE_CUDA_KERNELS
-  if (!needs_grad && cuda::selective_scan_supported(x, A)) return cuda::selective_scan(x, dt, A, Bm, C, D, h0, h_last);
+  if (cuda::selective_scan_supported(x, A) && x.size(1) > 0)
+    return needs_grad ? cuda::selective_scan_train(x, dt, A, Bm, C, D, h0, h_last)
+                      : cuda::selective_scan(x, dt, A, Bm, C, D, h0, h_last);
 #endif
   return selective_scan_reference(x, dt, A, Bm, C, D, h0, h_last, chunk);
 }

@@ -1,8 +1,9 @@
 // Mamba baseline (selective SSM, Gu & Dao 2023): token embedding -> n_layers residual blocks
 // x + Mixer(RMSNorm(x)) -> final RMSNorm -> LM head. Mixer: in_proj -> (x, z); causal depthwise conv1d
 // (width d_conv) + SiLU on x; x_proj -> (dt, B, C); dt = softplus(dt_proj(dt)); selective scan with
-// A = -exp(A_log) and skip D; gate by SiLU(z); out_proj. Training uses the chunked scan of kernels/;
-// streaming keeps per layer the last d_conv-1 conv inputs and the SSM state [d_inner, d_state].
+// A = -exp(A_log) and skip D; gate by SiLU(z); out_proj. Training uses kernels::selective_scan (CUDA: the
+// fused forward and backward kernels; CPU: the chunked LibTorch reference); streaming keeps per layer the
+// last d_conv-1 conv inputs and the SSM state [d_inner, d_state].
 #pragma once
 #include <cstdint>
 #include <string>

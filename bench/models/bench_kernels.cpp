@@ -12,7 +12,11 @@
 #include <cstdlib>
 #include <string>
 
+#include <ATen/autocast_mode.h>
+
+#include "harness/memory.hpp"
 #include "kernels/kernels.hpp"
+#include "models/mamba.hpp"
 #include "models/torch_compat.hpp"
 
 namespace {
@@ -251,6 +255,93 @@ void kern_selective_scan(benchmark::State& st) {
 BENCHMARK(kern_selective_scan)
     ->ArgNames({"T", "impl"})
     ->ArgsProduct({{4096, 65536, 1048576}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)->Repetitions(3)->DisplayAggregatesOnly(true);
+
+// ---- Mamba selective scan, training: args B, T, bwd (0 forward, 1 forward + backward), impl, bf16 -------------
+// The mamba-paper mixer: Di 256, N 16, with D and without h0. impl 0: the dispatcher (CUDA forward and backward
+// kernels on a GPU), 1: the chunked LibTorch reference (autograd through LibTorch ops). bf16: x/dt/B/C in
+// bfloat16 (A, D float32). tokens/s = B * T per call.
+void kern_selective_scan_train(benchmark::State& st) {
+  torch::manual_seed(0);
+  const int64_t b = st.range(0), t = st.range(1), impl = st.range(3), di = 256, n = 16;
+  const bool bwd = st.range(2), bf16 = st.range(4) && dev().is_cuda();
+  if (skip_reference(st, double(b) * t * di * n * (impl == 1 ? 8 : 1), "too large for the CPU")) return;
+  auto o = opts(bf16);
+  auto f32 = torch::TensorOptions().device(dev());
+  auto x = torch::randn({b, t, di}, o).requires_grad_(bwd);
+  auto dt = torch::softplus(torch::randn({b, t, di}, f32) - 2).to(o.dtype()).requires_grad_(bwd);
+  auto A = (-torch::exp(torch::randn({di, n}, f32))).requires_grad_(bwd);
+  auto Bm = torch::randn({b, t, n}, o).requires_grad_(bwd), C = torch::randn({b, t, n}, o).requires_grad_(bwd);
+  auto D = torch::ones({di}, f32).requires_grad_(bwd);
+  auto gy = torch::randn({b, t, di}, o);
+  torch::AutoGradMode grad(bwd);
+  auto run = [&] {
+    auto y = impl == 1 ? lctx::kernels::selective_scan_reference(x, dt, A, Bm, C, D, {}, nullptr, 64)
+                       : lctx::kernels::selective_scan(x, dt, A, Bm, C, D, {}, nullptr, 64);
+    if (bwd) y.backward(gy);
+    return y;
+  };
+  warm_up(run);
+  for (auto _ : st) {
+    auto y = run();
+    sync();
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  st.counters["tokens/s"] = benchmark::Counter(double(b) * t * st.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(kern_selective_scan_train)
+    ->ArgNames({"B", "T", "bwd", "impl", "bf16"})
+    ->ArgsProduct({{16}, {4096}, {0, 1}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{2}, {4096}, {1}, {0, 1}, {1}})
+    ->Unit(benchmark::kMillisecond)->Repetitions(3)->DisplayAggregatesOnly(true);
+
+// ---- Mamba training step (the mamba-paper model): args B, T --------------------------------------------------
+// assets/configs/mamba-paper.json (d_model 128, 14 layers, d_state 16), next-token cross entropy, forward +
+// backward (no optimizer step), bf16 autocast on a GPU as the trainer does. tokens/s = B * T per step.
+void set_autocast_bf16(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(on);
+#endif
+  if (!on) at::autocast::clear_cache();
+}
+void kern_mamba_train_step(benchmark::State& st) {
+  torch::manual_seed(0);
+  const int64_t b = st.range(0), t = st.range(1);
+  if (!dev().is_cuda() && b * t > 8192) return st.SkipWithError("GPU only at this size");
+  auto cfg = lctx::models::MambaConfig::from_json(nlohmann::json{{"kind", "mamba"}, {"d_model", 128}, {"n_layers", 14}});
+  lctx::models::MambaModel model(cfg);
+  model.to(dev());
+  auto ids = torch::randint(0, cfg.vocab, {b, t + 1}, torch::TensorOptions().device(dev()).dtype(torch::kInt64));
+  auto inp = ids.slice(1, 0, t), tgt = ids.slice(1, 1).reshape({-1});
+  const bool ac = dev().is_cuda();
+  auto run = [&] {
+    model.zero_grad();
+    if (ac) set_autocast_bf16(true);
+    auto logits = model.head(model.forward_hidden(inp));
+    auto loss = torch::nn::functional::cross_entropy(logits.reshape({b * t, -1}).to(torch::kFloat), tgt);
+    if (ac) set_autocast_bf16(false);
+    loss.backward();
+    return loss;
+  };
+  const int di = dev().is_cuda() ? 0 : -1;
+  if (di >= 0) lctx::harness::reset_device_peak(di);
+  warm_up(run);
+  for (auto _ : st) {
+    auto l = run();
+    sync();
+    benchmark::DoNotOptimize(l.data_ptr());
+  }
+  st.counters["tokens/s"] = benchmark::Counter(double(b) * t * st.iterations(), benchmark::Counter::kIsRate);
+  if (di >= 0)
+    if (auto p = lctx::harness::device_peak_bytes(di)) st.counters["peak_device_GB"] = double(*p) * 1e-9;
+}
+BENCHMARK(kern_mamba_train_step)
+    ->ArgNames({"B", "T"})
+    ->Args({2, 4096})->Args({16, 4096})
     ->Unit(benchmark::kMillisecond)->Repetitions(3)->DisplayAggregatesOnly(true);
 
 // ---- the machine's dense bf16 matmul rate (the ceiling the pct_bf16_peak counters assume): args n ---------------

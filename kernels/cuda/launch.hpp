@@ -39,11 +39,24 @@ void chunk_attention_bwd(DType dt, const void* q, const int64_t* idx, const floa
 void select_topk(DType dt, const void* q, const void* landmarks, const int64_t* visible, int64_t Tq, int64_t N,
                  int64_t d, int64_t k, float scale, int64_t* idx, float* scores, int sm_count, cudaStream_t stream);
 
-// ---- Mamba selective scan (forward) ----------------------------------------------------------------------
+// ---- Mamba selective scan (forward; backward for training) ----------------------------------------------
 // x, dt [B, T, Di], Bm, C [B, T, N] of type `dtp`; A [Di, N], D [Di] (or null), h0 [B, Di, N] (or null)
 // float32; y [B, T, Di] of type `dtp`; h_last [B, Di, N] float32 (or null). N <= 64.
+// Training: H [B, nch, Di, N] float32 (nch = ceil(T / chunk), chunk = selective_scan_train_chunk(N))
+// receives every chunk's start state for the backward; with H null `chunk` is ignored (its own choice).
 void selective_scan_fwd(DType dtp, const void* x, const void* dt, const float* A, const void* Bm, const void* C,
                         const float* D, const float* h0, void* y, float* h_last, int64_t B, int64_t T, int64_t Di,
-                        int64_t N, cudaStream_t stream);
+                        int64_t N, cudaStream_t stream, int64_t chunk = 0, float* H = nullptr);
+// The chunk length of training (the backward's unit of recomputation) and the number of channel groups G of
+// the backward's partial dB/dC sums.
+int64_t selective_scan_train_chunk(int64_t N);
+int64_t selective_scan_bwd_groups(int64_t Di, int64_t N);
+// Backward of the SSM part (without the skip term D x): from the forward's inputs and H, dy [B, T, Di] and
+// dh_last [B, Di, N] (or null) float32. Writes dx, ddt [B, T, Di] float32, dA_part [B, nch, Di, N] (sum over
+// dims 0-1 is dA), dBC_part [G, B, T, 2, N] (sum over dim 0: [.., 0, :] dC, [.., 1, :] dB) and dh0 [B, Di, N]
+// (or null), all float32, every element written. T >= 1.
+void selective_scan_bwd(DType dtp, const void* x, const void* dt, const float* A, const void* Bm, const void* C,
+                        const float* H, const float* dy, const float* dh_last, float* dx, float* ddt, float* dA_part,
+                        float* dBC_part, float* dh0, int64_t B, int64_t T, int64_t Di, int64_t N, cudaStream_t stream);
 
 }  // namespace lctx::kernels::cuda_impl

@@ -95,15 +95,22 @@ __global__ void scan_pass3(const T* __restrict__ x, const T* __restrict__ dt, co
   }
 }
 
-template <class T, int NS>
-void run_scan(const void* x, const void* dt, const float* A, const void* Bm, const void* C, const float* D,
-              const float* h0, void* y, float* h_last, int64_t B, int64_t T_, int64_t Di, int64_t N,
-              cudaStream_t stream) {
-  // Chunk length: enough (batch, channel, chunk) threads to fill the GPU (~128K), chunks of 16..256 steps;
-  // one chunk when that already holds.
+// Chunk length of the three-pass forward: `fixed` > 0 (training: the backward's chunks), else enough
+// (batch, channel, chunk) threads to fill the GPU (~128K), chunks of 16..256 steps, one chunk when that holds.
+int64_t fwd_chunk(int64_t B, int64_t T_, int64_t Di, int64_t fixed) {
+  if (fixed > 0) return fixed;
   const int64_t lanes = B * Di;
   int64_t L = std::max<int64_t>(16, std::min<int64_t>(256, (T_ * lanes + 131071) / 131072));
   if (lanes >= 131072 || T_ <= L) L = T_;
+  return L;
+}
+
+// H (or null): [B, nch, Di, N] float32, receives every chunk's start state (training keeps it for the
+// backward); with H the three passes always run.
+template <class T, int NS>
+void run_scan(const void* x, const void* dt, const float* A, const void* Bm, const void* C, const float* D,
+              const float* h0, void* y, float* h_last, int64_t B, int64_t T_, int64_t Di, int64_t N, int64_t L,
+              float* H, cudaStream_t stream) {
   const int64_t nch = (T_ + L - 1) / L;
   if (nch > 65535 || B > 65535) throw std::runtime_error("lctx: error: selective_scan CUDA kernel: input too long");
   const dim3 grid{unsigned((Di + kBlock - 1) / kBlock), unsigned(nch), unsigned(B)};
@@ -111,17 +118,17 @@ void run_scan(const void* x, const void* dt, const float* A, const void* Bm, con
   const T* dtt = static_cast<const T*>(dt);
   const T* bt = static_cast<const T*>(Bm);
   const T* ct = static_cast<const T*>(C);
-  if (nch == 1) {
+  if (nch == 1 && !H) {
     scan_pass3<T, NS><<<grid, kBlock, 0, stream>>>(xt, dtt, A, bt, ct, D, nullptr, h0, int(T_), int(Di), int(N),
                                                    int(L), static_cast<T*>(y), h_last);
     check_launch("selective_scan kernel launch");
     return;
   }
   float* P = nullptr;
-  float* U = nullptr;
+  float* U = H;
   const size_t ws = size_t(B) * nch * Di * N * sizeof(float);
   check(cudaMallocAsync(reinterpret_cast<void**>(&P), ws, stream), "selective_scan workspace");
-  check(cudaMallocAsync(reinterpret_cast<void**>(&U), ws, stream), "selective_scan workspace");
+  if (!H) check(cudaMallocAsync(reinterpret_cast<void**>(&U), ws, stream), "selective_scan workspace");
   scan_pass1<T, NS><<<grid, kBlock, 0, stream>>>(xt, dtt, A, bt, int(T_), int(Di), int(N), int(L), P, U);
   check_launch("selective_scan pass 1 launch");
   const int64_t states = B * Di * N;
@@ -132,14 +139,14 @@ void run_scan(const void* x, const void* dt, const float* A, const void* Bm, con
                                                  int(L), static_cast<T*>(y), h_last);
   check_launch("selective_scan pass 3 launch");
   check(cudaFreeAsync(P, stream), "selective_scan workspace free");
-  check(cudaFreeAsync(U, stream), "selective_scan workspace free");
+  if (!H) check(cudaFreeAsync(U, stream), "selective_scan workspace free");
 }
 
 }  // namespace
 
 void selective_scan_fwd(DType dtp, const void* x, const void* dt, const float* A, const void* Bm, const void* C,
                         const float* D, const float* h0, void* y, float* h_last, int64_t B, int64_t T, int64_t Di,
-                        int64_t N, cudaStream_t stream) {
+                        int64_t N, cudaStream_t stream, int64_t chunk, float* H) {
   if (N < 1 || N > 64) throw std::runtime_error("lctx: error: selective_scan CUDA kernel needs 1 <= d_state <= 64");
   if (B * Di == 0) return;
   if (T == 0) {  // no steps: the state passes through
@@ -151,12 +158,13 @@ void selective_scan_fwd(DType dtp, const void* x, const void* dt, const float* A
     return;
   }
   if (T > (1LL << 31) - 1 || Di > (1LL << 31) - 1) throw std::runtime_error("lctx: error: selective_scan: too large");
+  const int64_t L = fwd_chunk(B, T, Di, H ? chunk : 0);
   dispatch_dtype(dtp, [&](auto tag) {
     using T_ = decltype(tag);
-    if (N <= 8) run_scan<T_, 8>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, stream);
-    else if (N <= 16) run_scan<T_, 16>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, stream);
-    else if (N <= 32) run_scan<T_, 32>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, stream);
-    else run_scan<T_, 64>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, stream);
+    if (N <= 8) run_scan<T_, 8>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, L, H, stream);
+    else if (N <= 16) run_scan<T_, 16>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, L, H, stream);
+    else if (N <= 32) run_scan<T_, 32>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, L, H, stream);
+    else run_scan<T_, 64>(x, dt, A, Bm, C, D, h0, y, h_last, B, T, Di, N, L, H, stream);
   });
 }
 

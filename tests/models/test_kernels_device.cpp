@@ -374,4 +374,75 @@ TEST_CASE("device kernels: selective scan (recurrent and chunked) equals the flo
   }
 }
 
+// Training: forward and gradients of sum(y * gy) + sum(h_last * gh) with respect to every input, the
+// dispatcher (CUDA forward + backward kernels on a GPU) against the chunked reference in float64 (on the
+// test device), with the float32/bf16 reference as the own-error yardstick. Shapes: decoding (T 1), odd T,
+// Di and N, N 1 and 64, the mamba-paper mixer (Di 256, N 16) at T 4096, inputs of mixed dtypes (autocast).
+TEST_CASE("device kernels: selective scan gradients (training) equal the float64 reference", "[kernels][device]") {
+  torch::manual_seed(107);
+  struct Case {
+    int64_t b, t, di, n;
+    bool h0, skip;
+  };
+  const std::vector<Case> cases = {{2, 1, 40, 16, true, true},     {2, 77, 24, 5, true, true},
+                                   {3, 50, 33, 1, false, true},    {1, 333, 130, 64, true, false},
+                                   {2, 95, 16, 32, true, true},    {1, 1000, 256, 16, false, true},
+                                   {2, 4096, 256, 16, false, true}, {1, 4099, 64, 16, true, true}};
+  struct Types {
+    torch::ScalarType x, dt;
+  };
+  for (auto ty : {Types{torch::kFloat, torch::kFloat}, Types{torch::kBFloat16, torch::kBFloat16},
+                  Types{torch::kBFloat16, torch::kFloat}}) {
+    for (const auto& cs : cases) {
+      if (ty.x != ty.dt && cs.t != 1000) continue;  // the mixed-dtype (autocast) case on one shape
+      if (!on_cuda() && cs.b * cs.t * cs.di > 100000) continue;  // the long shapes on a GPU only (CI time)
+      auto x = torch::randn({cs.b, cs.t, cs.di}).to(ty.x);
+      auto dtt = torch::softplus(torch::randn({cs.b, cs.t, cs.di}) - 2.0).to(ty.dt);
+      auto A = -torch::exp(torch::randn({cs.di, cs.n}));
+      auto Bm = torch::randn({cs.b, cs.t, cs.n}).to(ty.x), C = torch::randn({cs.b, cs.t, cs.n}).to(ty.x);
+      auto D = cs.skip ? torch::randn({cs.di}) : torch::Tensor();
+      auto h0 = cs.h0 ? torch::randn({cs.b, cs.di, cs.n}) : torch::Tensor();
+      auto gy = torch::randn({cs.b, cs.t, cs.di}), gh = torch::randn({cs.b, cs.di, cs.n});
+      const std::vector<torch::Tensor> in = {x, dtt, A, Bm, C, D, h0};
+      // y, h_last and the gradients of every defined input
+      auto run = [&](int impl, torch::ScalarType force) {  // 0 dispatcher, 1 reference; force: kDouble or none
+        std::vector<torch::Tensor> v;
+        for (auto& t : in) {
+          if (!t.defined()) { v.push_back(t); continue; }
+          auto d = force == torch::kDouble ? t.to(dev(), torch::kDouble) : t.to(dev());
+          v.push_back(d.detach().requires_grad_(true));
+        }
+        if (impl == 0) poison();
+        torch::Tensor hl;
+        auto y = impl == 0 ? K::selective_scan(v[0], v[1], v[2], v[3], v[4], v[5], v[6], &hl)
+                           : K::selective_scan_reference(v[0], v[1], v[2], v[3], v[4], v[5], v[6], &hl, 64);
+        auto l = (y.to(torch::kDouble) * gy.to(dev(), torch::kDouble)).sum() +
+                 (hl.to(torch::kDouble) * gh.to(dev(), torch::kDouble)).sum();
+        l.backward();
+        std::vector<torch::Tensor> out = {y.detach(), hl.detach()};
+        for (auto& t : v) out.push_back(t.defined() ? t.grad() : torch::Tensor());
+        return out;
+      };
+      auto ref64 = run(1, torch::kDouble);
+      auto low = run(1, torch::kFloat);
+#ifdef LCTX_HAVE_CUDA_KERNELS
+      if (expect_cuda_path()) REQUIRE(K::cuda::selective_scan_supported(x.to(dev()), A.to(dev())));
+#endif
+      auto got = run(0, torch::kFloat);
+      const char* names[] = {"y", "h_last", "dx", "ddt", "dA", "dB", "dC", "dD", "dh0"};
+      const std::string tag = std::string(dname(ty.x)) + (ty.x != ty.dt ? "/dt f32" : "") + " B" +
+                              std::to_string(cs.b) + " T" + std::to_string(cs.t) + " Di" + std::to_string(cs.di) +
+                              " N" + std::to_string(cs.n);
+      for (size_t i = 0; i < got.size(); ++i) {
+        if (!ref64[i].defined()) continue;
+        REQUIRE(got[i].defined());
+        REQUIRE(got[i].scalar_type() == low[i].scalar_type());
+        const auto lowt = (i == 3) ? ty.dt : (i == 2 || i == 5 || i == 6 || i == 0) ? ty.x : torch::kFloat;
+        check_close(std::string("scan-train ") + names[i] + " " + tag, got[i], low[i], ref64[i], i < 2 ? 2.0 : 3.0,
+                    rel_eps_for(lowt));
+      }
+    }
+  }
+}
+
 }  // namespace
