@@ -177,12 +177,12 @@ class ScanFn : public torch::autograd::Function<ScanFn> {
     if (df.defined()) {
       auto xf = xc.to(torch::kFloat);
       dx = dx + dy * df;
-      dD = (dy * xf).sum({0, 1});
+      dD = (dy * xf).sum(torch::IntArrayRef{0, 1});
     }
     auto ty = [&](int i) { return torch::ScalarType(types[size_t(i)]); };
     return {dx.to(ty(0)),
             ddt.to(ty(1)),
-            dA_part.sum({0, 1}).to(ty(2)),
+            dA_part.sum(torch::IntArrayRef{0, 1}).to(ty(2)),
             dBC.select(2, 1).to(ty(3)),
             dBC.select(2, 0).to(ty(4)),
             dD.defined() ? dD.to(ty(5)) : torch::Tensor(),
