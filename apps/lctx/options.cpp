@@ -35,11 +35,19 @@ CLI::Option* add_tokenizer(CLI::App& app, std::string& out) {
   return app.add_option("--tokenizer", out, "SentencePiece .model (default: assets/tokenizer/lctx-8k.model)");
 }
 
+CLI::Option* add_suite(CLI::App& app, std::string& out) {
+  return app.add_option("--suite", out, "ruler | babilong")->capture_default_str();
+}
+
+CLI::Option* add_haystack(CLI::App& app, std::string& out) {
+  return app.add_option("--haystack", out, "folder of .txt files for essay haystacks (default: data/sotu)");
+}
+
 void add_task_inputs(CLI::App& app, TaskInputs& in) {
-  app.add_option("--suite", in.suite, "ruler | babilong")->capture_default_str();
+  add_suite(app, in.suite);
   app.add_option("--tasks", in.tasks, "all | comma-separated task names")->capture_default_str();
   add_tokenizer(app, in.tokenizer);
-  app.add_option("--haystack", in.haystack, "folder of .txt files for essay haystacks (default: data/sotu)");
+  add_haystack(app, in.haystack);
   app.add_option("--templates", in.templates, "prompt template JSON file replacing the built-in one");
   app.add_option("--qa-data", in.qa_data,
                  "SQuAD v2.0 dev / HotpotQA dev distractor JSON (file or folder) for the RULER qa tasks");

@@ -22,8 +22,10 @@ CLI::Option* add_seed(CLI::App& app, uint64_t& out, const std::string& help = "r
 // The inputs of the generators (lctx::TaskInputs): --suite, --tasks, --tokenizer, --haystack, --templates,
 // --qa-data.
 void add_task_inputs(CLI::App& app, TaskInputs& in);
-// --tokenizer only (commands that read no task data).
+// --tokenizer, --suite, --haystack alone (commands that take no task list).
 CLI::Option* add_tokenizer(CLI::App& app, std::string& out);
+CLI::Option* add_suite(CLI::App& app, std::string& out);
+CLI::Option* add_haystack(CLI::App& app, std::string& out);
 
 // The command line as given (argv[0] included), for metadata such as run.json. Set by cli::main.
 const std::vector<std::string>& command_line();

@@ -102,7 +102,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
   app.add_option("--log-every", o->log_every, "stderr progress every N steps")->capture_default_str();
   app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
   lctx::cli::add_tokenizer(app, o->tokenizer);
-  app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
+  lctx::cli::add_haystack(app, o->haystack);
   app.add_option("--out", o->out, "output folder (checkpoint, trainer_state.pt, train_log.jsonl)")->required();
   app.add_flag("--resume", o->resume, "continue from OUT/trainer_state.pt");
   app.add_option("--full-selection-steps", o->full_selection_steps,
@@ -222,7 +222,7 @@ struct EvalOpts {
 lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
   auto o = std::make_shared<EvalOpts>();
   app.add_option("--checkpoint", o->checkpoint, "checkpoint folder")->required();
-  app.add_option("--suite", o->suite, "ruler | babilong")->capture_default_str();
+  lctx::cli::add_suite(app, o->suite);
   app.add_option("--task", o->task, "task name (default: the first task of the suite's catalogue)");
   app.add_option_function<std::string>(
       "--length", [o](const std::string& s) { o->length = lctx::parse_length(s); }, "sample length (e.g. 512, 4k; default 512)");
@@ -233,7 +233,7 @@ lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
   lctx::cli::add_builtin_options(app, o->run, "0: the checkpoint's prefill_block");
   app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
   lctx::cli::add_tokenizer(app, o->tokenizer);
-  app.add_option("--haystack", o->haystack, "corpus folder (default: data/sotu)");
+  lctx::cli::add_haystack(app, o->haystack);
   app.add_option("--out", o->out, "write per-sample predictions (JSONL) here");
   return [o]() -> int {
     if (lctx::harness::is_training_seed(o->seed))
