@@ -8,7 +8,9 @@ namespace lctx::models {
 
 c10::Device parse_device(const std::string& d) {
   if (d == "cpu") return c10::Device(c10::kCPU);
-  if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
+  const bool indexed = d.size() > 5 && d.rfind("cuda:", 0) == 0 && d.size() <= 8 &&
+                       d.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (d == "cuda" || indexed) {
     if (!torch::cuda::is_available())
       throw Error("--device " + d + ": no CUDA device (this LibTorch has no CUDA, or no GPU is visible)");
     c10::Device dev(d == "cuda" ? std::string("cuda:0") : d);
