@@ -298,9 +298,6 @@ RunOutput open_output(const RunOptions& opt, const RunPlan& plan) {
   return o;
 }
 
-namespace {
-
-// The backend of one --model value.
 std::unique_ptr<Backend> open_backend(const RunOptions& opt, const RunPlan& plan, const ModelSpec& m) {
   if (m.builtin()) return std::make_unique<BuiltinModel>(m, plan.res.tokenizer, opt.builtin);
   OpenAIOptions oo;
@@ -314,9 +311,7 @@ std::unique_ptr<Backend> open_backend(const RunOptions& opt, const RunPlan& plan
   return std::make_unique<OpenAIClient>(oo);
 }
 
-}  // namespace
-
-RunSummary execute(const RunOptions& opt, const RunPlan& plan, RunOutput& out) {
+RunSummary execute(const RunOptions& opt, const RunPlan& plan, RunOutput& out, const BackendFactory& open) {
   const std::set<std::string>& done = out.done;
   ResultStore& store = *out.store;
   RunSummary sum;
@@ -347,7 +342,8 @@ RunSummary execute(const RunOptions& opt, const RunPlan& plan, RunOutput& out) {
     }));
     if (todo == 0) continue;
 
-    std::unique_ptr<Backend> backend = open_backend(opt, plan, m);
+    std::unique_ptr<Backend> backend = open ? open(m) : open_backend(opt, plan, m);
+    if (!backend) throw Error("no backend for model " + m.spec);
     const std::string device = backend->device();
     const bool wants_ids = backend->wants_ids();
 

@@ -2,6 +2,7 @@
 // scored, and appended to DIR/results.jsonl (docs/results-schema.md), resumable after any kill.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -74,7 +75,12 @@ struct RunOutput {
 RunOutput open_output(const RunOptions& opt, const RunPlan& plan);
 
 // 3. The items not done yet, model by model and (task, length) group by group, through one Backend each.
-RunSummary execute(const RunOptions& opt, const RunPlan& plan, RunOutput& out);
+// `open` makes the backend of a model (called once per model with work left); empty: open_backend.
+using BackendFactory = std::function<std::unique_ptr<Backend>(const ModelSpec&)>;
+RunSummary execute(const RunOptions& opt, const RunPlan& plan, RunOutput& out, const BackendFactory& open = {});
+
+// The backend of one --model value: a BuiltinModel (opt.builtin) or an OpenAIClient (opt's HTTP settings).
+std::unique_ptr<Backend> open_backend(const RunOptions& opt, const RunPlan& plan, const ModelSpec& m);
 
 // The settings that change what a record means without appearing in its key (tokenizer, templates,
 // haystack, QA data, max_new, chat): a results folder holds one setting only; run.json records it.
