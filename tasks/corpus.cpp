@@ -52,7 +52,7 @@ static bool ends_sentence(std::string_view w, std::string_view next) {
   return std::isupper(n0) || std::isdigit(n0) || n0 == '"' || n0 == '\'' || n0 == '(' || n0 >= 0x80;
 }
 
-static constexpr uint64_t kCacheMagic = 0x3130535250524f43ULL;  // "CORPRS01"
+static constexpr uint64_t kCacheMagic = 0x3230535250524f43ULL;  // "CORPRS02"
 
 std::shared_ptr<const Corpus> Corpus::load(const std::string& dir, const Tokenizer& tok) {
   auto c = std::shared_ptr<Corpus>(new Corpus());
@@ -112,7 +112,7 @@ void Corpus::build(const std::string& dir, const Tokenizer& tok) {
   std::string().swap(raw);
   const size_t nw = spans.size();
 
-  std::string cache = cache_dir() + "/corpus-" + hash_ + "-" + tok_hash_ + ".bin";
+  std::string cache = cache_dir() + "/corpus2-" + hash_ + "-" + tok_hash_ + ".bin";
   if (load_cache(cache) && word_id_off_.size() == nw + 1) return;
 
   // Sentences.
@@ -123,8 +123,10 @@ void Corpus::build(const std::string& dir, const Tokenizer& tok) {
 
   // Token ids per unique word (encoded alone: SentencePiece's dummy prefix makes it the in-text form).
   std::unordered_map<std::string_view, std::pair<int64_t, int32_t>> dict;  // word -> (offset in uniq ids, count)
+  std::unordered_map<std::string_view, uint32_t> kinds;
   std::vector<int32_t> uniq;
   word_id_off_.assign(nw + 1, 0);
+  kind_.assign(nw, 0);
   ids_.clear();
   for (size_t i = 0; i < nw; ++i) {
     std::string_view w = word(i);
@@ -133,11 +135,14 @@ void Corpus::build(const std::string& dir, const Tokenizer& tok) {
       auto v = tok.encode(w);
       it = dict.emplace(w, std::make_pair(static_cast<int64_t>(uniq.size()), static_cast<int32_t>(v.size()))).first;
       uniq.insert(uniq.end(), v.begin(), v.end());
+      kinds.emplace(w, static_cast<uint32_t>(kinds.size()));
     }
+    kind_[i] = kinds.at(w);
     word_id_off_[i] = static_cast<int64_t>(ids_.size());
     ids_.insert(ids_.end(), uniq.begin() + it->second.first, uniq.begin() + it->second.first + it->second.second);
   }
   word_id_off_[nw] = static_cast<int64_t>(ids_.size());
+  num_kinds_ = kinds.size();
   try {
     ensure_dir(cache_dir());
     save_cache(cache);
@@ -173,6 +178,7 @@ void Corpus::save_cache(const std::string& file) const {
   put_vec(out, word_id_off_);
   put_vec(out, ids_);
   put_vec(out, sents);
+  put_vec(out, kind_);
   write_file_atomic(file, out);
 }
 
@@ -191,9 +197,18 @@ bool Corpus::load_cache(const std::string& file) {
   std::vector<int64_t> off;
   std::vector<int32_t> ids;
   std::vector<uint64_t> sents;
+  std::vector<uint32_t> kinds;
   if (magic != kCacheMagic || !get_vec(in, pos, off) || !get_vec(in, pos, ids) || !get_vec(in, pos, sents) ||
-      pos != in.size() || off.empty() || off.back() != static_cast<int64_t>(ids.size()) || sents.empty())
+      !get_vec(in, pos, kinds) || pos != in.size() || off.empty() || off.back() != static_cast<int64_t>(ids.size()) ||
+      sents.empty() || kinds.size() + 1 != off.size())
     return false;  // stale or corrupt cache: rebuilt
+  uint32_t nk = 0;
+  for (uint32_t k : kinds) {
+    if (k > nk) return false;  // numbered by first appearance
+    if (k == nk) ++nk;
+  }
+  num_kinds_ = nk;
+  kind_ = std::move(kinds);
   word_id_off_ = std::move(off);
   ids_ = std::move(ids);
   sent_first_word_.assign(sents.begin(), sents.end());

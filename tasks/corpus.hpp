@@ -40,6 +40,10 @@ class Corpus {
   const int32_t* ids(size_t a) const { return ids_.data() + word_id_off_[a]; }
   int64_t tokens(size_t a, size_t b) const { return word_id_off_[b] - word_id_off_[a]; }
 
+  // Distinct-word index of word i (equal words, equal index; first appearances numbered 0, 1, ...).
+  uint32_t kind(size_t i) const { return kind_[i]; }
+  size_t num_kinds() const { return num_kinds_; }
+
   const std::string& hash() const { return hash_; }       // corpus bytes hash
   const std::string& tokenizer_hash() const { return tok_hash_; }
 
@@ -54,6 +58,8 @@ class Corpus {
   std::vector<int64_t> word_id_off_;      // num_words+1: start of word i in ids_
   std::vector<int32_t> ids_;
   std::vector<size_t> sent_first_word_;
+  std::vector<uint32_t> kind_;
+  size_t num_kinds_ = 0;
   std::string hash_, tok_hash_;
 };
 

@@ -8,6 +8,9 @@
 #include <atomic>
 #include <exception>
 #include <cstring>
+#include <cmath>
+#include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -238,7 +241,8 @@ struct Tokenizer::Sim {
     int type;
     float score;
   };
-  std::unordered_map<std::string, Piece> pieces;  // NORMAL, USER_DEFINED, UNUSED (SentencePiece's trie)
+  std::deque<std::string> keys;                        // piece texts (the map's keys point into them)
+  std::unordered_map<std::string_view, Piece> pieces;  // NORMAL, USER_DEFINED, UNUSED (SentencePiece's trie)
   size_t max_len = 0;
   float min_score = 0, max_score = 0, unk_score = 0;
   int32_t unk_id = 0;
@@ -252,15 +256,11 @@ struct Tokenizer::Sim {
     double uscore;  // user-defined bonus
     int32_t id;
   };
-  struct Word {
-    std::vector<Edge> edges;
-    uint16_t size;  // normalised bytes: 3 ("▁") + the word's bytes
-  };
-  Word lattice(std::string_view rest) const {
-    std::string w = "\xE2\x96\x81";
-    w += rest;
-    Word out;
-    out.size = static_cast<uint16_t>(w.size());
+  // Appends the lattice of "▁" + rest to `out` (scratch: a buffer for the normalised word).
+  void lattice(std::string_view rest, std::vector<Edge>& out, std::string& scratch) const {
+    scratch.assign("\xE2\x96\x81");
+    scratch.append(rest.data(), rest.size());
+    const std::string_view w = scratch;
     for (size_t start = 0; start < w.size();) {
       unsigned char c = static_cast<unsigned char>(w[start]);
       size_t mblen = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
@@ -272,15 +272,14 @@ struct Tokenizer::Sim {
         if (it->second.type == kUnused) continue;
         Edge e{static_cast<uint16_t>(start), static_cast<uint16_t>(start + len), false,
                it->second.type == kUserDefined, it->second.score, double(float(len) * max_score) - 0.1, it->second.id};
-        out.edges.push_back(e);
+        out.push_back(e);
         if (len == mblen) single = true;
       }
       if (!single)
-        out.edges.push_back(Edge{static_cast<uint16_t>(start), static_cast<uint16_t>(start + mblen), true, false,
+        out.push_back(Edge{static_cast<uint16_t>(start), static_cast<uint16_t>(start + mblen), true, false,
                                  unk_score, 0.0, unk_id});
       start += mblen;
     }
-    return out;
   }
 };
 
@@ -314,7 +313,10 @@ void Tokenizer::init_one_call(const std::string& bytes) {
       }
       if (type == kNormal || type == kUserDefined || type == kUnused) {
         if (piece.find("\xE2\x96\x81", 1) != std::string::npos) inner_ws = true;
-        sim->pieces.emplace(piece, Sim::Piece{index, type, score});
+        if (!sim->pieces.count(piece)) {
+          sim->keys.push_back(piece);
+          sim->pieces.emplace(std::string_view(sim->keys.back()), Sim::Piece{index, type, score});
+        }
         sim->max_len = std::max(sim->max_len, piece.size());
       }
       if (type == kUnknown) sim->unk_id = index;
@@ -347,6 +349,265 @@ void Tokenizer::init_one_call(const std::string& bytes) {
                          !extra_ws && escape && charsmap.empty() && !inner_ws && sim->max_len < 60000;
   if (simulable && std::getenv("LCTX_ONE_CALL_REAL") == nullptr) sim_ = std::move(sim);
 }
+
+// ---- The replayed call: a per-thread cache of word records, and the Viterbi stepped word by word -------------
+// Every distinct word ("▁" + its bytes) gets a record once per thread: its lattice, its best segmentation in
+// exact arithmetic, and how far that segmentation is from a tie (`robust`, see best_path). Stepping a word
+// from the running score S replays only that path's float arithmetic when S is small enough for rounding not
+// to change the path (most words at 1M tokens), and the whole lattice otherwise.
+struct Tokenizer::OneCall {
+  struct Step {
+    double add;  // what the Viterbi adds for this piece: its score, a user piece's bonus, or the unk score
+    int32_t id;
+    uint16_t from, to;
+    bool unk;
+  };
+  struct Rec {
+    uint32_t off, len;          // the word's bytes in `bytes`
+    uint32_t edge_off, edge_n;  // its lattice in `edges`
+    uint32_t step_off;          // its exact best path in `steps`
+    uint16_t step_n, size;      // path length; normalised bytes (3 + len)
+    float robust, mag;          // float path == exact path while ulp(|S| + mag) < robust
+    int32_t tokens;             // tokens of the exact path (byte pieces counted one per byte)
+  };
+  std::weak_ptr<const Sim> owner;
+  const Sim* sim = nullptr;
+  uint64_t gen = 0;  // bumped when the records are dropped (ids held elsewhere are then stale)
+  int live = 0;      // OneCallCounters alive on this thread: records are never dropped meanwhile
+  std::string bytes, scratch;
+  std::vector<Sim::Edge> edges;
+  std::vector<Step> steps;
+  std::vector<Rec> recs;
+  std::vector<uint64_t> slot_hash;
+  std::vector<uint32_t> slot_rec;  // UINT32_MAX: empty
+  std::vector<float> best;
+  std::vector<int32_t> back, path;
+  std::vector<double> xbest;
+  std::vector<int32_t> xback, xcount;
+
+  static OneCall& local(const std::shared_ptr<const Sim>& sim) {
+    thread_local std::vector<std::unique_ptr<OneCall>> caches;
+    OneCall* spare = nullptr;
+    for (auto& c : caches) {
+      if (!c->owner.expired() && c->sim == sim.get()) return *c;
+      if (c->live == 0 && (!spare || c->owner.expired())) spare = c.get();
+    }
+    if (!spare || (caches.size() < 4 && !spare->owner.expired())) {
+      caches.push_back(std::make_unique<OneCall>());
+      spare = caches.back().get();
+    }
+    spare->owner = sim;
+    spare->sim = sim.get();
+    spare->clear();
+    return *spare;
+  }
+  void clear() {
+    ++gen;
+    bytes.clear();
+    edges.clear();
+    steps.clear();
+    recs.clear();
+    slot_hash.assign(size_t(1) << 16, 0);
+    slot_rec.assign(size_t(1) << 16, UINT32_MAX);
+  }
+  // A safe point (no counter alive): drops the records when they have grown large.
+  void trim() {
+    if (live == 0 && (bytes.size() > (size_t(1) << 30) || edges.size() > (size_t(1) << 26))) clear();
+  }
+  static uint64_t hash(std::string_view w) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ w.size();
+    size_t i = 0;
+    for (; i + 8 <= w.size(); i += 8) {
+      uint64_t v;
+      std::memcpy(&v, w.data() + i, 8);
+      h = (h ^ v) * 0xff51afd7ed558ccdULL;
+      h ^= h >> 32;
+    }
+    uint64_t v = 0;
+    std::memcpy(&v, w.data() + i, w.size() - i);
+    h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    return h;
+  }
+  uint32_t intern(std::string_view w) {
+    const uint64_t h = hash(w);
+    size_t mask = slot_rec.size() - 1, si = h & mask;
+    for (; slot_rec[si] != UINT32_MAX; si = (si + 1) & mask) {
+      const Rec& r = recs[slot_rec[si]];
+      if (slot_hash[si] == h && r.len == w.size() && std::memcmp(bytes.data() + r.off, w.data(), w.size()) == 0)
+        return slot_rec[si];
+    }
+    Rec r{};
+    r.off = static_cast<uint32_t>(bytes.size());
+    r.len = static_cast<uint32_t>(w.size());
+    r.edge_off = static_cast<uint32_t>(edges.size());
+    bytes.append(w.data(), w.size());
+    sim->lattice(w, edges, scratch);
+    r.edge_n = static_cast<uint32_t>(edges.size() - r.edge_off);
+    r.size = static_cast<uint16_t>(w.size() + 3);
+    best_path(r);
+    const uint32_t id = static_cast<uint32_t>(recs.size());
+    recs.push_back(r);
+    slot_hash[si] = h;
+    slot_rec[si] = id;
+    if (recs.size() * 2 > slot_rec.size()) {
+      std::vector<uint64_t> oh = std::move(slot_hash);
+      std::vector<uint32_t> orc = std::move(slot_rec);
+      slot_hash.assign(oh.size() * 2, 0);
+      slot_rec.assign(oh.size() * 2, UINT32_MAX);
+      mask = slot_rec.size() - 1;
+      for (size_t i = 0; i < orc.size(); ++i)
+        if (orc[i] != UINT32_MAX) {
+          size_t j = oh[i] & mask;
+          while (slot_rec[j] != UINT32_MAX) j = (j + 1) & mask;
+          slot_hash[j] = oh[i];
+          slot_rec[j] = orc[i];
+        }
+    }
+    return id;
+  }
+  static double add_of(const Sim::Edge& e) { return e.unk ? double(e.score) : e.user ? e.uscore : double(e.score); }
+  // The word's Viterbi in exact arithmetic (sums of a few floats are exact in double): its best path, and
+  // `robust`, an ulp u of the running score below which the float32 Viterbi provably takes that path. With
+  // the same path at every node before j, the float score at a node i is within k_i * u / 2 of the exact one
+  // (k_i pieces on the path to i, each rounded once), so at node j the float comparison picks the exact winner
+  // w over a candidate o when exact(w) - exact(o) > (k_w + k_o) * u / 2 + u (the two compared values are
+  // rounded once more). robust = min over nodes and losing candidates of (exact(w) - exact(o)) /
+  // ((k_w + k_o) / 2 + 1), where k are the piece counts at the candidates' start nodes; 0 on an exact tie.
+  void best_path(Rec& r) {
+    const Sim::Edge* e = edges.data() + r.edge_off;
+    const size_t n = r.size;
+    if (xbest.size() < n + 1) {
+      xbest.resize(n + 1);
+      xback.resize(n + 1);
+      xcount.resize(n + 1);
+      best.resize(n + 1);
+      back.resize(n + 1);
+    }
+    xbest[0] = 0;
+    xcount[0] = 0;
+    for (size_t i = 1; i <= n; ++i) xback[i] = -1;
+    double mag = 0;
+    for (size_t k = 0; k < r.edge_n; ++k) {
+      const double cand = xbest[e[k].from] + add_of(e[k]);
+      mag = std::max(mag, std::fabs(cand));
+      if (xback[e[k].to] == -1 || cand > xbest[e[k].to]) {
+        xbest[e[k].to] = cand;
+        xback[e[k].to] = static_cast<int32_t>(k);
+        xcount[e[k].to] = xcount[e[k].from] + 1;
+      }
+    }
+    double robust = std::numeric_limits<double>::infinity();
+    for (size_t k = 0; k < r.edge_n; ++k) {
+      if (xback[e[k].to] == static_cast<int32_t>(k)) continue;
+      const double diff = xbest[e[k].to] - (xbest[e[k].from] + add_of(e[k]));
+      const double denom = 0.5 * double(xcount[e[xback[e[k].to]].from] + xcount[e[k].from]) + 1.0;
+      robust = diff <= 0 ? 0.0 : std::min(robust, diff / denom);
+    }
+    path.clear();
+    for (size_t at = n; at > 0; at = e[xback[at]].from) path.push_back(xback[at]);
+    r.step_off = static_cast<uint32_t>(steps.size());
+    r.step_n = static_cast<uint16_t>(path.size());
+    r.tokens = 0;
+    for (size_t q = path.size(); q-- > 0;) {
+      const Sim::Edge& ed = e[path[q]];
+      steps.push_back(Step{add_of(ed), ed.id, ed.from, ed.to, ed.unk});
+      r.tokens += ed.unk ? ed.to - ed.from : 1;
+    }
+    // Stored as floats, rounded towards safety (robust down, mag up).
+    r.robust = robust == std::numeric_limits<double>::infinity() ? std::numeric_limits<float>::infinity()
+                                                                 : std::nextafter(float(robust), 0.0f);
+    r.mag = std::nextafter(float(mag), std::numeric_limits<float>::infinity());
+  }
+  // The spacing of floats at magnitude x (an upper bound for every float of magnitude <= x).
+  static float ulp_at(float x) {
+    int e2 = 0;
+    std::frexp(x, &e2);
+    return std::ldexp(1.0f, e2 - 24);
+  }
+  // Where marks are resolved: offsets[k..] (sorted text offsets) get the index of the token covering them.
+  struct Marks {
+    const int64_t* off = nullptr;
+    size_t n = 0, k = 0;
+    int64_t* at = nullptr;
+    void resolve(int64_t end_text, int64_t tok) {
+      while (k < n && off[k] < end_text) at[k++] = tok;
+    }
+  };
+  // Steps word `id`, whose bytes start at text offset ws, from (S, count); ids and marks when given.
+  void step(uint32_t id, int64_t ws, float& S, int64_t& count, std::vector<int32_t>* ids, Marks* mk) {
+    static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
+    const Rec& r = recs[id];
+    const char* word = bytes.data() + r.off;
+    auto emit = [&](uint16_t from, uint16_t to, bool unk, int32_t pid) {
+      const int64_t end_text = ws + static_cast<int64_t>(to) - 3;  // text end of the piece
+      if (unk) {
+        for (uint16_t b = from; b < to; ++b) {
+          if (ids) {
+            unsigned char byte = b < 3 ? static_cast<unsigned char>("\xE2\x96\x81"[b]) : static_cast<unsigned char>(word[b - 3]);
+            ids->push_back(sim->byte_id[byte]);
+          }
+          if (mk && b + 1 == to) mk->resolve(end_text, count);
+          ++count;
+        }
+      } else {
+        if (ids) ids->push_back(pid);
+        if (mk) mk->resolve(end_text, count);
+        ++count;
+      }
+    };
+    if (!full_dp && ulp_at(std::fabs(S) + r.mag) < r.robust) {
+      const Step* st = steps.data() + r.step_off;
+      if (!ids && !mk) {
+        for (size_t q = 0; q < r.step_n; ++q) {
+          if (st[q].unk) S = static_cast<float>(st[q].add) + S;
+          else S = static_cast<float>(st[q].add + static_cast<double>(S));
+        }
+        count += r.tokens;
+        return;
+      }
+      for (size_t q = 0; q < r.step_n; ++q) {
+        if (st[q].unk) S = static_cast<float>(st[q].add) + S;
+        else S = static_cast<float>(st[q].add + static_cast<double>(S));
+        emit(st[q].from, st[q].to, st[q].unk, st[q].id);
+      }
+      return;
+    }
+    // The whole lattice, with SentencePiece's types (see the comment above the Sim).
+    const Sim::Edge* e = edges.data() + r.edge_off;
+    const size_t n = r.size;
+    if (best.size() < n + 1) {
+      best.resize(n + 1);
+      back.resize(n + 1);
+    }
+    best[0] = S;
+    for (size_t i = 1; i <= n; ++i) back[i] = -1;
+    for (size_t k = 0; k < r.edge_n; ++k) {
+      const Sim::Edge& ed = e[k];
+      const float till = best[ed.from];
+      if (ed.unk) {
+        const float cand = ed.score + till;
+        if (back[ed.to] == -1 || cand > best[ed.to]) {
+          best[ed.to] = cand;
+          back[ed.to] = static_cast<int32_t>(k);
+        }
+      } else {
+        const double cand = (ed.user ? ed.uscore : static_cast<double>(ed.score)) + till;
+        if (back[ed.to] == -1 || cand > best[ed.to]) {
+          best[ed.to] = static_cast<float>(cand);
+          back[ed.to] = static_cast<int32_t>(k);
+        }
+      }
+    }
+    S = best[n];
+    path.clear();
+    for (size_t at = n; at > 0; at = e[back[at]].from) path.push_back(back[at]);
+    for (size_t q = path.size(); q-- > 0;) {
+      const Sim::Edge& ed = e[path[q]];
+      emit(ed.from, ed.to, ed.unk, ed.id);
+    }
+  }
+};
 
 int64_t Tokenizer::count_one_call(std::string_view text, std::vector<int32_t>* ids, const std::vector<int64_t>* offsets,
                                   std::vector<int64_t>* tokens_at) const {
@@ -381,160 +642,151 @@ int64_t Tokenizer::count_one_call(std::string_view text, std::vector<int32_t>* i
     return n;
   }
   if (text.empty()) return 0;
-  const Sim& sim = *sim_;
-  // Per-thread cache of word lattices: open addressing over an arena of word bytes and one edge array.
-  struct Cache {
-    const void* owner = nullptr;
-    std::string bytes;                                  // word texts, back to back
-    std::vector<Sim::Edge> edges;                       // lattices, back to back
-    struct Slot { uint64_t hash; uint32_t off, len, edge_off, edge_n, size; };
-    std::vector<Slot> slots;                            // size: power of two; len == UINT32_MAX: empty
-    size_t used = 0;
-    std::vector<float> best;
-    std::vector<int32_t> back, path;
-    void reset(const void* o) {
-      owner = o;
-      bytes.clear();
-      edges.clear();
-      slots.assign(size_t(1) << 16, Slot{0, 0, UINT32_MAX, 0, 0, 0});
-      used = 0;
-    }
-    void grow() {
-      std::vector<Slot> old = std::move(slots);
-      slots.assign(old.size() * 2, Slot{0, 0, UINT32_MAX, 0, 0, 0});
-      const size_t mask = slots.size() - 1;
-      for (auto& sl : old)
-        if (sl.len != UINT32_MAX) {
-          size_t i = sl.hash & mask;
-          while (slots[i].len != UINT32_MAX) i = (i + 1) & mask;
-          slots[i] = sl;
-        }
-    }
-  };
-  thread_local Cache cache_tl;
-  Cache& cache = cache_tl;
-  if (cache.owner != sim_.get() || cache.bytes.size() > (size_t(1) << 30) || cache.edges.size() > (size_t(1) << 26))
-    cache.reset(sim_.get());
-  std::vector<float>& best = cache.best;
-  std::vector<int32_t>& back = cache.back;
-  std::vector<int32_t>& path = cache.path;
+  OneCall& oc = OneCall::local(sim_);
+  oc.trim();
+  OneCall::Marks mk;
+  if (offsets && tokens_at) mk = OneCall::Marks{offsets->data(), offsets->size(), 0, tokens_at->data()};
   float S = 0.0f;
   int64_t count = 0;
-  size_t k = 0;  // next offset
   if (ids) ids->clear();
   // Words: [ws, we) of text after the "▁" that stands for the dummy prefix (ws = 0) or the space at ws - 1.
-  size_t ws = 0;
-  while (true) {
+  for (size_t ws = 0;;) {
     size_t we = text.find(' ', ws);
     if (we == std::string_view::npos) we = text.size();
-    std::string_view rest = text.substr(ws, we - ws);
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ rest.size();
-    {
-      size_t i = 0;
-      for (; i + 8 <= rest.size(); i += 8) {
-        uint64_t v;
-        std::memcpy(&v, rest.data() + i, 8);
-        h = (h ^ v) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-      }
-      uint64_t v = 0;
-      std::memcpy(&v, rest.data() + i, rest.size() - i);
-      h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
-      h ^= h >> 29;
-    }
-    const size_t mask = cache.slots.size() - 1;
-    size_t si = h & mask;
-    while (true) {
-      const auto& sl = cache.slots[si];
-      if (sl.len == UINT32_MAX) break;
-      if (sl.hash == h && sl.len == rest.size() && std::memcmp(cache.bytes.data() + sl.off, rest.data(), rest.size()) == 0)
-        break;
-      si = (si + 1) & mask;
-    }
-    if (cache.slots[si].len == UINT32_MAX) {
-      Sim::Word lw = sim.lattice(rest);
-      Cache::Slot sl{h, static_cast<uint32_t>(cache.bytes.size()), static_cast<uint32_t>(rest.size()),
-                     static_cast<uint32_t>(cache.edges.size()), static_cast<uint32_t>(lw.edges.size()), lw.size};
-      cache.bytes.append(rest.data(), rest.size());
-      cache.edges.insert(cache.edges.end(), lw.edges.begin(), lw.edges.end());
-      cache.slots[si] = sl;
-      if (++cache.used * 2 > cache.slots.size()) {
-        cache.grow();
-        const size_t m2 = cache.slots.size() - 1;
-        si = h & m2;
-        while (!(cache.slots[si].hash == h && cache.slots[si].len == rest.size() &&
-                 cache.slots[si].off == sl.off))
-          si = (si + 1) & m2;
-      }
-    }
-    const Cache::Slot slot = cache.slots[si];
-    const Sim::Edge* edges = cache.edges.data() + slot.edge_off;
-    const size_t n_edges = slot.edge_n;
-    struct WordView {
-      const Sim::Edge* e;
-      size_t n;
-      size_t size;
-    } w{edges, n_edges, slot.size};
-    const size_t n = w.size;
-    if (best.size() < n + 1) {
-      best.resize(n + 1);
-      back.resize(n + 1);
-    }
-    best[0] = S;
-    for (size_t i = 1; i <= n; ++i) back[i] = -1;
-    for (size_t e = 0; e < w.n; ++e) {
-      const Sim::Edge& ed = w.e[e];
-      const float till = best[ed.from];
-      if (ed.unk) {
-        const float cand = ed.score + till;
-        if (back[ed.to] == -1 || cand > best[ed.to]) {
-          best[ed.to] = cand;
-          back[ed.to] = static_cast<int32_t>(e);
-        }
-      } else {
-        const double cand = (ed.user ? ed.uscore : static_cast<double>(ed.score)) + till;
-        if (back[ed.to] == -1 || cand > best[ed.to]) {
-          best[ed.to] = static_cast<float>(cand);
-          back[ed.to] = static_cast<int32_t>(e);
-        }
-      }
-    }
-    S = best[n];
-    path.clear();
-    for (size_t at = n; at > 0;) {
-      const Sim::Edge& ed = w.e[static_cast<size_t>(back[at])];
-      path.push_back(back[at]);
-      at = ed.from;
-    }
-    // Normalised position p of this word <-> text offset: p < 3 is the "▁" (text ws - 1, or none for the
-    // dummy prefix); p >= 3 is text ws + p - 3.
-    for (size_t q = path.size(); q-- > 0;) {
-      const Sim::Edge& ed = w.e[static_cast<size_t>(path[q])];
-      const int64_t end_text = static_cast<int64_t>(ws) + static_cast<int64_t>(ed.to) - 3;  // text end of the piece
-      if (ed.unk) {
-        for (uint16_t b = ed.from; b < ed.to; ++b) {
-          if (ids) {
-            unsigned char byte = b < 3 ? static_cast<unsigned char>("\xE2\x96\x81"[b])
-                                       : static_cast<unsigned char>(rest[b - 3]);
-            ids->push_back(sim.byte_id[byte]);
-          }
-          if (offsets && b + 1 == ed.to)
-            while (k < offsets->size() && (*offsets)[k] < end_text) (*tokens_at)[k++] = count;
-          ++count;
-        }
-      } else {
-        if (ids) ids->push_back(ed.id);
-        if (offsets)
-          while (k < offsets->size() && (*offsets)[k] < end_text) (*tokens_at)[k++] = count;
-        ++count;
-      }
-    }
+    oc.step(oc.intern(text.substr(ws, we - ws)), static_cast<int64_t>(ws), S, count, ids, mk.n ? &mk : nullptr);
     if (we >= text.size()) break;
     ws = we + 1;
   }
-  if (offsets)
-    while (k < offsets->size()) (*tokens_at)[k++] = count;
+  if (mk.n) mk.resolve(std::numeric_limits<int64_t>::max(), count);
   return count;
+}
+
+// ---- OneCallCounter --------------------------------------------------------------------------------------------
+OneCallCounter::OneCallCounter(const Tokenizer& tok) {
+  if (!tok.sim_) return;
+  oc_ = &Tokenizer::OneCall::local(tok.sim_);
+  oc_->trim();
+  ++oc_->live;
+}
+OneCallCounter::~OneCallCounter() {
+  if (oc_) --oc_->live;
+}
+uint64_t OneCallCounter::generation() const { return oc_ ? oc_->gen : 0; }
+uint32_t OneCallCounter::intern(std::string_view word) { return oc_->intern(word); }
+
+void OneCallCounter::step(uint32_t id) {
+  Tokenizer::OneCall::Marks mk{mark_off_.data(), mark_off_.size(), open_, mark_tok_.data()};
+  const bool marks = open_ < mark_off_.size();
+  oc_->step(id, pos_, S_, count_, nullptr, marks ? &mk : nullptr);
+  if (marks) open_ = mk.k;
+  pos_ += static_cast<int64_t>(oc_->recs[id].len) + 1;
+}
+
+void OneCallCounter::text(std::string_view s) {
+  if (s.empty()) return;
+  any_ = true;
+  for (size_t p = 0;;) {
+    size_t sp = s.find(' ', p);
+    if (sp == std::string_view::npos) {
+      pending_.append(s.data() + p, s.size() - p);
+      return;
+    }
+    if (pending_.empty()) {
+      step(oc_->intern(s.substr(p, sp - p)));
+    } else {
+      pending_.append(s.data() + p, sp - p);
+      step(oc_->intern(pending_));
+      pending_.clear();
+    }
+    p = sp + 1;
+  }
+}
+
+void OneCallCounter::words(const uint32_t* ids, size_t n) {
+  if (n == 0) return;
+  any_ = true;
+  for (size_t i = 0; i < n; ++i) step(ids[i]);
+}
+
+size_t OneCallCounter::mark(int64_t offset) {
+  mark_off_.push_back(offset);
+  mark_tok_.push_back(-1);
+  return mark_off_.size() - 1;
+}
+
+void OneCallCounter::repeat(std::string_view unit, int64_t k) {
+  if (k <= 0) return;
+  text(unit);
+  if (--k == 0) return;
+  const size_t fs = unit.find(' '), ls = unit.rfind(' ');
+  if (fs == std::string_view::npos) {
+    while (k-- > 0) text(unit);
+    return;
+  }
+  // From here on every repetition is the same word sequence: (pending + unit[0, fs)), the words between fs
+  // and ls; the pending word stays unit[ls + 1, end).
+  std::vector<uint32_t> ids;
+  std::string first = pending_;
+  first.append(unit.data(), fs);
+  ids.push_back(oc_->intern(first));
+  for (size_t p = fs + 1; p <= ls;) {
+    size_t sp = unit.find(' ', p);
+    ids.push_back(oc_->intern(unit.substr(p, sp - p)));
+    p = sp + 1;
+  }
+  const std::string saved = pending_;
+  pending_.clear();
+  auto one = [&] {
+    for (uint32_t id : ids) step(id);
+  };
+  while (k > 0) {
+    // Composed repetitions: with |S| in [2^(e-1), 2^e) and every value met below 2^e, floats are multiples of
+    // u = 2^(e-24), so adding a (not a multiple of u plus a half) moves S by exactly round(a / u) * u whatever S
+    // is; each word takes its exact path while u < robust. Then a repetition moves S by a fixed delta.
+    const float aS = std::fabs(S_);
+    bool ok = S_ < 0 && open_ >= mark_off_.size();
+    double delta = 0, maxmag = 0;
+    int64_t toks = 0;
+    int e2 = 0;
+    std::frexp(aS, &e2);
+    const double u = std::ldexp(1.0, e2 - 24), top = std::ldexp(1.0, e2);
+    for (size_t i = 0; ok && i < ids.size(); ++i) {
+      const auto& r = oc_->recs[ids[i]];
+      if (!(double(r.robust) > u)) ok = false;
+      maxmag = std::max(maxmag, double(r.mag));
+      toks += r.tokens;
+      const auto* st = oc_->steps.data() + r.step_off;
+      for (size_t q = 0; ok && q < r.step_n; ++q) {
+        const double a = st[q].add, m = a / u, f = m - std::floor(m);
+        if (!(a < 0) || std::fabs(f - 0.5) < 1e-6) ok = false;
+        delta += std::nearbyint(m) * u;
+      }
+    }
+    int64_t j = 0;
+    if (ok) {
+      const double room = top - double(aS) - maxmag - 256 * u;  // 256 u: the rounding inside a word, with room
+      if (room > 0) j = delta == 0 ? k : std::min<int64_t>(k, static_cast<int64_t>(std::floor(room / -delta)) - 1);
+    }
+    if (j >= 1) {
+      S_ = static_cast<float>(double(S_) + double(j) * delta);
+      count_ += j * toks;
+      pos_ += j * static_cast<int64_t>(unit.size());
+      k -= j;
+    } else {
+      one();
+      --k;
+    }
+  }
+  pending_ = saved;
+}
+
+int64_t OneCallCounter::finish() {
+  if (finished_) return count_;
+  finished_ = true;
+  if (any_) step(oc_->intern(pending_));
+  pending_.clear();
+  for (; open_ < mark_off_.size(); ++open_) mark_tok_[open_] = count_;
+  return count_;
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {

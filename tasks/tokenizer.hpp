@@ -52,12 +52,48 @@ class Tokenizer {
  private:
   Tokenizer() = default;
   void init_one_call(const std::string& model_bytes);
+  friend class OneCallCounter;
   void* sp_ = nullptr;  // handle of the SentencePiece shim (tasks/spm_shim), loaded with dlopen
   std::string path_, hash_;
   bool separable_ = false;
   bool bpe_ = false;
   struct Sim;
+  struct OneCall;                   // per-thread word records and the replayed Viterbi (tokenizer.cpp)
   std::shared_ptr<const Sim> sim_;  // the unigram model's pieces and scores, when the call can be reproduced
+};
+
+// count_one_call fed piece by piece: a text is appended with text() (any bytes), words() (whole words, each
+// followed by a space, at a word start) and repeat() (a unit of text k times, with the repetitions' effect on
+// the replayed Viterbi composed instead of stepped); finish() returns what count_one_call of the whole text
+// returns, and mark_token() the token covering each marked byte. Only for tokenizers whose call is replayed
+// (active()); words are interned per thread, and their ids stay valid while a counter lives on that thread
+// (generation() changes when the thread's word records are dropped).
+class OneCallCounter {
+ public:
+  explicit OneCallCounter(const Tokenizer& tok);
+  ~OneCallCounter();
+  OneCallCounter(const OneCallCounter&) = delete;
+  OneCallCounter& operator=(const OneCallCounter&) = delete;
+  bool active() const { return oc_ != nullptr; }
+  uint64_t generation() const;
+  uint32_t intern(std::string_view word);  // a word: bytes between two spaces
+  void text(std::string_view s);
+  void words(const uint32_t* ids, size_t n);
+  void repeat(std::string_view unit, int64_t k);
+  size_t mark(int64_t offset);  // offsets: nondecreasing, at or after every byte appended so far
+  int64_t finish();
+  int64_t mark_token(size_t m) const { return mark_tok_[m]; }
+  bool at_word_start() const { return pending_.empty(); }
+
+ private:
+  void step(uint32_t id);
+  Tokenizer::OneCall* oc_ = nullptr;
+  float S_ = 0;
+  int64_t count_ = 0, pos_ = 0;  // pos_: text offset of the pending word
+  std::string pending_;
+  bool any_ = false, finished_ = false;
+  std::vector<int64_t> mark_off_, mark_tok_;
+  size_t open_ = 0;
 };
 
 }  // namespace lctx

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 #include "tasks/ruler/ruler.hpp"
@@ -54,11 +55,49 @@ Line Line::make(std::string text, ChunkMemo& memo) {
 
 PromptBuilder::PromptBuilder(ChunkMemo& memo, bool keep_text, bool keep_ids)
     : memo_(memo), tok_(memo.tokenizer()), keep_text_(keep_text), keep_ids_(keep_ids),
-      separable_(memo.tokenizer().whitespace_separable()) {}
+      separable_(memo.tokenizer().whitespace_separable()) {
+  static const bool off = std::getenv("LCTX_NO_COMPOSED_COUNT") != nullptr;
+  if (keep_text && !keep_ids && separable_ && tok_.one_call_simulated() && !off)
+    oc_ = std::make_unique<OneCallCounter>(tok_);
+}
 
 size_t PromptBuilder::mark() {
   marks_.push_back(Mark{bytes_});
+  if (oc_) oc_->mark(bytes_);
   return marks_.size() - 1;
+}
+
+int64_t PromptBuilder::one_call_tokens() const { return oc_ && finished_ ? oc_->finish() : -1; }
+int64_t PromptBuilder::mark_one_call_token(size_t m) const { return oc_ && finished_ ? oc_->mark_token(m) : -1; }
+
+// Corpus words [a, b) into the one-call counter without hashing them: a per-thread table from the corpus's
+// distinct-word index to the counter's word id.
+void PromptBuilder::oc_corpus_words(const Corpus& c, size_t a, size_t b) {
+  struct Table {
+    const Corpus* corpus = nullptr;
+    const Tokenizer* tok = nullptr;
+    uint64_t gen = 0;
+    std::vector<uint32_t> ids;
+  };
+  thread_local Table t;
+  if (t.corpus != &c || t.tok != &tok_ || t.gen != oc_->generation() || t.ids.size() != c.num_kinds()) {
+    t.corpus = &c;
+    t.tok = &tok_;
+    t.gen = oc_->generation();
+    t.ids.assign(c.num_kinds(), UINT32_MAX);
+  }
+  uint32_t buf[256];
+  size_t n = 0;
+  for (size_t i = a; i < b; ++i) {
+    uint32_t& id = t.ids[c.kind(i)];
+    if (id == UINT32_MAX) id = oc_->intern(c.word(i));
+    buf[n++] = id;
+    if (n == 256) {
+      oc_->words(buf, n);
+      n = 0;
+    }
+  }
+  oc_->words(buf, n);
 }
 
 // Byte length of a piece in the text ("▁" stands for one space; "<0xHH>" byte pieces for one byte).
@@ -117,6 +156,7 @@ void PromptBuilder::emit(std::string_view chunk, int64_t start) {
 void PromptBuilder::lit(std::string_view s) {
   if (s.empty()) return;
   if (keep_text_) out_ += s;
+  if (oc_) oc_->text(s);
   size_t scan = pend_.empty() ? 1 : pend_.size();  // the last old char may be a space that is now a cut
   if (scan > 1) scan -= 1;
   pend_ += s;
@@ -142,6 +182,7 @@ void PromptBuilder::flush_at_cut() {
   pend_.clear();
   bytes_ += 1;
   if (keep_text_) out_ += ' ';
+  if (oc_) oc_->text(" ");
 }
 
 void PromptBuilder::words(const Corpus& c, size_t a, size_t b) {
@@ -162,6 +203,7 @@ void PromptBuilder::words(const Corpus& c, size_t a, size_t b) {
       out_ += mid;
       out_ += ' ';
     }
+    if (oc_) oc_corpus_words(c, a + 1, b - 1);
     bytes_ += static_cast<int64_t>(mid.size()) + 1;
     pend_start_ += static_cast<int64_t>(mid.size()) + 1;
   }
@@ -169,6 +211,7 @@ void PromptBuilder::words(const Corpus& c, size_t a, size_t b) {
   pend_.assign(last.data(), last.size());
   bytes_ += static_cast<int64_t>(last.size());
   if (keep_text_) out_ += last;
+  if (oc_) oc_->text(last);
 }
 
 void PromptBuilder::line(const Line& l) {
@@ -187,10 +230,26 @@ void PromptBuilder::line(const Line& l) {
     }
     bytes_ += static_cast<int64_t>(l.mid_text.size()) + 1;
     pend_start_ += static_cast<int64_t>(l.mid_text.size()) + 1;
+    if (oc_) {
+      const Line& ml = l;
+      if (ml.mid_words_gen != oc_->generation()) {
+        ml.mid_words.clear();
+        std::string_view m = ml.mid_text;
+        for (size_t p = 0;;) {
+          size_t sp = m.find(' ', p);
+          ml.mid_words.push_back(oc_->intern(m.substr(p, sp == std::string_view::npos ? m.npos : sp - p)));
+          if (sp == std::string_view::npos) break;
+          p = sp + 1;
+        }
+        ml.mid_words_gen = oc_->generation();
+      }
+      oc_->words(ml.mid_words.data(), ml.mid_words.size());
+    }
   }
   pend_ = l.tail;
   bytes_ += static_cast<int64_t>(l.tail.size());
   if (keep_text_) out_ += l.tail;
+  if (oc_) oc_->text(l.tail);
 }
 
 void PromptBuilder::repeat(std::string_view sep, const Line& l, int64_t k) {
@@ -198,6 +257,25 @@ void PromptBuilder::repeat(std::string_view sep, const Line& l, int64_t k) {
   lit(sep);
   line(l);
   if (k == 1) return;
+  if (oc_ && !keep_ids_ && l.has_cut && first_open_mark_ == marks_.size()) {
+    // Text kept, ids not: one more (sep + line) the ordinary way, then the state repeats exactly (pending
+    // chunk == l.tail): the remaining k - 2 copies are appended as bytes and counted at once, per chunk and
+    // (OneCallCounter::repeat) in one call.
+    const int64_t t0 = tokens_, b0 = bytes_;
+    lit(sep);
+    line(l);
+    if (k == 2) return;
+    const int64_t dt = tokens_ - t0, db = bytes_ - b0;
+    std::string unit(sep);
+    unit += l.text;
+    out_.reserve(out_.size() + static_cast<size_t>(k - 2) * unit.size());
+    for (int64_t i = 2; i < k; ++i) out_ += unit;
+    oc_->repeat(unit, k - 2);
+    tokens_ += dt * (k - 2);
+    bytes_ += db * (k - 2);
+    pend_start_ += db * (k - 2);
+    return;
+  }
   if (keep_text_ || keep_ids_ || !separable_ || !l.has_cut || first_open_mark_ < marks_.size()) {
     if (keep_text_) out_.reserve(out_.size() + static_cast<size_t>(k - 1) * (sep.size() + l.text.size()));
     for (int64_t i = 1; i < k; ++i) {
@@ -223,6 +301,7 @@ void PromptBuilder::finish() {
   pend_start_ += static_cast<int64_t>(pend_.size());
   pend_.clear();
   for (; first_open_mark_ < marks_.size(); ++first_open_mark_) marks_[first_open_mark_].token = tokens_;
+  if (oc_) oc_->finish();
 }
 
 int64_t fit_units(const std::function<int64_t(int64_t)>& T, int64_t budget, int64_t guess, int64_t n_max) {

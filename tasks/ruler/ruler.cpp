@@ -133,6 +133,10 @@ void finish_built(Built& b, PromptBuilder& pb, size_t input_end, bool keep_ids) 
   b.input.resize(input_end);
   b.input.shrink_to_fit();
   if (keep_ids) b.ids = std::move(pb.ids());
+  b.one_call_tokens = pb.one_call_tokens();
+  b.one_call_marks.clear();
+  if (b.one_call_tokens >= 0)
+    for (size_t m = 0; m < pb.num_marks(); ++m) b.one_call_marks.emplace_back(pb.mark_char(m), pb.mark_one_call_token(m));
 }
 
 static std::string depth_key(std::optional<double> d) {
@@ -179,18 +183,40 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
     }
     offsets = b.needle_chars;
     if (b.answer_char >= 0) offsets.push_back(b.answer_char);
-    std::vector<int64_t> sorted = offsets;
-    std::sort(sorted.begin(), sorted.end());
-    std::string full;
-    full.reserve(b.input.size() + b.answer_prefix.size());
-    full += b.input;
-    full += b.answer_prefix;
-    exact = tok.count_one_call(full, ctx_->opts.keep_ids ? &ids : nullptr, &sorted, &tokens_at);
-    // tokens_at follows `sorted`; map back to the order of `offsets`.
-    std::vector<int64_t> at(offsets.size());
-    for (size_t i = 0; i < offsets.size(); ++i)
-      at[i] = tokens_at[static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), offsets[i]) - sorted.begin())];
-    tokens_at = std::move(at);
+    // The builder composed the one-call count and the marks' tokens while writing the prompt (PromptBuilder,
+    // OneCallCounter); otherwise (ids kept, tokenizers whose call is not replayed) the prompt is counted here.
+    bool composed = b.one_call_tokens >= 0 && !ctx_->opts.keep_ids;
+    if (composed) {
+      tokens_at.assign(offsets.size(), -1);
+      for (size_t i = 0; i < offsets.size(); ++i)
+        for (auto& [off, tk] : b.one_call_marks)
+          if (off == offsets[i]) {
+            tokens_at[i] = tk;
+            break;
+          }
+      composed = std::find(tokens_at.begin(), tokens_at.end(), -1) == tokens_at.end();
+      exact = b.one_call_tokens;
+    }
+    static const bool verify = std::getenv("LCTX_VERIFY_ONE_CALL") != nullptr;
+    if (!composed || verify) {
+      std::vector<int64_t> sorted = offsets;
+      std::sort(sorted.begin(), sorted.end());
+      std::string full;
+      full.reserve(b.input.size() + b.answer_prefix.size());
+      full += b.input;
+      full += b.answer_prefix;
+      std::vector<int64_t> sorted_at;
+      const int64_t counted = tok.count_one_call(full, ctx_->opts.keep_ids ? &ids : nullptr, &sorted, &sorted_at);
+      // sorted_at follows `sorted`; map back to the order of `offsets`.
+      std::vector<int64_t> at(offsets.size());
+      for (size_t i = 0; i < offsets.size(); ++i)
+        at[i] = sorted_at[static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), offsets[i]) - sorted.begin())];
+      if (composed && (counted != exact || at != tokens_at))
+        throw Error("internal: " + where + ": composed one-call count " + std::to_string(exact) + " != " +
+                    std::to_string(counted) + " (or marks differ)");
+      exact = counted;
+      tokens_at = std::move(at);
+    }
     static const bool debug = std::getenv("LCTX_DEBUG_COUNT") != nullptr;
     if (debug)
       std::fprintf(stderr, "lctx: %s #%lld attempt %d: target %lld, per-chunk %lld, one call %lld, budget %lld\n",

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,8 @@ struct Line {
   std::string head, tail;
   std::string mid_text;            // chunks between the first and last cut, joined by their single spaces
   std::vector<int32_t> mid_ids;
+  mutable std::vector<uint32_t> mid_words;  // one-call word ids of mid_text (OneCallCounter), on first use
+  mutable uint64_t mid_words_gen = 0;       // the generation of the word records they belong to (0: none)
   static Line make(std::string text, ChunkMemo& memo);
 };
 
@@ -71,9 +74,14 @@ class PromptBuilder {
   void finish();                                             // flush the last chunk
 
   int64_t tokens() const { return tokens_; }                 // after finish()
+  // One-call accounting (Tokenizer::count_one_call of the whole text, composed while the text is written):
+  // kept when the text is and the ids are not, for tokenizers whose call is replayed. -1 otherwise.
+  int64_t one_call_tokens() const;
+  int64_t mark_one_call_token(size_t m) const;  // token covering the marked byte in the one-call encoding
   int64_t bytes() const { return bytes_; }
   int64_t mark_token(size_t m) const { return marks_[m].token; }  // token containing the marked character
   int64_t mark_char(size_t m) const { return marks_[m].offset; }
+  size_t num_marks() const { return marks_.size(); }
   std::string& text() { return out_; }
   std::vector<int32_t>& ids() { return ids_; }
 
@@ -85,6 +93,7 @@ class PromptBuilder {
   void emit(std::string_view chunk, int64_t start);
   void flush_at_cut();  // the pending chunk ends at a cut that follows immediately
   void resolve(std::string_view chunk, int64_t start, int64_t first_token, const std::vector<int32_t>& ids);
+  void oc_corpus_words(const Corpus& c, size_t a, size_t b);  // words [a, b), each followed by a space
 
   ChunkMemo& memo_;
   const Tokenizer& tok_;
@@ -95,6 +104,7 @@ class PromptBuilder {
   std::vector<Mark> marks_;
   size_t first_open_mark_ = 0;
   bool finished_ = false;
+  std::unique_ptr<OneCallCounter> oc_;
 };
 
 // Largest n in [0, n_max] with T(n) <= budget, for a T that is (nearly) nondecreasing; T(0) must fit, else
@@ -125,6 +135,8 @@ struct Built {
   std::string input, answer_prefix;
   std::vector<std::string> outputs;
   int64_t prompt_tokens = 0;
+  int64_t one_call_tokens = -1;  // the one-call count of input + answer_prefix when the builder composed it
+  std::vector<std::pair<int64_t, int64_t>> one_call_marks;  // (byte offset, one-call token) of every mark
   std::vector<int32_t> ids;
   std::vector<double> depths;                 // percent, one per needle/golden item (empty if none)
   std::vector<int64_t> needle_tokens, needle_chars;  // token/char offset of each needle in the prompt
