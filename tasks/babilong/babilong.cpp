@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "tasks/babi/babi.hpp"
+#include "tasks/retarget.hpp"
 #include "core/error.hpp"
 #include "core/lengths.hpp"
 #include "core/hash.hpp"
@@ -138,19 +139,19 @@ std::string fmt_depth(double d) {
 Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<double> depth) const {
   const Tokenizer& tok = *res_.tokenizer;
   const int64_t budget = length > 0 ? length - ttg_ : 0;
-  int64_t shift = 0;
-  for (int attempt = 0;; ++attempt) {
+  Retarget search(budget, kSlack);
+  for (;;) {
     std::vector<int64_t> fact_chars;
-    Sample s = build(length, index, depth, shift, fact_chars);
+    Sample s = build(length, index, depth, budget - search.target(), fact_chars);
     std::vector<int64_t> sorted = fact_chars, at;
     std::sort(sorted.begin(), sorted.end());
     std::vector<int32_t> ids;
     const int64_t exact = tok.count_one_call(s.prompt, opts_.keep_ids ? &ids : nullptr, &sorted, &at);
-    if (length > 0 && (exact > budget || exact < budget - kSlack)) {
-      if (attempt >= 8)
+    if (length > 0 && !search.accept(exact)) {
+      if (search.exhausted())
         throw Error("internal: babilong/" + task_ + " at " + format_length(length) + " prompt has " +
-                    std::to_string(exact) + " tokens (one call), budget " + std::to_string(budget));
-      shift += exact - (budget - kSlack / 4);
+                    std::to_string(exact) + " tokens (one call), budget " + std::to_string(budget) + ", after " +
+                    std::to_string(search.attempts()) + " attempts");
       continue;
     }
     std::vector<int64_t> pos(fact_chars.size());

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "tasks/retarget.hpp"
 #include "tasks/ruler/ruler.hpp"
 #include "core/error.hpp"
 #include "core/lengths.hpp"
@@ -168,7 +169,7 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
   // drift); the recorded count is the one-call count of the whole prompt (Tokenizer::count_one_call). When the
   // two differ by more than the slack allows (tens of tokens at 1M, thousands at 8M), the builder's budget is
   // moved by the difference and the sample is rebuilt from the same seed.
-  int64_t target = budget;
+  Retarget search(budget, slack);
   Built b;
   int64_t exact = 0;
   std::vector<int64_t> offsets, tokens_at;
@@ -176,7 +177,7 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
   for (int attempt = 0;; ++attempt) {
     Rng rng(ss);
     try {
-      b = build(target, rng, depth, index);
+      b = build(search.target(), rng, depth, index);
     } catch (const TooShort&) {
       throw Error("impossible length " + format_length(length) + " for ruler/" + name_ +
                   ": the fixed part of the prompt does not fit (minimum about " + format_length(min_len_) + ")");
@@ -220,13 +221,13 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
     static const bool debug = std::getenv("LCTX_DEBUG_COUNT") != nullptr;
     if (debug)
       std::fprintf(stderr, "lctx: %s #%lld attempt %d: target %lld, per-chunk %lld, one call %lld, budget %lld\n",
-                   where.c_str(), static_cast<long long>(index), attempt, static_cast<long long>(target),
+                   where.c_str(), static_cast<long long>(index), attempt, static_cast<long long>(search.target()),
                    static_cast<long long>(b.prompt_tokens), static_cast<long long>(exact), static_cast<long long>(budget));
-    if (exact <= budget && exact >= budget - slack) break;
-    if (attempt >= 8)
+    if (search.accept(exact)) break;
+    if (search.exhausted())
       throw Error("internal: " + where + " prompt has " + std::to_string(exact) + " tokens (one call), budget " +
-                  std::to_string(budget) + ", slack " + std::to_string(slack));
-    target += (budget - slack / 4) - exact;
+                  std::to_string(budget) + ", slack " + std::to_string(slack) + ", after " +
+                  std::to_string(search.attempts()) + " attempts");
   }
   for (size_t i = 0; i < b.needle_chars.size(); ++i) b.needle_tokens[i] = tokens_at[i];
   if (b.answer_char >= 0) b.answer_token = tokens_at.back();

@@ -1,0 +1,65 @@
+// The search for a build target whose one-call count (Tokenizer::count_one_call of the whole prompt) lands in
+// [budget - slack, budget]. Generators fit their haystacks with per-chunk counts, which SentencePiece's float
+// drift makes differ from the one-call count: by tens of tokens at 1M, thousands at 8M, and by +40% at 32M,
+// where the running score is so large that most piece scores round away and prompts split into many more
+// pieces. Attempts move the target by the miss while that converges; once attempts have landed on both sides
+// and the miss stops halving, the next target is interpolated inside that bracket (every third time halved),
+// which converges however far from linear the count is.
+#pragma once
+#include <algorithm>
+#include <cstdlib>
+#include <cstdint>
+
+namespace lctx {
+
+class Retarget {
+ public:
+  Retarget(int64_t budget, int64_t slack) : budget_(budget), slack_(slack), target_(budget) {}
+  int64_t target() const { return target_; }
+  int attempts() const { return attempts_; }
+  // Records the one-call count of the prompt built for target(). True: within bounds, keep it. False: target()
+  // moved to the next candidate, or, when exhausted(), no target is left.
+  bool accept(int64_t count) {
+    if (count <= budget_ && count >= budget_ - slack_) return true;
+    ++attempts_;
+    if (count > budget_) {
+      if (!hi_known_ || target_ < hi_) hi_ = target_, c_hi_ = count, hi_known_ = true;
+    } else {
+      if (!lo_known_ || target_ > lo_) lo_ = target_, c_lo_ = count, lo_known_ = true;
+    }
+    const int64_t aim = budget_ - slack_ / 4;
+    int64_t next = target_ + (aim - count);
+    if (lo_known_ && hi_known_) {
+      if (hi_ - lo_ <= 1) return exhausted_ = true, false;
+      // The miss-sized step while it converges (it does up to 8M, where the drift is nearly constant);
+      // interpolation once it leaves the bracket, stops halving the miss, or has had 8 tries.
+      const bool inside = next > lo_ && next < hi_;
+      const bool slow = prev_miss_ != 0 && 2 * std::abs(aim - count) > std::abs(prev_miss_);
+      if (!inside || slow || attempts_ > 8) {
+        if (++bracketed_ % 3 == 0 || c_hi_ <= c_lo_) {
+          next = lo_ + (hi_ - lo_) / 2;
+        } else {
+          const double f = double(aim - c_lo_) / double(c_hi_ - c_lo_);
+          next = lo_ + static_cast<int64_t>(f * double(hi_ - lo_));
+        }
+        next = std::clamp<int64_t>(next, lo_ + 1, hi_ - 1);
+      }
+    } else if (hi_known_ && next <= 0) {
+      next = std::max<int64_t>(1, static_cast<int64_t>(double(target_) * double(aim) / double(count)));
+    }
+    if (attempts_ > kMaxAttempts || next == target_) return exhausted_ = true, false;
+    prev_miss_ = aim - count;
+    target_ = next;
+    return false;
+  }
+  bool exhausted() const { return exhausted_; }
+
+ private:
+  static constexpr int kMaxAttempts = 40;
+  int64_t budget_, slack_, target_;
+  int attempts_ = 0, bracketed_ = 0;
+  bool lo_known_ = false, hi_known_ = false, exhausted_ = false;
+  int64_t lo_ = 0, hi_ = 0, c_lo_ = 0, c_hi_ = 0, prev_miss_ = 0;
+};
+
+}  // namespace lctx
