@@ -8,6 +8,8 @@
 #include <functional>
 #include <optional>
 #include <cstdio>
+#include <cstring>
+#include <string_view>
 #include <deque>
 #include <exception>
 #include <map>
@@ -46,6 +48,87 @@ std::string babilong_length_name(int64_t n) {
   return std::to_string(n);
 }
 
+// Appends the JSON literal of `s` exactly as nlohmann's dump (ensure_ascii off) writes a valid UTF-8 string,
+// in one pass that copies runs of plain bytes eight at a time; returns false, having appended nothing, when
+// `s` is not valid UTF-8 (nlohmann's replacement rules then apply).
+bool append_json_string(std::string& out, std::string_view s) {
+  const size_t start = out.size();
+  out.reserve(start + s.size() + s.size() / 16 + 2);
+  out += '"';
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char* e = p + s.size();
+  auto special8 = [](uint64_t v) {  // a byte < 0x20, == '"', == '\\' or >= 0x80
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    auto zero = [&](uint64_t x) { return (x - ones) & ~x & high; };
+    return ((v - ones * 0x20) & ~v & high) | zero(v ^ (ones * 0x22)) | zero(v ^ (ones * 0x5C)) | (v & high);
+  };
+  while (p < e) {
+    const unsigned char* run = p;
+    while (e - p >= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      if (special8(v)) break;
+      p += 8;
+    }
+    while (p < e && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) ++p;
+    out.append(reinterpret_cast<const char*>(run), static_cast<size_t>(p - run));
+    if (p == e) break;
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\t': out += "\\t"; break;
+        case '\n': out += "\\n"; break;
+        case '\f': out += "\\f"; break;
+        case '\r': out += "\\r"; break;
+        default: {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        }
+      }
+      ++p;
+      continue;
+    }
+    // A multi-byte sequence: well-formed per Unicode (no overlongs, surrogates or code points past U+10FFFF).
+    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = n != 0 && static_cast<size_t>(e - p) >= n;
+    for (size_t i = 1; ok && i < n; ++i) ok = (p[i] & 0xC0) == 0x80;
+    if (ok && n == 3) ok = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] > 0x9F);
+    if (ok && n == 4) ok = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] > 0x8F);
+    if (!ok) {
+      out.resize(start);
+      return false;
+    }
+    out.append(reinterpret_cast<const char*>(p), n);
+    p += n;
+  }
+  out += '"';
+  return true;
+}
+
+// A record as nlohmann's compact dump writes it (keys in order), with long strings through append_json_string.
+std::string dump_record(const nlohmann::json& r) {
+  const auto dump = [](const nlohmann::json& v) { return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+  if (!r.is_object()) return dump(r);
+  std::string out = "{";
+  bool first = true;
+  for (auto it = r.begin(); it != r.end(); ++it) {
+    if (!first) out += ',';
+    first = false;
+    out += dump(nlohmann::json(it.key()));
+    out += ':';
+    const nlohmann::json& v = it.value();
+    if (!v.is_string() || v.get_ref<const std::string&>().size() < 256 ||
+        !append_json_string(out, v.get_ref<const std::string&>()))
+      out += dump(v);
+  }
+  out += '}';
+  return out;
+}
+
 // One record in the chosen layout. ruler: RULER's fields plus `others` (lctx's metadata under others.lctx, which
 // RULER's call_api.py copies into the predictions) and `truncation` (-1, as call_api.py defaults it);
 // babilong: the dataset's {input, question, target} only.
@@ -60,7 +143,7 @@ std::string serialise(const lctx::TaskGenerator& gen, const lctx::Sample& s, con
   } else if (layout == "babilong") {
     r = nlohmann::json{{"input", s.input}, {"question", s.question}, {"target", s.target}};
   }
-  return r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump_record(r);
 }
 
 // README.md of a BABILong-layout folder: the Hugging Face dataset card's `configs:` (config = length, split =
