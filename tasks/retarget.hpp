@@ -29,26 +29,37 @@ class Retarget {
     }
     const int64_t aim = budget_ - slack_ / 4;
     int64_t next = target_ + (aim - count);
+    if (std::abs(aim - count) > budget_ / 16) {
+      // Far off (32M): the count is then roughly proportional to the target.
+      next = static_cast<int64_t>(double(target_) * double(aim) / double(count));
+    }
     if (lo_known_ && hi_known_) {
       if (hi_ - lo_ <= 1) return exhausted_ = true, false;
       // The miss-sized step while it converges (it does up to 8M, where the drift is nearly constant);
-      // interpolation once it leaves the bracket, stops halving the miss, or has had 8 tries.
+      // interpolation once it leaves the bracket, stops halving the miss, or has had 8 tries: the secant
+      // through the last two attempts when it falls inside the bracket, else through the bracket's ends,
+      // and every fourth time the bracket's middle.
       const bool inside = next > lo_ && next < hi_;
       const bool slow = prev_miss_ != 0 && 2 * std::abs(aim - count) > std::abs(prev_miss_);
       if (!inside || slow || attempts_ > 8) {
-        if (++bracketed_ % 3 == 0 || c_hi_ <= c_lo_) {
-          next = lo_ + (hi_ - lo_) / 2;
-        } else {
-          const double f = double(aim - c_lo_) / double(c_hi_ - c_lo_);
-          next = lo_ + static_cast<int64_t>(f * double(hi_ - lo_));
+        next = -1;
+        if (++bracketed_ % 4 != 0) {
+          if (prev_count_ != count && prev_target_ != target_) {
+            const double slope = double(count - prev_count_) / double(target_ - prev_target_);
+            if (slope > 0) next = target_ + static_cast<int64_t>(std::llround(double(aim - count) / slope));
+          }
+          if (!(next > lo_ && next < hi_) && c_hi_ > c_lo_)
+            next = lo_ + static_cast<int64_t>(double(aim - c_lo_) / double(c_hi_ - c_lo_) * double(hi_ - lo_));
         }
-        next = std::clamp<int64_t>(next, lo_ + 1, hi_ - 1);
+        if (!(next > lo_ && next < hi_)) next = lo_ + (hi_ - lo_) / 2;
       }
-    } else if (hi_known_ && next <= 0) {
-      next = std::max<int64_t>(1, static_cast<int64_t>(double(target_) * double(aim) / double(count)));
+    } else if (next <= 0) {
+      next = 1;
     }
     if (attempts_ > kMaxAttempts || next == target_) return exhausted_ = true, false;
     prev_miss_ = aim - count;
+    prev_count_ = count;
+    prev_target_ = target_;
     target_ = next;
     return false;
   }
@@ -59,7 +70,7 @@ class Retarget {
   int64_t budget_, slack_, target_;
   int attempts_ = 0, bracketed_ = 0;
   bool lo_known_ = false, hi_known_ = false, exhausted_ = false;
-  int64_t lo_ = 0, hi_ = 0, c_lo_ = 0, c_hi_ = 0, prev_miss_ = 0;
+  int64_t lo_ = 0, hi_ = 0, c_lo_ = 0, c_hi_ = 0, prev_miss_ = 0, prev_count_ = 0, prev_target_ = -1;
 };
 
 }  // namespace lctx

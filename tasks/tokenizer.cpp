@@ -369,7 +369,18 @@ struct Tokenizer::OneCall {
     uint16_t step_n, size;      // path length; normalised bytes (3 + len)
     float robust, mag;          // float path == exact path while ulp(|S| + mag) < robust
     int32_t tokens;             // tokens of the exact path (byte pieces counted one per byte)
+    uint32_t binade_off;        // its per-binade outcomes in `binades` (UINT32_MAX: none yet)
   };
+  // The float Viterbi over a word whose scores all stay in one binade [2^(e-1), 2^e) of magnitude is the same
+  // for every running score S there: floats are multiples of u = 2^(e-24), a piece moves a score by
+  // round(add / u) * u (unless add / u is a multiple of u plus a half: then S's parity decides), and each
+  // comparison is between a sum S' + add (exact in double) and a stored multiple of u, i.e. between integers
+  // times u plus add. So the outcome (score moved by du * u, tokens) is computed once per word and binade.
+  struct Binade {
+    int32_t du, tokens;  // du: kUnknown, kNever (the binade's ties or inexact sums: always run the lattice)
+  };
+  static constexpr int32_t kUnknown = INT32_MIN, kNever = INT32_MIN + 1;
+  static constexpr int kBinadeLo = 14, kBinadeHi = 34;  // binades memoised: |S| in [2^13, 2^34)
   std::weak_ptr<const Sim> owner;
   const Sim* sim = nullptr;
   uint64_t gen = 0;  // bumped when the records are dropped (ids held elsewhere are then stale)
@@ -378,6 +389,7 @@ struct Tokenizer::OneCall {
   std::vector<Sim::Edge> edges;
   std::vector<Step> steps;
   std::vector<Rec> recs;
+  std::vector<Binade> binades;
   std::vector<uint64_t> slot_hash;
   std::vector<uint32_t> slot_rec;  // UINT32_MAX: empty
   std::vector<float> best;
@@ -407,6 +419,7 @@ struct Tokenizer::OneCall {
     edges.clear();
     steps.clear();
     recs.clear();
+    binades.clear();
     slot_hash.assign(size_t(1) << 16, 0);
     slot_rec.assign(size_t(1) << 16, UINT32_MAX);
   }
@@ -445,6 +458,7 @@ struct Tokenizer::OneCall {
     sim->lattice(w, edges, scratch);
     r.edge_n = static_cast<uint32_t>(edges.size() - r.edge_off);
     r.size = static_cast<uint16_t>(w.size() + 3);
+    r.binade_off = UINT32_MAX;
     best_path(r);
     const uint32_t id = static_cast<uint32_t>(recs.size());
     recs.push_back(r);
@@ -556,7 +570,42 @@ struct Tokenizer::OneCall {
         ++count;
       }
     };
-    if (!full_dp && ulp_at(std::fabs(S) + r.mag) < r.robust) {
+    const float aS = std::fabs(S);
+    if (!full_dp && !ids && (!mk || mk->k >= mk->n || mk->off[mk->k] >= ws + static_cast<int64_t>(r.len) + 1) &&
+        aS >= std::ldexp(1.0f, kBinadeLo - 1)) {
+      int e = 0;
+      std::frexp(aS, &e);
+      const double u = std::ldexp(1.0, e - 24), top = std::ldexp(1.0, e);
+      if (e < kBinadeHi && double(aS) + double(r.mag) + 64 * u < top) {
+        if (r.binade_off == UINT32_MAX) {
+          recs[id].binade_off = static_cast<uint32_t>(binades.size());
+          binades.resize(binades.size() + (kBinadeHi - kBinadeLo), Binade{kUnknown, 0});
+        }
+        Binade& b = binades[recs[id].binade_off + static_cast<uint32_t>(e - kBinadeLo)];
+        if (b.du == kUnknown) {
+          b.du = kNever;
+          bool ok = true;
+          const Sim::Edge* ed = edges.data() + r.edge_off;
+          for (size_t q = 0; ok && q < r.edge_n; ++q) {
+            const double a = add_of(ed[q]), m = a / u;
+            ok = a < 0 && m - std::floor(m) != 0.5 && (a + 2 * top) - 2 * top == a;
+          }
+          if (ok) {
+            float S1 = S;
+            int64_t c1 = 0;
+            lattice_dp(id, ws, S1, c1, nullptr, nullptr);
+            const double du = (double(S1) - double(S)) / u;
+            if (du == std::nearbyint(du) && du > -2e9) b = Binade{static_cast<int32_t>(du), static_cast<int32_t>(c1)};
+          }
+        }
+        if (b.du != kNever) {
+          S = static_cast<float>(double(S) + double(b.du) * u);
+          count += b.tokens;
+          return;
+        }
+      }
+    }
+    if (!full_dp && ulp_at(aS + r.mag) < r.robust) {
       const Step* st = steps.data() + r.step_off;
       if (!ids && !mk) {
         for (size_t q = 0; q < r.step_n; ++q) {
@@ -573,7 +622,29 @@ struct Tokenizer::OneCall {
       }
       return;
     }
-    // The whole lattice, with SentencePiece's types (see the comment above the Sim).
+    lattice_dp(id, ws, S, count, ids, mk);
+  }
+  // The whole lattice, with SentencePiece's types (see the comment above the Sim).
+  void lattice_dp(uint32_t id, int64_t ws, float& S, int64_t& count, std::vector<int32_t>* ids, Marks* mk) {
+    const Rec& r = recs[id];
+    const char* word = bytes.data() + r.off;
+    auto emit = [&](uint16_t from, uint16_t to, bool unk, int32_t pid) {
+      const int64_t end_text = ws + static_cast<int64_t>(to) - 3;  // text end of the piece
+      if (unk) {
+        for (uint16_t b = from; b < to; ++b) {
+          if (ids) {
+            unsigned char byte = b < 3 ? static_cast<unsigned char>("\xE2\x96\x81"[b]) : static_cast<unsigned char>(word[b - 3]);
+            ids->push_back(sim->byte_id[byte]);
+          }
+          if (mk && b + 1 == to) mk->resolve(end_text, count);
+          ++count;
+        }
+      } else {
+        if (ids) ids->push_back(pid);
+        if (mk) mk->resolve(end_text, count);
+        ++count;
+      }
+    };
     const Sim::Edge* e = edges.data() + r.edge_off;
     const size_t n = r.size;
     if (best.size() < n + 1) {
