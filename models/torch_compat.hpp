@@ -20,9 +20,6 @@ inline const T* cdata(const torch::Tensor& t) {
 // Whether a CUDA device is usable (same call in both; kept here so callers need not include cuda headers).
 inline bool cuda_available() { return torch::cuda::is_available(); }
 
-// "cpu" | "cuda" | "cuda:1" -> Device (the string constructor exists in both versions).
-inline torch::Device parse_device(const std::string& s) { return torch::Device(s); }
-
 // Synchronise the device before reading a wall clock (CUDA launches are asynchronous).
 inline void synchronize(const torch::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize(d.has_index() ? d.index() : -1);
