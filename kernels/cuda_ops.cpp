@@ -115,81 +115,6 @@ class ChunkAttnFn : public torch::autograd::Function<ChunkAttnFn> {
   }
 };
 
-// Selective scan for training: the forward keeps the chunk start states H [B, nch, Di, N] (1/chunk of the
-// full state history), the backward kernels recompute the rest. Inputs x/dt/B/C take one storage dtype
-// (x's when all four agree, else float32); gradients return in each input's dtype.
-class ScanFn : public torch::autograd::Function<ScanFn> {
- public:
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                                                const torch::Tensor& dt, const torch::Tensor& A,
-                                                const torch::Tensor& Bm, const torch::Tensor& C,
-                                                const torch::Tensor& D, const torch::Tensor& h0) {
-    const c10::cuda::CUDAGuard guard(x.device());
-    const auto xt = x.scalar_type();
-    const bool same = dt.scalar_type() == xt && Bm.scalar_type() == xt && C.scalar_type() == xt && kernel_dtype(xt);
-    const auto st = same ? xt : torch::kFloat;
-    auto cv = [&](const torch::Tensor& t) { return t.to(x.device(), st).contiguous(); };
-    auto f = [&](const torch::Tensor& t) { return t.defined() ? t.to(x.device(), torch::kFloat).contiguous() : t; };
-    auto xc = cv(x), dtc = cv(dt), bc = cv(Bm), cc = cv(C);
-    auto af = f(A), df = f(D), hf = f(h0);
-    const int64_t b = x.size(0), t = x.size(1), di = x.size(2), n = A.size(1);
-    const int64_t L = cuda_impl::selective_scan_train_chunk(n), nch = (t + L - 1) / L;
-    auto f32 = xc.options().dtype(torch::kFloat);
-    auto y = torch::empty({b, t, di}, xc.options());
-    auto hl = torch::empty({b, di, n}, f32);
-    auto H = torch::empty({b, nch, di, n}, f32);
-    cuda_impl::selective_scan_fwd(to_dtype(st), xc.data_ptr(), dtc.data_ptr(), af.data_ptr<float>(), bc.data_ptr(),
-                                  cc.data_ptr(), df.defined() ? df.data_ptr<float>() : nullptr,
-                                  hf.defined() ? hf.data_ptr<float>() : nullptr, y.data_ptr(), hl.data_ptr<float>(), b,
-                                  t, di, n, stream(), L, H.data_ptr<float>());
-    ctx->save_for_backward({xc, dtc, af, bc, cc, df, H});
-    ctx->saved_data["dtypes"] = std::vector<int64_t>{int64_t(x.scalar_type()), int64_t(dt.scalar_type()),
-                                                     int64_t(A.scalar_type()), int64_t(Bm.scalar_type()),
-                                                     int64_t(C.scalar_type()),
-                                                     int64_t(D.defined() ? D.scalar_type() : torch::kFloat),
-                                                     int64_t(h0.defined() ? h0.scalar_type() : torch::kFloat)};
-    ctx->saved_data["has_h0"] = h0.defined();
-    return {y.to(xt), hl};
-  }
-
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    auto saved = ctx->get_saved_variables();
-    auto xc = saved[0], dtc = saved[1], af = saved[2], bc = saved[3], cc = saved[4], df = saved[5], H = saved[6];
-    const auto types = ctx->saved_data["dtypes"].toIntVector();
-    const bool has_h0 = ctx->saved_data["has_h0"].toBool();
-    const c10::cuda::CUDAGuard guard(xc.device());
-    const int64_t b = xc.size(0), t = xc.size(1), di = xc.size(2), n = af.size(1), nch = H.size(1);
-    auto f32 = xc.options().dtype(torch::kFloat);
-    auto dy = grads[0].defined() ? grads[0].to(torch::kFloat).contiguous() : torch::zeros({b, t, di}, f32);
-    auto dhl = grads[1].defined() ? grads[1].to(torch::kFloat).contiguous() : torch::Tensor();
-    auto dx = torch::empty({b, t, di}, f32), ddt = torch::empty({b, t, di}, f32);
-    auto dA_part = torch::empty({b, nch, di, n}, f32);
-    auto dBC_part = torch::empty({cuda_impl::selective_scan_bwd_groups(di, n), b, t, 2, n}, f32);
-    auto dh0 = torch::empty({b, di, n}, f32);
-    cuda_impl::selective_scan_bwd(to_dtype(xc.scalar_type()), xc.data_ptr(), dtc.data_ptr(), af.data_ptr<float>(),
-                                  bc.data_ptr(), cc.data_ptr(), H.data_ptr<float>(), dy.data_ptr<float>(),
-                                  dhl.defined() ? dhl.data_ptr<float>() : nullptr, dx.data_ptr<float>(),
-                                  ddt.data_ptr<float>(), dA_part.data_ptr<float>(), dBC_part.data_ptr<float>(),
-                                  dh0.data_ptr<float>(), b, t, di, n, stream());
-    auto dBC = dBC_part.sum(0);  // [B, T, 2, N]
-    torch::Tensor dD;
-    if (df.defined()) {
-      auto xf = xc.to(torch::kFloat);
-      dx = dx + dy * df;
-      dD = (dy * xf).sum(torch::IntArrayRef{0, 1});
-    }
-    auto ty = [&](int i) { return torch::ScalarType(types[size_t(i)]); };
-    return {dx.to(ty(0)),
-            ddt.to(ty(1)),
-            dA_part.sum(torch::IntArrayRef{0, 1}).to(ty(2)),
-            dBC.select(2, 1).to(ty(3)),
-            dBC.select(2, 0).to(ty(4)),
-            dD.defined() ? dD.to(ty(5)) : torch::Tensor(),
-            has_h0 ? dh0.to(ty(6)) : torch::Tensor()};
-  }
-};
-
 }  // namespace
 
 bool needs_grad(std::initializer_list<torch::Tensor> ts) {
@@ -316,13 +241,41 @@ torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, co
   return y;
 }
 
-torch::Tensor selective_scan_train(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
-                                   const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
-                                   const torch::Tensor& h0, torch::Tensor* h_last) {
-  TORCH_CHECK(x.size(1) > 0, "selective_scan_train: T must be >= 1");
-  auto out = ScanFn::apply(x, dt, A, Bm, C, D, h0);
-  if (h_last) *h_last = out[1];
-  return out[0];
+void selective_scan_train_fwd(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                              const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                              const torch::Tensor& h0, int64_t chunk, torch::Tensor& y, torch::Tensor& h_last,
+                              torch::Tensor& H) {
+  TORCH_CHECK(chunk == cuda_impl::selective_scan_train_chunk(A.size(1)), "selective_scan_train: chunk length");
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int64_t b = x.size(0), t = x.size(1), di = x.size(2), n = A.size(1), nch = (t + chunk - 1) / chunk;
+  auto f32 = x.options().dtype(torch::kFloat);
+  y = torch::empty({b, t, di}, x.options());
+  h_last = torch::empty({b, di, n}, f32);
+  H = torch::empty({b, nch, di, n}, f32);
+  cuda_impl::selective_scan_fwd(to_dtype(x.scalar_type()), x.data_ptr(), dt.data_ptr(), A.data_ptr<float>(),
+                                Bm.data_ptr(), C.data_ptr(), D.defined() ? D.data_ptr<float>() : nullptr,
+                                h0.defined() ? h0.data_ptr<float>() : nullptr, y.data_ptr(), h_last.data_ptr<float>(),
+                                b, t, di, n, stream(), chunk, H.data_ptr<float>());
+}
+
+std::vector<torch::Tensor> selective_scan_train_bwd(const torch::Tensor& x, const torch::Tensor& dt,
+                                                    const torch::Tensor& A, const torch::Tensor& Bm,
+                                                    const torch::Tensor& C, const torch::Tensor& H,
+                                                    const torch::Tensor& dy, const torch::Tensor& dh_last) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int64_t b = x.size(0), t = x.size(1), di = x.size(2), n = A.size(1), nch = H.size(1);
+  auto f32 = x.options().dtype(torch::kFloat);
+  auto dx = torch::empty({b, t, di}, f32), ddt = torch::empty({b, t, di}, f32);
+  auto dA_part = torch::empty({b, nch, di, n}, f32);
+  auto dBC_part = torch::empty({cuda_impl::selective_scan_bwd_groups(di, n), b, t, 2, n}, f32);
+  auto dh0 = torch::empty({b, di, n}, f32);
+  cuda_impl::selective_scan_bwd(to_dtype(x.scalar_type()), x.data_ptr(), dt.data_ptr(), A.data_ptr<float>(),
+                                Bm.data_ptr(), C.data_ptr(), H.data_ptr<float>(), dy.data_ptr<float>(),
+                                dh_last.defined() ? dh_last.data_ptr<float>() : nullptr, dx.data_ptr<float>(),
+                                ddt.data_ptr<float>(), dA_part.data_ptr<float>(), dBC_part.data_ptr<float>(),
+                                dh0.data_ptr<float>(), b, t, di, n, stream());
+  auto dBC = dBC_part.sum(0);  // [B, T, 2, N]
+  return {dx, ddt, dA_part.sum(torch::IntArrayRef{0, 1}), dBC.select(2, 1), dBC.select(2, 0), dh0};
 }
 
 }  // namespace lctx::kernels::cuda

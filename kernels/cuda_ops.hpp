@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <initializer_list>
+#include <vector>
 
 #include "kernels/chunk_attention.hpp"
 
@@ -37,11 +38,19 @@ bool selective_scan_supported(const torch::Tensor& x, const torch::Tensor& A);
 torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
                              const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& h0, torch::Tensor* h_last);
-// Training: autograd through the CUDA forward and backward kernels (kernels/cuda/selective_scan*.cu).
-// T >= 1; gradients for x, dt, A, Bm, C, D and h0 (and through *h_last).
-torch::Tensor selective_scan_train(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
-                                   const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
-                                   const torch::Tensor& h0, torch::Tensor* h_last);
+// The two halves of the fused training scan (its autograd Function is in selective_scan.cpp). Inputs
+// contiguous on one CUDA device: x/dt/Bm/C of one kernel dtype, A/D/h0 float32 (D, h0 may be undefined),
+// chunk = the training chunk length. Forward: y (x's dtype), h_last and the chunk start states H
+// [B, nch, Di, N] float32. Backward (dy float32, dh_last float32 or undefined): {dx, ddt, dA, dB, dC, dh0},
+// float32, dx without the skip term.
+void selective_scan_train_fwd(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                              const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                              const torch::Tensor& h0, int64_t chunk, torch::Tensor& y, torch::Tensor& h_last,
+                              torch::Tensor& H);
+std::vector<torch::Tensor> selective_scan_train_bwd(const torch::Tensor& x, const torch::Tensor& dt,
+                                                    const torch::Tensor& A, const torch::Tensor& Bm,
+                                                    const torch::Tensor& C, const torch::Tensor& H,
+                                                    const torch::Tensor& dy, const torch::Tensor& dh_last);
 
 }  // namespace lctx::kernels::cuda
 #endif

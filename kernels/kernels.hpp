@@ -37,9 +37,8 @@ torch::Tensor window_attention_dense(const torch::Tensor& q, const torch::Tensor
 // LibTorch calls is O(T / chunk * log chunk) and memory O(B * chunk * Di * N) per chunk. Autograd works.
 // The reference and the definition compute in float32 (float64 for float64 inputs); y has x's dtype.
 // The dispatcher: CPU outside autograd -> a direct loop; CPU with autograd -> the chunked reference; CUDA
-// (N <= 64, T >= 1) -> the chunked CUDA kernel (its own chunk length; `chunk` is ignored), with autograd its
-// custom backward kernels (memory O(B * T * Di) plus the chunk start states, B * T / 32 * Di * N floats;
-// see docs/kernels.md).
+// (N <= 64, T >= 1) -> the chunked CUDA kernel (its own chunk length; `chunk` is ignored), with autograd
+// selective_scan_fused (the CUDA forward and backward kernels).
 torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
                              const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& h0, torch::Tensor* h_last = nullptr, int64_t chunk = 64);
@@ -47,6 +46,14 @@ torch::Tensor selective_scan_reference(const torch::Tensor& x, const torch::Tens
                                        const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
                                        const torch::Tensor& h0, torch::Tensor* h_last = nullptr,
                                        int64_t chunk = 64);
+// The fused training scan: autograd through a forward that keeps only the chunk start states H
+// [B, T / L, Di, N] (L = 32 steps, 16 for N > 32) and a backward that recomputes each chunk from H and walks
+// it in reverse (docs/kernels.md); memory O(B * T * Di) plus H. CUDA tensors (N <= 64): the CUDA kernels
+// (what the dispatcher runs under autograd); CPU: the same chunked algorithm in plain float32 loops (tests;
+// the CPU dispatcher keeps the reference). T >= 1.
+torch::Tensor selective_scan_fused(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                   const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                                   const torch::Tensor& h0, torch::Tensor* h_last = nullptr);
 // One step per time index (the definition, for tests and single-token decoding).
 torch::Tensor selective_scan_sequential(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
                                         const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,

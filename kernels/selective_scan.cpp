@@ -7,6 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/cuda_ops.hpp"
 #include "kernels/kernels.hpp"
@@ -88,6 +89,203 @@ torch::Tensor scan_cpu_loop(const torch::Tensor& x_, const torch::Tensor& dt_, c
   return y.to(x_.scalar_type());
 }
 
+// ---- fused training scan: a forward that keeps only the chunk start states, a backward that recomputes ----
+// The CUDA kernels (kernels/cuda/selective_scan*.cu) and, on the CPU, the same chunked algorithm in plain
+// loops (float32), so that its adjoint and its autograd plumbing are tested without a GPU.
+
+// Steps per chunk: the backward's unit of recomputation (its states and decays sit in registers on a GPU).
+int64_t train_chunk(int64_t n) { return n <= 32 ? 32 : 16; }
+
+// Forward: y [B, T, Di], h_last [B, Di, N], H [B, nch, Di, N] (the state before each chunk's first step).
+void fused_fwd_cpu(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A, const torch::Tensor& Bm,
+                   const torch::Tensor& C, const torch::Tensor& D, const torch::Tensor& h0, int64_t L, torch::Tensor& y,
+                   torch::Tensor& h_last, torch::Tensor& H) {
+  const int64_t nb = x.size(0), nt = x.size(1), di = x.size(2), ns = A.size(1), nch = (nt + L - 1) / L;
+  y = torch::empty({nb, nt, di}, x.options());
+  h_last = torch::empty({nb, di, ns}, x.options());
+  H = torch::empty({nb, nch, di, ns}, x.options());
+  const float *px = x.data_ptr<float>(), *pdt = dt.data_ptr<float>(), *pa = A.data_ptr<float>(),
+              *pb = Bm.data_ptr<float>(), *pc = C.data_ptr<float>();
+  const float* pd = D.defined() ? D.data_ptr<float>() : nullptr;
+  const float* ph0 = h0.defined() ? h0.data_ptr<float>() : nullptr;
+  float *py = y.data_ptr<float>(), *phl = h_last.data_ptr<float>(), *pH = H.data_ptr<float>();
+  at::parallel_for(0, nb * di, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> h(static_cast<size_t>(ns));
+    for (int64_t bd = begin; bd < end; ++bd) {
+      const int64_t b = bd / di, d = bd % di;
+      for (int64_t n = 0; n < ns; ++n) h[n] = ph0 ? ph0[bd * ns + n] : 0.f;
+      for (int64_t c = 0; c < nch; ++c) {
+        std::copy(h.begin(), h.end(), pH + ((b * nch + c) * di + d) * ns);
+        for (int64_t t = c * L; t < std::min(nt, (c + 1) * L); ++t) {
+          const int64_t row = b * nt + t;
+          const float dv = pdt[row * di + d], xv = px[row * di + d];
+          float acc = 0.f;
+          for (int64_t n = 0; n < ns; ++n) {
+            h[n] = std::exp(dv * pa[d * ns + n]) * h[n] + dv * xv * pb[row * ns + n];
+            acc += pc[row * ns + n] * h[n];
+          }
+          py[row * di + d] = acc + (pd ? pd[d] * xv : 0.f);
+        }
+      }
+      std::copy(h.begin(), h.end(), phl + bd * ns);
+    }
+  });
+}
+
+// Backward of the SSM part (docs/kernels.md): per chunk the gradient from a zero incoming one (Uz) and the
+// decay P; a reverse carry E across chunks from dh_last (its end is dh0); per chunk the states recomputed
+// from H, then the reverse walk from E. Returns {dx (no skip term), ddt, dA, dB, dC, dh0}.
+std::vector<torch::Tensor> fused_bwd_cpu(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                         const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& H,
+                                         const torch::Tensor& dy, const torch::Tensor& dh_last, int64_t L) {
+  const int64_t nb = x.size(0), nt = x.size(1), di = x.size(2), ns = A.size(1), nch = H.size(1);
+  auto dx = torch::empty_like(x), ddt = torch::empty_like(x);
+  auto dA = torch::zeros({nb, di, ns}, x.options()), dB = torch::zeros({nb, nt, ns}, x.options());
+  auto dC = torch::zeros({nb, nt, ns}, x.options()), dh0 = torch::empty({nb, di, ns}, x.options());
+  const float *px = x.data_ptr<float>(), *pdt = dt.data_ptr<float>(), *pa = A.data_ptr<float>(),
+              *pb = Bm.data_ptr<float>(), *pc = C.data_ptr<float>(), *pH = H.data_ptr<float>(),
+              *pdy = dy.data_ptr<float>();
+  const float* pdhl = dh_last.defined() ? dh_last.data_ptr<float>() : nullptr;
+  float *pdx = dx.data_ptr<float>(), *pddt = ddt.data_ptr<float>(), *pdA = dA.data_ptr<float>(),
+        *pdB = dB.data_ptr<float>(), *pdC = dC.data_ptr<float>(), *pdh0 = dh0.data_ptr<float>();
+  // Parallel over the batch: the channels of one batch row add into the same dB/dC rows.
+  at::parallel_for(0, nb, 1, [&](int64_t begin, int64_t end) {
+    const auto sz = [](int64_t k) { return static_cast<size_t>(k); };
+    std::vector<float> P(sz(nch * ns)), E(sz(nch * ns)), hs(sz(L * ns)), as(sz(L * ns)), g(sz(ns));
+    for (int64_t b = begin; b < end; ++b)
+      for (int64_t d = 0; d < di; ++d) {
+        const float* a = pa + d * ns;
+        auto at_ = [&](int64_t t) { return (b * nt + t) * di + d; };
+        for (int64_t c = 0; c < nch; ++c) {  // pass 1
+          float sdt = 0.f;
+          std::fill(g.begin(), g.end(), 0.f);
+          for (int64_t t = std::min(nt, (c + 1) * L) - 1; t >= c * L; --t) {
+            const float dv = pdt[at_(t)], gy = pdy[at_(t)];
+            sdt += dv;
+            for (int64_t n = 0; n < ns; ++n) g[n] = std::exp(dv * a[n]) * (pc[(b * nt + t) * ns + n] * gy + g[n]);
+          }
+          for (int64_t n = 0; n < ns; ++n) P[c * ns + n] = std::exp(a[n] * sdt), E[c * ns + n] = g[n];
+        }
+        for (int64_t n = 0; n < ns; ++n) {  // pass 2: E[c] (in place of Uz[c])
+          float q = pdhl ? pdhl[(b * di + d) * ns + n] : 0.f;
+          for (int64_t c = nch - 1; c >= 0; --c) {
+            const float u = E[c * ns + n];
+            E[c * ns + n] = q;
+            q = P[c * ns + n] * q + u;
+          }
+          pdh0[(b * di + d) * ns + n] = q;
+        }
+        for (int64_t c = 0; c < nch; ++c) {  // pass 3
+          const int64_t t0 = c * L, len = std::min(nt, t0 + L) - t0;
+          const float* h0 = pH + ((b * nch + c) * di + d) * ns;
+          for (int64_t i = 0; i < len; ++i) {
+            const float dv = pdt[at_(t0 + i)], xv = px[at_(t0 + i)];
+            for (int64_t n = 0; n < ns; ++n) {
+              const float hp = i ? hs[(i - 1) * ns + n] : h0[n];
+              as[i * ns + n] = std::exp(dv * a[n]);
+              hs[i * ns + n] = as[i * ns + n] * hp + dv * xv * pb[(b * nt + t0 + i) * ns + n];
+            }
+          }
+          for (int64_t n = 0; n < ns; ++n) g[n] = E[c * ns + n];
+          for (int64_t i = len - 1; i >= 0; --i) {
+            const int64_t t = t0 + i, row = (b * nt + t) * ns;
+            const float dv = pdt[at_(t)], xv = px[at_(t)], gy = pdy[at_(t)];
+            float gB = 0.f, pA = 0.f;
+            for (int64_t n = 0; n < ns; ++n) {
+              g[n] += pc[row + n] * gy;
+              const float hp = i ? hs[(i - 1) * ns + n] : h0[n];
+              const float t1 = g[n] * as[i * ns + n] * hp;
+              pdC[row + n] += gy * hs[i * ns + n];
+              pdB[row + n] += g[n] * dv * xv;
+              gB += g[n] * pb[row + n];
+              pA += a[n] * t1;
+              pdA[(b * di + d) * ns + n] += dv * t1;
+              g[n] *= as[i * ns + n];
+            }
+            pdx[at_(t)] = dv * gB;
+            pddt[at_(t)] = pA + xv * gB;
+          }
+        }
+      }
+  });
+  return {dx, ddt, dA.sum(0), dB, dC, dh0};
+}
+
+bool kernel_dtype(torch::ScalarType t) {
+  return t == torch::kFloat || t == torch::kBFloat16 || t == torch::kHalf;
+}
+
+// Inputs x/dt/B/C take one storage dtype (on CUDA x's when all four agree, else float32); D and h0 come
+// as placeholders with has_D / has_h0 (autograd's bookkeeping needs defined tensors). Gradients return in
+// each input's dtype.
+class ScanFusedFn : public torch::autograd::Function<ScanFusedFn> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                                                const torch::Tensor& dt, const torch::Tensor& A,
+                                                const torch::Tensor& Bm, const torch::Tensor& C,
+                                                const torch::Tensor& D, const torch::Tensor& h0, bool has_D,
+                                                bool has_h0) {
+    const auto xt = x.scalar_type();
+    const bool same = dt.scalar_type() == xt && Bm.scalar_type() == xt && C.scalar_type() == xt;
+    const auto st = (x.is_cuda() && same && kernel_dtype(xt)) ? xt : torch::kFloat;
+    auto cv = [&](const torch::Tensor& t) { return t.to(x.device(), st).contiguous(); };
+    auto f = [&](const torch::Tensor& t) { return t.to(x.device(), torch::kFloat).contiguous(); };
+    auto xc = cv(x), dtc = cv(dt), bc = cv(Bm), cc = cv(C), af = f(A);
+    auto df = has_D ? f(D) : torch::Tensor(), hf = has_h0 ? f(h0) : torch::Tensor();
+    const int64_t L = train_chunk(A.size(1));
+    torch::Tensor y, hl, H;
+    if (x.is_cuda()) {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+      cuda::selective_scan_train_fwd(xc, dtc, af, bc, cc, df, hf, L, y, hl, H);
+#else
+      throw std::invalid_argument("selective_scan_fused: CUDA tensors need lctx built with LCTX_WITH_CUDA");
+#endif
+    } else {
+      fused_fwd_cpu(xc, dtc, af, bc, cc, df, hf, L, y, hl, H);
+    }
+    ctx->save_for_backward({xc, dtc, af, bc, cc, df, H});
+    ctx->saved_data["dtypes"] = std::vector<int64_t>{int64_t(xt), int64_t(dt.scalar_type()), int64_t(A.scalar_type()),
+                                                     int64_t(Bm.scalar_type()), int64_t(C.scalar_type()),
+                                                     int64_t(D.scalar_type()), int64_t(h0.scalar_type())};
+    ctx->saved_data["has_h0"] = has_h0;
+    return {y.to(xt), hl};
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto xc = saved[0], dtc = saved[1], af = saved[2], bc = saved[3], cc = saved[4], df = saved[5], H = saved[6];
+    const auto types = ctx->saved_data["dtypes"].toIntVector();
+    const bool has_h0 = ctx->saved_data["has_h0"].toBool();
+    auto f32 = xc.options().dtype(torch::kFloat);
+    auto dy = grads[0].defined() ? grads[0].to(torch::kFloat).contiguous() : torch::zeros(xc.sizes(), f32);
+    auto dhl = grads[1].defined() ? grads[1].to(torch::kFloat).contiguous() : torch::Tensor();
+    std::vector<torch::Tensor> g;
+    if (xc.is_cuda()) {
+#ifdef LCTX_HAVE_CUDA_KERNELS
+      g = cuda::selective_scan_train_bwd(xc, dtc, af, bc, cc, H, dy, dhl);
+#endif
+    } else {
+      g = fused_bwd_cpu(xc, dtc, af, bc, cc, H, dy, dhl, train_chunk(af.size(1)));
+    }
+    torch::Tensor dx = g[0], dD;
+    if (df.defined()) {
+      dx = dx + dy * df;
+      dD = (dy * xc.to(torch::kFloat)).sum(torch::IntArrayRef{0, 1});
+    }
+    auto ty = [&](int i) { return torch::ScalarType(types[size_t(i)]); };
+    return {dx.to(ty(0)),
+            g[1].to(ty(1)),
+            g[2].to(ty(2)),
+            g[3].to(ty(3)),
+            g[4].to(ty(4)),
+            dD.defined() ? dD.to(ty(5)) : torch::Tensor(),
+            has_h0 ? g[5].to(ty(6)) : torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 torch::Tensor selective_scan_sequential(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
@@ -154,10 +352,26 @@ torch::Tensor selective_scan(const torch::Tensor& x, const torch::Tensor& dt, co
   if (!needs_grad && x.device().is_cpu()) return scan_cpu_loop(x, dt, A, Bm, C, D, h0, h_last);
 #ifdef LCTX_HAVE_CUDA_KERNELS
   if (cuda::selective_scan_supported(x, A) && x.size(1) > 0)
-    return needs_grad ? cuda::selective_scan_train(x, dt, A, Bm, C, D, h0, h_last)
+    return needs_grad ? selective_scan_fused(x, dt, A, Bm, C, D, h0, h_last)
                       : cuda::selective_scan(x, dt, A, Bm, C, D, h0, h_last);
 #endif
   return selective_scan_reference(x, dt, A, Bm, C, D, h0, h_last, chunk);
+}
+
+torch::Tensor selective_scan_fused(const torch::Tensor& x, const torch::Tensor& dt, const torch::Tensor& A,
+                                   const torch::Tensor& Bm, const torch::Tensor& C, const torch::Tensor& D,
+                                   const torch::Tensor& h0, torch::Tensor* h_last) {
+  check_args(x, dt, A, Bm, C, D, h0);
+  if (x.size(1) < 1) throw std::invalid_argument("selective_scan_fused: T must be >= 1");
+#ifdef LCTX_HAVE_CUDA_KERNELS
+  if (x.is_cuda() && !cuda::selective_scan_supported(x, A))
+    throw std::invalid_argument("selective_scan_fused: the CUDA kernels do not take these inputs (see selective_scan_supported)");
+#endif
+  const auto none = torch::empty({0}, x.options().dtype(torch::kFloat));
+  auto out = ScanFusedFn::apply(x, dt, A, Bm, C, D.defined() ? D : none, h0.defined() ? h0 : none, D.defined(),
+                                h0.defined());
+  if (h_last) *h_last = out[1];
+  return out[0];
 }
 
 }  // namespace lctx::kernels

@@ -114,3 +114,52 @@ TEST_CASE("selective scan: reference gradients equal finite differences and the 
     CHECK(md(a[i], s[i]) / (1.0 + s[i].abs().max().item<double>()) < 1e-4);
   }
 }
+
+// The fused training scan (the CUDA kernels' chunked algorithm; on the CPU in plain loops): forward, the
+// chunk start states and every gradient against the float64 reference, with D / h0 absent or present,
+// h_last used, unused or not asked for, B and C as strided slices (as the Mamba mixer passes them), T not a
+// multiple of the chunk, and N > 32 (16-step chunks).
+TEST_CASE("selective scan: the fused training scan equals the reference, forward and gradients", "[kernels]") {
+  torch::manual_seed(34);
+  struct Case {
+    int64_t b, t, di, n;
+    bool h0, skip;
+    int hl;  // 0: not asked for, 1: asked for, unused, 2: in the loss
+  };
+  const std::vector<Case> cases = {{2, 77, 5, 3, true, true, 2}, {1, 1, 4, 2, true, true, 2},
+                                   {2, 40, 3, 40, false, true, 2}, {1, 100, 6, 16, false, false, 0},
+                                   {3, 33, 4, 5, false, true, 1},  {1, 64, 2, 1, true, false, 2}};
+  for (const auto& cs : cases) {
+    auto in = make(cs.b, cs.t, cs.di, cs.n);
+    auto bc = torch::randn({cs.b, cs.t, 2 * cs.n + 3});  // B and C as slices of one projection
+    auto Bm = bc.slice(-1, 3, 3 + cs.n), C = bc.slice(-1, 3 + cs.n);
+    auto gy = torch::randn({cs.b, cs.t, cs.di}, torch::kDouble), gh = torch::randn({cs.b, cs.di, cs.n}, torch::kDouble);
+    const std::vector<torch::Tensor> base = {in.x, in.dt, in.A, Bm, C, cs.skip ? in.D : torch::Tensor(),
+                                             cs.h0 ? in.h0 : torch::Tensor()};
+    auto run = [&](bool fused, torch::ScalarType ty) {
+      std::vector<torch::Tensor> v;
+      for (auto& x : base) v.push_back(x.defined() ? x.to(ty).detach().requires_grad_(true) : x);
+      torch::Tensor hl;
+      auto y = fused ? lctx::kernels::selective_scan_fused(v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+                                                           cs.hl ? &hl : nullptr)
+                     : lctx::kernels::selective_scan_reference(v[0], v[1], v[2], v[3], v[4], v[5], v[6], &hl, 16);
+      auto loss = (y.to(torch::kDouble) * gy).sum();
+      if (cs.hl == 2) loss = loss + (hl.to(torch::kDouble) * gh).sum();
+      loss.backward();
+      std::vector<torch::Tensor> out = {y.detach(), cs.hl ? hl.detach() : torch::Tensor()};
+      for (auto& x : v) out.push_back(x.defined() ? x.grad() : torch::Tensor());
+      return out;
+    };
+    auto ref = run(false, torch::kDouble), got = run(true, torch::kFloat);
+    const char* names[] = {"y", "h_last", "dx", "ddt", "dA", "dB", "dC", "dD", "dh0"};
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("B" << cs.b << " T" << cs.t << " Di" << cs.di << " N" << cs.n << " " << names[i]);
+      REQUIRE(got[i].defined() == ref[i].defined());
+      if (!ref[i].defined()) continue;
+      REQUIRE(got[i].scalar_type() == torch::kFloat);
+      CHECK(md(got[i].to(torch::kDouble), ref[i]) / (1.0 + ref[i].abs().max().item<double>()) < 2e-5);
+    }
+  }
+  auto in = make(1, 0, 3, 2);
+  REQUIRE_THROWS(lctx::kernels::selective_scan_fused(in.x, in.dt, in.A, in.Bm, in.C, in.D, in.h0));
+}
