@@ -1,6 +1,7 @@
 // The token count lctx records is that of ONE SentencePiece encode call of the whole prompt (what a user or a
 // serving engine gets), not a sum over segments: Tokenizer::count_one_call against Tokenizer::encode (a real
 // single call), and every RULER and BABILong task at 128K (and, tagged [.slow], 1M) within its bounds.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,16 @@ void check_task(const std::string& suite, const std::string& task, int64_t lengt
   CHECK(s.prompt_tokens == one_call);
   CHECK(one_call <= budget);
   CHECK(one_call >= budget - slack_of(suite, task));
+  if (suite == "ruler") {
+    // Needle and answer positions (composed while the prompt was written) against the replayed call.
+    std::vector<int64_t> offs = s.meta.at("needle_char_offsets").get<std::vector<int64_t>>(), at;
+    std::vector<int64_t> sorted = offs;
+    std::sort(sorted.begin(), sorted.end());
+    tok.count_one_call(prompt, nullptr, &sorted, &at);
+    auto want = s.meta.at("needle_token_positions").get<std::vector<int64_t>>();
+    for (size_t i = 0; i < offs.size(); ++i)
+      CHECK(want[i] == at[static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), offs[i]) - sorted.begin())]);
+  }
 }
 }  // namespace
 
@@ -69,4 +80,23 @@ TEST_CASE("every task at 128K: one-call count within [budget - slack, budget]", 
 TEST_CASE("every task at 1M: one-call count within [budget - slack, budget]", "[.slow][one-call]") {
   for (auto& t : task_names("ruler")) check_task("ruler", t, 1 << 20);
   for (auto& t : task_names("babilong")) check_task("babilong", t, 1 << 20);
+}
+
+// Every task generates at every length the suites are run at, up to 32M tokens, with its one-call count in
+// bounds (checked against the replayed call: one real SentencePiece call of a 32M-token prompt takes minutes).
+// Slow (about an hour on one core); scripts/gen_all_lengths.sh runs the same grid and reports time and RSS.
+TEST_CASE("every task at 4K, 32K, 128K, 1M, 8M and 32M: generates, one-call count in bounds", "[.slow][all-lengths]") {
+  const Tokenizer& tok = *res().tokenizer;
+  for (int64_t length : {int64_t(4) << 10, int64_t(32) << 10, int64_t(128) << 10, int64_t(1) << 20, int64_t(8) << 20,
+                         int64_t(32) << 20})
+    for (const char* suite : {"ruler", "babilong"})
+      for (auto& t : task_names(suite)) {
+        INFO(suite << "/" << t << " at " << format_length(length));
+        auto g = make_generator(suite, t, res(), opts());
+        Sample s = g->generate(length, 0);
+        const int64_t budget = length - s.tokens_to_generate;
+        CHECK(s.prompt_tokens == tok.count_one_call(s.prompt_text()));
+        CHECK(s.prompt_tokens <= budget);
+        CHECK(s.prompt_tokens >= budget - slack_of(suite, t));
+      }
 }
