@@ -759,18 +759,29 @@ void OneCallCounter::text(std::string_view s) {
   for (size_t p = 0;;) {
     size_t sp = s.find(' ', p);
     if (sp == std::string_view::npos) {
+      if (p < s.size()) pending_id_ = UINT32_MAX;
       pending_.append(s.data() + p, s.size() - p);
       return;
     }
     if (pending_.empty()) {
       step(oc_->intern(s.substr(p, sp - p)));
     } else {
-      pending_.append(s.data() + p, sp - p);
-      step(oc_->intern(pending_));
+      if (sp > p) {
+        pending_.append(s.data() + p, sp - p);
+        pending_id_ = UINT32_MAX;
+      }
+      step(pending_id_ != UINT32_MAX ? pending_id_ : oc_->intern(pending_));
       pending_.clear();
+      pending_id_ = UINT32_MAX;
     }
     p = sp + 1;
   }
+}
+
+void OneCallCounter::space_word(uint32_t id, std::string_view w) {
+  text(" ");
+  pending_.assign(w.data(), w.size());
+  pending_id_ = id;
 }
 
 void OneCallCounter::words(const uint32_t* ids, size_t n) {
@@ -807,6 +818,7 @@ void OneCallCounter::repeat(std::string_view unit, int64_t k) {
   }
   const std::string saved = pending_;
   pending_.clear();
+  pending_id_ = UINT32_MAX;
   auto one = [&] {
     for (uint32_t id : ids) step(id);
   };
@@ -854,8 +866,9 @@ void OneCallCounter::repeat(std::string_view unit, int64_t k) {
 int64_t OneCallCounter::finish() {
   if (finished_) return count_;
   finished_ = true;
-  if (any_) step(oc_->intern(pending_));
+  if (any_) step(pending_id_ != UINT32_MAX && !pending_.empty() ? pending_id_ : oc_->intern(pending_));
   pending_.clear();
+  pending_id_ = UINT32_MAX;
   for (; open_ < mark_off_.size(); ++open_) mark_tok_[open_] = count_;
   return count_;
 }

@@ -80,6 +80,7 @@ class OneCallCounter {
   void text(std::string_view s);
   void words(const uint32_t* ids, size_t n);
   void repeat(std::string_view unit, int64_t k);
+  void space_word(uint32_t id, std::string_view w);  // text(" ") then text(w), w's id known (w: no spaces)
   size_t mark(int64_t offset);  // offsets: nondecreasing, at or after every byte appended so far
   int64_t finish();
   int64_t mark_token(size_t m) const { return mark_tok_[m]; }
@@ -91,6 +92,7 @@ class OneCallCounter {
   float S_ = 0;
   int64_t count_ = 0, pos_ = 0;  // pos_: text offset of the pending word
   std::string pending_;
+  uint32_t pending_id_ = UINT32_MAX;  // the id of pending_ when it was set whole by space_word
   bool any_ = false, finished_ = false;
   std::vector<int64_t> mark_off_, mark_tok_;
   size_t open_ = 0;

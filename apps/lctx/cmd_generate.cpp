@@ -9,6 +9,7 @@
 #include <optional>
 #include <cstdio>
 #include <cstring>
+#include <malloc.h>
 #include <string_view>
 #include <deque>
 #include <exception>
@@ -270,6 +271,12 @@ int run(const Opts& o) {
   const bool single = o.index >= 0;
   if (!single && o.out.empty()) throw Error("--out DIR is required (or --index I to print one sample)");
   if (!single) ensure_dir(o.out);
+
+  // Prompts are built in buffers of up to hundreds of MB, freed after each sample: keep freed memory mapped
+  // (no trimming, heap rather than mmap up to glibc's 32 MB cap) so that the next sample does not fault every
+  // page in again.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
   GenOptions gopt;
   gopt.seed = o.seed;

@@ -153,6 +153,24 @@ void PromptBuilder::emit(std::string_view chunk, int64_t start) {
   }
 }
 
+void PromptBuilder::emit_pending() {
+  if (pend_known_ >= 0 && !keep_ids_ && first_open_mark_ == marks_.size()) tokens_ += pend_known_;
+  else emit(pend_, pend_start_);
+}
+
+void PromptBuilder::cut_word(std::string_view w, int64_t w_tokens, uint32_t oc_id, size_t* mark) {
+  emit_pending();
+  pend_start_ += static_cast<int64_t>(pend_.size()) + 1;
+  bytes_ += 1;
+  if (keep_text_) out_ += ' ';
+  if (mark) *mark = this->mark();
+  pend_.assign(w.data(), w.size());
+  pend_known_ = w_tokens;
+  bytes_ += static_cast<int64_t>(w.size());
+  if (keep_text_) out_ += w;
+  if (oc_) oc_->space_word(oc_id, w);
+}
+
 void PromptBuilder::lit(std::string_view s) {
   if (s.empty()) return;
   if (keep_text_) out_ += s;
@@ -160,6 +178,7 @@ void PromptBuilder::lit(std::string_view s) {
   size_t scan = pend_.empty() ? 1 : pend_.size();  // the last old char may be a space that is now a cut
   if (scan > 1) scan -= 1;
   pend_ += s;
+  pend_known_ = -1;
   bytes_ += static_cast<int64_t>(s.size());
   if (!separable_) return;
   size_t begin = 0;
@@ -177,9 +196,10 @@ void PromptBuilder::lit(std::string_view s) {
 
 void PromptBuilder::flush_at_cut() {
   // pend_ ends with a non-space character and a cut space follows: emit it, account for the space.
-  emit(pend_, pend_start_);
+  emit_pending();
   pend_start_ += static_cast<int64_t>(pend_.size()) + 1;
   pend_.clear();
+  pend_known_ = -1;
   bytes_ += 1;
   if (keep_text_) out_ += ' ';
   if (oc_) oc_->text(" ");
@@ -209,6 +229,7 @@ void PromptBuilder::words(const Corpus& c, size_t a, size_t b) {
   }
   std::string_view last = c.word(b - 1);
   pend_.assign(last.data(), last.size());
+  pend_known_ = -1;
   bytes_ += static_cast<int64_t>(last.size());
   if (keep_text_) out_ += last;
   if (oc_) oc_->text(last);
@@ -247,6 +268,7 @@ void PromptBuilder::line(const Line& l) {
     }
   }
   pend_ = l.tail;
+  pend_known_ = -1;
   bytes_ += static_cast<int64_t>(l.tail.size());
   if (keep_text_) out_ += l.tail;
   if (oc_) oc_->text(l.tail);
@@ -297,7 +319,7 @@ void PromptBuilder::repeat(std::string_view sep, const Line& l, int64_t k) {
 void PromptBuilder::finish() {
   if (finished_) return;
   finished_ = true;
-  emit(pend_, pend_start_);
+  emit_pending();
   pend_start_ += static_cast<int64_t>(pend_.size());
   pend_.clear();
   for (; first_open_mark_ < marks_.size(); ++first_open_mark_) marks_[first_open_mark_].token = tokens_;

@@ -1,6 +1,9 @@
 // Common words extraction (RULER cwe): a numbered list "1. word 2. word ..." in which 10 common words occur
 // 30 times each and every other word 3 times, after one worked example. Answer: the 10 common words.
 #include <algorithm>
+#include <deque>
+#include <functional>
+#include <unordered_map>
 #include <numeric>
 #include <set>
 
@@ -25,6 +28,12 @@ class WordStream {
     size_t k = i - N, a = k % N, b = (k / N + a + 1) % N;
     return pool_[perm_[a]] + "-" + pool_[perm_[b]];
   }
+  // The pool index of word i (SIZE_MAX past the end of the pool, where words are pairs).
+  size_t pool_index(size_t i) {
+    if (i >= pool_.size()) return SIZE_MAX;
+    draw(i + 1);
+    return perm_[i];
+  }
 
  private:
   void draw(size_t upto) {
@@ -36,6 +45,45 @@ class WordStream {
   size_t done_ = 0;
 };
 
+// Per-thread token counts and one-call word ids of list numbers ("12.") and pool words, kept across samples.
+struct ListCache {
+  const void* owner = nullptr;
+  const Tokenizer* tok = nullptr;
+  uint64_t oc_gen = 0;
+  std::vector<int32_t> pool_tokens;      // -1: not yet counted
+  std::vector<uint32_t> pool_oc;         // UINT32_MAX: not yet interned
+  std::vector<std::string> nums;         // nums[i] = "i." (nums[0] unused)
+  std::vector<int64_t> num_prefix;       // sum of the tokens of nums[1..i]
+  std::vector<uint32_t> num_oc;
+  static ListCache& local(const void* owner, const Tokenizer& tok, size_t pool) {
+    thread_local ListCache c;
+    if (c.owner != owner || c.tok != &tok) {
+      c = ListCache();
+      c.owner = owner;
+      c.tok = &tok;
+      c.pool_tokens.assign(pool, -1);
+      c.pool_oc.assign(pool, UINT32_MAX);
+      c.nums.emplace_back();
+      c.num_prefix.push_back(0);
+      c.num_oc.push_back(UINT32_MAX);
+    }
+    return c;
+  }
+  void numbers(size_t n, ChunkMemo& memo) {  // nums up to n
+    while (nums.size() <= n) {
+      nums.push_back(std::to_string(nums.size()) + ".");
+      num_prefix.push_back(num_prefix.back() + static_cast<int64_t>(memo.get(nums.back()).size()));
+      num_oc.push_back(UINT32_MAX);
+    }
+  }
+  void one_call_generation(uint64_t g) {
+    if (g == oc_gen) return;
+    oc_gen = g;
+    std::fill(pool_oc.begin(), pool_oc.end(), UINT32_MAX);
+    std::fill(num_oc.begin(), num_oc.end(), UINT32_MAX);
+  }
+};
+
 class Cwe : public RulerTask {
  public:
   Cwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) : RulerTask(std::move(ctx), info) {
@@ -45,6 +93,9 @@ class Cwe : public RulerTask {
     s.insert(W.verbs.begin(), W.verbs.end());
     for (auto& w : s)
       if (w.find('-') == std::string::npos) pool_.push_back(w);
+    plain_ = std::all_of(pool_.begin(), pool_.end(), [](const std::string& w) {
+      return !w.empty() && std::none_of(w.begin(), w.end(), [](char c) { return is_ws(c); });
+    });
   }
 
  protected:
@@ -122,9 +173,165 @@ class Cwe : public RulerTask {
       numbered(pb, list_for(n), mark ? &common[0] : nullptr, mark);
       pb.lit(q);
     };
+    // The list's per-chunk count in O(1) (tokenizers that encode "a b" as "a" then "b", words without
+    // whitespace): in "...\n1. w1 2. w2 ... N. wN" + question, every number from "2." on and every word but
+    // the last is a chunk of its own; "1." joins the text before it and wN the question after it, so
+    // T(n) = T(the same prompt with the one-item list [wN]) + tokens("2." .. "N.") + tokens(all words) - tokens(wN).
+    // wN is the word the shuffle's first draw puts last (Rng::shuffle swaps from the back).
+    const bool fast = plain_ && ctx_->res.tokenizer->whitespace_separable() && !keep_ids;
+    ListCache* lc = fast ? &ListCache::local(this, *ctx_->res.tokenizer, pool_.size()) : nullptr;
+    struct Item {
+      std::string_view text;
+      int32_t tokens;
+      size_t pool;  // SIZE_MAX: a pair word, text in `pairs`
+      uint32_t oc = UINT32_MAX;
+    };
+    std::deque<std::string> pairs;
+    std::vector<Item> items;  // common words 0..9, then the uncommon words in draw order
+    std::vector<int64_t> ucw_prefix{0};
+    auto item_of = [&](size_t stream_index) {
+      size_t pi = ws.pool_index(stream_index);
+      std::string_view t;
+      if (pi == SIZE_MAX) {
+        pairs.push_back(ws.at(stream_index));
+        t = pairs.back();
+      } else {
+        t = pool_[pi];
+      }
+      int32_t k;
+      if (pi != SIZE_MAX && lc->pool_tokens[pi] >= 0) {
+        k = lc->pool_tokens[pi];
+      } else {
+        k = static_cast<int32_t>(memo.get(t).size());
+        if (pi != SIZE_MAX) lc->pool_tokens[pi] = k;
+      }
+      return Item{t, k, pi};
+    };
+    int64_t common_tokens = 0;
+    if (fast) {
+      for (int i = 0; i < kNumCw; ++i) {
+        items.push_back(item_of(first_ucw - kNumCw + i));
+        common_tokens += items.back().tokens;
+      }
+    }
+    auto grow_ucw = [&](int64_t n) {
+      while (static_cast<int64_t>(items.size()) - kNumCw < n) {
+        items.push_back(item_of(first_ucw + items.size() - kNumCw));
+        ucw_prefix.push_back(ucw_prefix.back() + items.back().tokens);
+      }
+    };
+    const int64_t n_common_items = int64_t(kNumCw) * st.freq_cw;
+    auto last_slot = [&](int64_t N) {  // the item (index into items) that ends the shuffled list of N entries
+      Rng sr(shuffle_seed);
+      const int64_t r = static_cast<int64_t>(sr.below(static_cast<uint64_t>(N)));
+      return r < n_common_items ? static_cast<size_t>(r / st.freq_cw)
+                                : static_cast<size_t>(kNumCw + (r - n_common_items) / st.freq_ucw);
+    };
+    std::unordered_map<size_t, int64_t> one_item;  // item -> T of the prompt with the list [item]
+    auto count_fast = [&](int64_t n) {
+      grow_ucw(n);
+      const int64_t N = n_common_items + n * st.freq_ucw;
+      lc->numbers(static_cast<size_t>(N), memo);
+      const size_t last = last_slot(N);
+      auto it = one_item.find(last);
+      if (it == one_item.end()) {
+        PromptBuilder pb(memo, false, false);
+        pb.lit(pre);
+        numbered(pb, ex_list, nullptr, nullptr);
+        pb.lit(q);
+        pb.lit(ap);
+        pb.lit(" ");
+        numbered(pb, ex_common, nullptr, nullptr);
+        pb.lit(tpl("example_separator"));
+        pb.lit(pre);
+        pb.lit("1. ");
+        pb.lit(items[last].text);
+        pb.lit(q);
+        pb.lit(ap);
+        pb.finish();
+        it = one_item.emplace(last, pb.tokens()).first;
+      }
+      return it->second + (lc->num_prefix[N] - lc->num_prefix[1]) + st.freq_cw * common_tokens +
+             st.freq_ucw * ucw_prefix[n] - items[last].tokens;
+    };
     auto count = prompt_counter(memo, assemble, ap);
-    int64_t n = fit_units(count, budget, std::max<int64_t>(0, (budget - 2000) / (5 * st.freq_ucw)), budget / st.freq_ucw);
+    std::function<int64_t(int64_t)> T = count;
+    if (fast) T = count_fast;
+    int64_t n = fit_units(T, budget, std::max<int64_t>(0, (budget - 2000) / (5 * st.freq_ucw)), budget / st.freq_ucw);
     if (n < 0) throw TooShort{};
+
+    if (fast) {
+      // The final prompt, list words and numbers written as known chunks.
+      Built b;
+      b.haystack = "words";
+      b.outputs = common;
+      grow_ucw(n);
+      const int64_t N = n_common_items + n * st.freq_ucw;
+      lc->numbers(static_cast<size_t>(N), memo);
+      std::vector<uint32_t> list;
+      list.reserve(static_cast<size_t>(N));
+      for (int c = 0; c < kNumCw; ++c)
+        for (int r = 0; r < st.freq_cw; ++r) list.push_back(static_cast<uint32_t>(c));
+      for (int64_t i = 0; i < n; ++i)
+        for (int r = 0; r < st.freq_ucw; ++r) list.push_back(static_cast<uint32_t>(kNumCw + i));
+      Rng sr(shuffle_seed);
+      sr.shuffle(list);
+      PromptBuilder pb(memo, true, false);
+      OneCallCounter* oc = pb.one_call();
+      if (oc) lc->one_call_generation(oc->generation());
+      auto item_oc = [&](Item& it) {
+        if (!oc) return UINT32_MAX;
+        if (it.oc == UINT32_MAX) {
+          if (it.pool != SIZE_MAX) {
+            uint32_t& id = lc->pool_oc[it.pool];
+            if (id == UINT32_MAX) id = oc->intern(it.text);
+            it.oc = id;
+          } else {
+            it.oc = oc->intern(it.text);
+          }
+        }
+        return it.oc;
+      };
+      auto num_oc = [&](size_t i) {
+        if (!oc) return UINT32_MAX;
+        uint32_t& id = lc->num_oc[i];
+        if (id == UINT32_MAX) id = oc->intern(lc->nums[i]);
+        return id;
+      };
+      pb.lit(pre);
+      numbered(pb, ex_list, nullptr, nullptr);
+      pb.lit(q);
+      pb.lit(ap);
+      pb.lit(" ");
+      numbered(pb, ex_common, nullptr, nullptr);
+      pb.lit(tpl("example_separator"));
+      pb.lit(pre);
+      size_t mark = SIZE_MAX;
+      pb.out_reserve(static_cast<size_t>(N) * 16);
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (i == 0) {
+          pb.lit("1.");
+        } else {
+          const int64_t k = lc->num_prefix[i + 1] - lc->num_prefix[i];
+          pb.cut_word(lc->nums[i + 1], k, num_oc(i + 1));
+        }
+        Item& it = items[list[i]];
+        pb.cut_word(it.text, it.tokens, item_oc(it), mark == SIZE_MAX && list[i] == 0 ? &mark : nullptr);
+      }
+      pb.lit(q);
+      const size_t input_end = static_cast<size_t>(pb.bytes());
+      pb.lit(ap);
+      finish_built(b, pb, input_end, false);
+      b.answer_token = pb.mark_token(mark);
+      b.answer_char = pb.mark_char(mark);
+      b.needle_tokens.push_back(b.answer_token);
+      b.needle_chars.push_back(pb.mark_char(mark));
+      b.extra["haystack_units"] = n;
+      b.extra["list_items"] = kNumCw * st.freq_cw + n * st.freq_ucw;
+      b.extra["repeats"] = {st.freq_cw, st.freq_ucw};
+      b.extra["example_words"] = st.ex_words;
+      return b;
+    }
 
     Built b;
     b.haystack = "words";
@@ -137,6 +344,7 @@ class Cwe : public RulerTask {
   }
 
   std::vector<std::string> pool_;
+  bool plain_ = false;  // every pool word is free of whitespace
 };
 
 }  // namespace

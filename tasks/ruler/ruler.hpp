@@ -71,6 +71,12 @@ class PromptBuilder {
   void line(const Line& l);                                  // == lit(l.text), fast
   void repeat(std::string_view sep, const Line& l, int64_t k);  // k times (sep + line), O(1) when counting
   size_t mark();                                             // a mark at the current end of the text
+  // == lit(" "), then (mark: *mark = mark()), then lit(w), for a word w (no whitespace) after text that ends in
+  // a non-space: the space is a cut, w a whole chunk of w_tokens tokens (and one-call word oc_id, when
+  // one_call() is not null). Only when the tokenizer is whitespace-separable and ids are not kept.
+  void cut_word(std::string_view w, int64_t w_tokens, uint32_t oc_id, size_t* mark = nullptr);
+  OneCallCounter* one_call() { return oc_.get(); }
+  void out_reserve(size_t extra) { if (keep_text_) out_.reserve(out_.size() + extra); }
   void finish();                                             // flush the last chunk
 
   int64_t tokens() const { return tokens_; }                 // after finish()
@@ -92,6 +98,7 @@ class PromptBuilder {
   };
   void emit(std::string_view chunk, int64_t start);
   void flush_at_cut();  // the pending chunk ends at a cut that follows immediately
+  void emit_pending();  // emit(pend_, pend_start_), with the known count of a cut_word chunk
   void resolve(std::string_view chunk, int64_t start, int64_t first_token, const std::vector<int32_t>& ids);
   void oc_corpus_words(const Corpus& c, size_t a, size_t b);  // words [a, b), each followed by a space
 
@@ -99,6 +106,7 @@ class PromptBuilder {
   const Tokenizer& tok_;
   bool keep_text_, keep_ids_, separable_;
   std::string out_, pend_;
+  int64_t pend_known_ = -1;  // tokens of pend_ when cut_word set it (a whole chunk), else -1
   int64_t pend_start_ = 0, bytes_ = 0, tokens_ = 0;
   std::vector<int32_t> ids_;
   std::vector<Mark> marks_;
