@@ -20,7 +20,9 @@ class Retarget {
   // Records the one-call count of the prompt built for target(). True: within bounds, keep it. False: target()
   // moved to the next candidate, or, when exhausted(), no target is left.
   bool accept(int64_t count) {
+    if (fallback_) return true;  // the closest prompt under the budget, rebuilt after exhaustion
     if (count <= budget_ && count >= budget_ - slack_) return true;
+    if (count <= budget_ && count > best_under_count_) best_under_count_ = count, best_under_ = target_;
     ++attempts_;
     if (count > budget_) {
       if (!hi_known_ || target_ < hi_) hi_ = target_, c_hi_ = count, hi_known_ = true;
@@ -64,12 +66,24 @@ class Retarget {
     return false;
   }
   bool exhausted() const { return exhausted_; }
+  // After exhaustion: switches target() to the attempt whose count came closest under the budget (false when
+  // every attempt was over it). Used where adjacent haystack sizes differ by more than the slack (fwe's
+  // reshuffled list at 32M): such a prompt is shorter than budget - slack, and says so in its metadata.
+  bool fall_back() {
+    if (best_under_ < 0) return false;
+    fallback_ = true;
+    exhausted_ = false;
+    target_ = best_under_;
+    return true;
+  }
+  bool fell_back() const { return fallback_; }
 
  private:
   static constexpr int kMaxAttempts = 40;
   int64_t budget_, slack_, target_;
   int attempts_ = 0, bracketed_ = 0;
-  bool lo_known_ = false, hi_known_ = false, exhausted_ = false;
+  bool lo_known_ = false, hi_known_ = false, exhausted_ = false, fallback_ = false;
+  int64_t best_under_ = -1, best_under_count_ = -1;
   int64_t lo_ = 0, hi_ = 0, c_lo_ = 0, c_hi_ = 0, prev_miss_ = 0, prev_count_ = 0, prev_target_ = -1;
 };
 

@@ -244,6 +244,48 @@ struct Tokenizer::Sim {
   std::deque<std::string> keys;                        // piece texts (the map's keys point into them)
   std::unordered_map<std::string_view, Piece> pieces;  // NORMAL, USER_DEFINED, UNUSED (SentencePiece's trie)
   size_t max_len = 0;
+  // The same pieces as a byte trie (node 0: the root) in one open-addressing table of (node, byte) -> child,
+  // so that a lattice walks each start's matches once instead of looking up every substring.
+  std::vector<uint64_t> trie_key;  // (node << 8 | byte) + 1; 0: empty slot
+  std::vector<uint32_t> trie_child;
+  std::vector<int32_t> node_piece;  // index into node_info, -1: no piece ends here
+  std::vector<Piece> node_info;
+  uint32_t trie_find(uint32_t node, unsigned char b) const {
+    const uint64_t key = ((uint64_t(node) << 8) | b) + 1;
+    const size_t mask = trie_key.size() - 1;
+    for (size_t i = (key * 0x9E3779B97F4A7C15ULL) >> 20 & mask;; i = (i + 1) & mask) {
+      if (trie_key[i] == key) return trie_child[i];
+      if (trie_key[i] == 0) return UINT32_MAX;
+    }
+  }
+  void build_trie() {
+    size_t nodes = 1;
+    for (auto& kv : pieces) nodes += kv.first.size();
+    size_t cap = 16;
+    while (cap < 2 * nodes) cap <<= 1;
+    trie_key.assign(cap, 0);
+    trie_child.assign(cap, 0);
+    node_piece.assign(1, -1);
+    const size_t mask = cap - 1;
+    for (auto& kv : pieces) {
+      uint32_t node = 0;
+      for (unsigned char b : kv.first) {
+        uint32_t next = trie_find(node, b);
+        if (next == UINT32_MAX) {
+          next = static_cast<uint32_t>(node_piece.size());
+          node_piece.push_back(-1);
+          const uint64_t key = ((uint64_t(node) << 8) | b) + 1;
+          size_t i = (key * 0x9E3779B97F4A7C15ULL) >> 20 & mask;
+          while (trie_key[i] != 0) i = (i + 1) & mask;
+          trie_key[i] = key;
+          trie_child[i] = next;
+        }
+        node = next;
+      }
+      node_piece[node] = static_cast<int32_t>(node_info.size());
+      node_info.push_back(kv.second);
+    }
+  }
   float min_score = 0, max_score = 0, unk_score = 0;
   int32_t unk_id = 0;
   int32_t byte_id[256];
@@ -266,12 +308,15 @@ struct Tokenizer::Sim {
       size_t mblen = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
       mblen = std::min(mblen, w.size() - start);
       bool single = false;
+      uint32_t node = 0;
       for (size_t len = 1; len <= max_len && start + len <= w.size(); ++len) {
-        auto it = pieces.find(w.substr(start, len));
-        if (it == pieces.end()) continue;
-        if (it->second.type == kUnused) continue;
-        Edge e{static_cast<uint16_t>(start), static_cast<uint16_t>(start + len), false,
-               it->second.type == kUserDefined, it->second.score, double(float(len) * max_score) - 0.1, it->second.id};
+        node = trie_find(node, static_cast<unsigned char>(w[start + len - 1]));
+        if (node == UINT32_MAX) break;  // no piece continues this prefix
+        if (node_piece[node] < 0) continue;
+        const Piece& pc = node_info[static_cast<size_t>(node_piece[node])];
+        if (pc.type == kUnused) continue;
+        Edge e{static_cast<uint16_t>(start), static_cast<uint16_t>(start + len), false, pc.type == kUserDefined,
+               pc.score, double(float(len) * max_score) - 0.1, pc.id};
         out.push_back(e);
         if (len == mblen) single = true;
       }
@@ -347,7 +392,10 @@ void Tokenizer::init_one_call(const std::string& bytes) {
   sim->unk_score = sim->min_score - 10.0f;  // kUnkPenalty
   const bool simulable = m.ok && model_type == 1 && any_normal && byte_fallback && bytes_ok && !suffix && dummy &&
                          !extra_ws && escape && charsmap.empty() && !inner_ws && sim->max_len < 60000;
-  if (simulable && std::getenv("LCTX_ONE_CALL_REAL") == nullptr) sim_ = std::move(sim);
+  if (simulable && std::getenv("LCTX_ONE_CALL_REAL") == nullptr) {
+    sim->build_trie();
+    sim_ = std::move(sim);
+  }
 }
 
 // ---- The replayed call: a per-thread cache of word records, and the Viterbi stepped word by word -------------

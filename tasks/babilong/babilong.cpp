@@ -148,6 +148,7 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
     std::vector<int32_t> ids;
     const int64_t exact = tok.count_one_call(s.prompt, opts_.keep_ids ? &ids : nullptr, &sorted, &at);
     if (length > 0 && !search.accept(exact)) {
+      if (search.exhausted() && search.fall_back()) continue;
       if (search.exhausted())
         throw Error("internal: babilong/" + task_ + " at " + format_length(length) + " prompt has " +
                     std::to_string(exact) + " tokens (one call), budget " + std::to_string(budget) + ", after " +
@@ -165,6 +166,7 @@ Sample BabilongGenerator::generate(int64_t length, int64_t index, std::optional<
     for (auto& f : m["support"]) spos.push_back(pos[f.get<size_t>()]);
     m["support_positions"] = spos;
     m["prompt_tokens"] = exact;
+    if (search.fell_back()) m["below_slack"] = budget - kSlack - exact;  // tokens short of budget - slack
     m["count_method"] = tok.one_call_simulated() ? "one-call-replayed" : "one-call";
     return s;
   }

@@ -224,6 +224,7 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
                    where.c_str(), static_cast<long long>(index), attempt, static_cast<long long>(search.target()),
                    static_cast<long long>(b.prompt_tokens), static_cast<long long>(exact), static_cast<long long>(budget));
     if (search.accept(exact)) break;
+    if (search.exhausted() && search.fall_back()) continue;
     if (search.exhausted())
       throw Error("internal: " + where + " prompt has " + std::to_string(exact) + " tokens (one call), budget " +
                   std::to_string(budget) + ", slack " + std::to_string(slack) + ", after " +
@@ -255,6 +256,7 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
   m["budget"] = budget;
   m["slack"] = slack_;
   m["count_verified"] = verified;  // the count is that of one encode call of the whole prompt
+  if (search.fell_back()) m["below_slack"] = budget - slack - exact;  // tokens short of budget - slack
   m["count_method"] = tok.one_call_simulated() ? "one-call-replayed" : "one-call";
   if (depth) m["requested_depth"] = *depth;
   for (auto& [k, v] : b.extra.items()) m[k] = v;
