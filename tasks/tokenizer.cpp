@@ -835,7 +835,22 @@ void OneCallCounter::space_word(uint32_t id, std::string_view w) {
 void OneCallCounter::words(const uint32_t* ids, size_t n) {
   if (n == 0) return;
   any_ = true;
-  for (size_t i = 0; i < n; ++i) step(ids[i]);
+  // Each step reads its word's record and that record's entry for the current binade, both usually cache
+  // misses: fetch them a few words ahead.
+  const auto& recs = oc_->recs;
+  const auto& bins = oc_->binades;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);
+    if (i + 4 < n) {
+      const auto& r = recs[ids[i + 4]];
+      int e = 0;
+      std::frexp(S_, &e);
+      const int k = e - Tokenizer::OneCall::kBinadeLo;
+      if (r.binade_off != UINT32_MAX && k >= 0 && k < Tokenizer::OneCall::kBinadeHi - Tokenizer::OneCall::kBinadeLo)
+        __builtin_prefetch(&bins[r.binade_off + static_cast<uint32_t>(k)]);
+    }
+    step(ids[i]);
+  }
 }
 
 size_t OneCallCounter::mark(int64_t offset) {
