@@ -429,6 +429,7 @@ struct Tokenizer::OneCall {
   };
   static constexpr int32_t kUnknown = INT32_MIN, kNever = INT32_MIN + 1;
   static constexpr int kBinadeLo = 14, kBinadeHi = 34;  // binades memoised: |S| in [2^13, 2^34)
+  static_assert(kBinadeLo == 14, "8192.0f in step() and OneCallCounter::words is 2^(kBinadeLo - 1)");
   std::weak_ptr<const Sim> owner;
   const Sim* sim = nullptr;
   uint64_t gen = 0;  // bumped when the records are dropped (ids held elsewhere are then stale)
@@ -581,11 +582,26 @@ struct Tokenizer::OneCall {
                                                                  : std::nextafter(float(robust), 0.0f);
     r.mag = std::nextafter(float(mag), std::numeric_limits<float>::infinity());
   }
+  // frexp's exponent of a positive normal float x (x = m * 2^e, m in [0.5, 1)), and 2^k as a double.
+  static int exponent(float x) {
+    uint32_t b;
+    std::memcpy(&b, &x, 4);
+    return static_cast<int>((b >> 23) & 0xFF) - 126;
+  }
+  static double pow2(int k) {
+    const uint64_t b = uint64_t(k + 1023) << 52;
+    double d;
+    std::memcpy(&d, &b, 8);
+    return d;
+  }
   // The spacing of floats at magnitude x (an upper bound for every float of magnitude <= x).
   static float ulp_at(float x) {
-    int e2 = 0;
-    std::frexp(x, &e2);
-    return std::ldexp(1.0f, e2 - 24);
+    if (!(x >= 1.17549435e-38f)) {
+      int e2 = 0;
+      std::frexp(x, &e2);
+      return std::ldexp(1.0f, e2 - 24);
+    }
+    return static_cast<float>(pow2(exponent(x) - 24));
   }
   // Where marks are resolved: offsets[k..] (sorted text offsets) get the index of the token covering them.
   struct Marks {
@@ -620,10 +636,9 @@ struct Tokenizer::OneCall {
     };
     const float aS = std::fabs(S);
     if (!full_dp && !ids && (!mk || mk->k >= mk->n || mk->off[mk->k] >= ws + static_cast<int64_t>(r.len) + 1) &&
-        aS >= std::ldexp(1.0f, kBinadeLo - 1)) {
-      int e = 0;
-      std::frexp(aS, &e);
-      const double u = std::ldexp(1.0, e - 24), top = std::ldexp(1.0, e);
+        aS >= 8192.0f /* 2^(kBinadeLo - 1) */) {
+      const int e = exponent(aS);
+      const double u = pow2(e - 24), top = pow2(e);
       if (e < kBinadeHi && double(aS) + double(r.mag) + 64 * u < top) {
         if (r.binade_off == UINT32_MAX) {
           recs[id].binade_off = static_cast<uint32_t>(binades.size());
@@ -843,9 +858,8 @@ void OneCallCounter::words(const uint32_t* ids, size_t n) {
     if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);
     if (i + 4 < n) {
       const auto& r = recs[ids[i + 4]];
-      int e = 0;
-      std::frexp(S_, &e);
-      const int k = e - Tokenizer::OneCall::kBinadeLo;
+      const float aS = std::fabs(S_);
+      const int k = (aS >= 8192.0f ? Tokenizer::OneCall::exponent(aS) : 0) - Tokenizer::OneCall::kBinadeLo;
       if (r.binade_off != UINT32_MAX && k >= 0 && k < Tokenizer::OneCall::kBinadeHi - Tokenizer::OneCall::kBinadeLo)
         __builtin_prefetch(&bins[r.binade_off + static_cast<uint32_t>(k)]);
     }
