@@ -85,6 +85,13 @@ void PromptBuilder::oc_corpus_words(const Corpus& c, size_t a, size_t b) {
     t.tok = &tok_;
     t.gen = oc_->generation();
     t.ids.assign(c.num_kinds(), UINT32_MAX);
+    // Every distinct corpus word at once (tens of thousands: a one-time cost per thread that would otherwise
+    // be paid piecemeal by the first samples), in the order of first appearance.
+    for (size_t i = 0, seen = 0; i < c.num_words() && seen < c.num_kinds(); ++i)
+      if (t.ids[c.kind(i)] == UINT32_MAX) {
+        t.ids[c.kind(i)] = oc_->intern(c.word(i));
+        ++seen;
+      }
   }
   uint32_t buf[256];
   size_t n = 0;
