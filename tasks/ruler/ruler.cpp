@@ -131,8 +131,7 @@ void finish_built(Built& b, PromptBuilder& pb, size_t input_end, bool keep_ids) 
   b.prompt_tokens = pb.tokens();
   b.input = std::move(pb.text());
   b.answer_prefix = b.input.substr(input_end);
-  b.input.resize(input_end);
-  b.input.shrink_to_fit();
+  b.input.resize(input_end);  // capacity kept: a shrink would copy the whole prompt
   if (keep_ids) b.ids = std::move(pb.ids());
   b.one_call_tokens = pb.one_call_tokens();
   b.one_call_marks.clear();
