@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include <torch/cuda.h>
@@ -31,7 +32,13 @@ json check_checkpoint(const ModelSpec& spec, const Tokenizer& tokenizer) {
   if (kind != spec.kind)
     throw Error("model " + spec.spec + ": the checkpoint is a '" + kind + "' model, not '" + spec.kind +
                 "' (use " + kind + ":" + spec.path + ")");
+  if (cfg.contains("tokenizer_hash") && !cfg["tokenizer_hash"].is_string())
+    throw Error("model " + spec.spec + ": " + cfg_path + ": \"tokenizer_hash\" must be a string, got " +
+                cfg["tokenizer_hash"].dump().substr(0, 40));
   std::string th = cfg.value("tokenizer_hash", std::string());
+  if (th.empty())
+    std::fprintf(stderr, "lctx: warning: model %s: %s records no tokenizer_hash, so its tokenizer cannot be checked "
+                 "against %s\n", spec.spec.c_str(), cfg_path.c_str(), tokenizer.path().c_str());
   if (!th.empty() && th != tokenizer.hash())
     throw Error("model " + spec.spec + " was trained with tokenizer " + th + " but samples would use " +
                 tokenizer.path() + " (" + tokenizer.hash() + "); pass the checkpoint's tokenizer with --tokenizer");
