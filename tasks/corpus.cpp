@@ -52,6 +52,21 @@ static bool ends_sentence(std::string_view w, std::string_view next) {
   return std::isupper(n0) || std::isdigit(n0) || n0 == '"' || n0 == '\'' || n0 == '(' || n0 >= 0x80;
 }
 
+// Offset of the first byte that makes `s` not text (a NUL byte or invalid UTF-8), or npos.
+static size_t first_non_text(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return i;
+    size_t n = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
 static constexpr uint64_t kCacheMagic = 0x3230535250524f43ULL;  // "CORPRS02"
 
 std::shared_ptr<const Corpus> Corpus::load(const std::string& dir, const Tokenizer& tok) {
@@ -76,6 +91,9 @@ void Corpus::build(const std::string& dir, const Tokenizer& tok) {
   uint64_t h = fnv1a64("lctx-corpus-v1");
   for (auto& f : files) {
     std::string body = read_file(f);
+    if (size_t bad = first_non_text(body); bad != std::string_view::npos)
+      throw Error("haystack corpus " + dir + ": " + f + " is not UTF-8 text (binary data at byte " +
+                  std::to_string(bad) + "); a haystack folder holds plain-text .txt files");
     h = hash_combine(h, fnv1a64(fs::path(f).filename().string()));
     h = hash_combine(h, fnv1a64(body));
     size_t base = raw.size();

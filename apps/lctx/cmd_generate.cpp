@@ -15,6 +15,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "apps/lctx/command.hpp"
@@ -352,8 +353,8 @@ int run(const Opts& o) {
         std::fprintf(stderr, "%s/%s %s%s: %lld samples, %.1f MB, %.2f s\n", in.suite.c_str(), t.c_str(),
                      format_length(L).c_str(), d ? (" depth " + format_depth(*d)).c_str() : "",
                      static_cast<long long>(o.samples), double(out.bytes()) / 1e6, secs);
-        nlohmann::json f = {{"path", rel}, {"suite", in.suite}, {"task", t}, {"length", L},
-                            {"samples", o.samples}, {"bytes", out.bytes()}, {"prompt_tokens", tokens}};
+        nlohmann::json f = {{"path", rel}, {"suite", in.suite}, {"task", t}, {"length", L}, {"samples", o.samples},
+                            {"seed", o.seed}, {"bytes", out.bytes()}, {"prompt_tokens", tokens}};
         if (d) f["depth"] = *d;
         files.push_back(f);
       }
@@ -376,6 +377,25 @@ int run(const Opts& o) {
                         {"layout", o.layout},
                         {"files", files}};
   for (auto& [t, g] : gens) man["tasks"].push_back(t);
+  // Files of earlier runs into the same folder that this run did not rewrite stay listed (the top-level
+  // fields describe the latest run; each file entry carries its own suite, task, length, samples and seed).
+  {
+    std::set<std::string> written;
+    for (auto& f : files) written.insert(f["path"].get<std::string>());
+    const std::string old_path = o.out + "/manifest.json";
+    if (file_exists(old_path)) {
+      auto old = nlohmann::json::parse(read_file(old_path), nullptr, false);
+      if (old.is_object() && old.contains("files") && old["files"].is_array()) {
+        nlohmann::json kept = nlohmann::json::array();
+        for (auto& f : old["files"])
+          if (f.is_object() && f.contains("path") && f["path"].is_string() &&
+              !written.count(f["path"].get<std::string>()) && file_exists(o.out + "/" + f["path"].get<std::string>()))
+            kept.push_back(f);
+        for (auto& f : man["files"]) kept.push_back(f);
+        man["files"] = kept;
+      }
+    }
+  }
   if (!o.depths.empty()) {
     nlohmann::json dj = nlohmann::json::array();
     for (auto& d : depths) dj.push_back(*d);

@@ -2,6 +2,7 @@
 #include "tasks/babilong/babilong.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "tasks/babi/babi.hpp"
@@ -22,20 +23,30 @@ namespace babilong {
 
 std::string default_templates_path() { return asset("tasks/templates/babilong.json"); }
 
-nlohmann::json load_templates(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("babilong templates " + path + ": invalid JSON (" + std::string(e.what()) + ")");
-  }
+nlohmann::json load_templates(const std::string& path) { return parse_templates(read_file(path), path); }
+
+nlohmann::json parse_templates(const std::string& body, const std::string& path) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) throw Error("babilong templates " + path + ": invalid JSON");
   if (!j.is_object() || !j.contains("tasks") || !j["tasks"].is_object())
     throw Error("babilong templates " + path + ": expected an object with a \"tasks\" object");
+  if (j.contains("id") && !j["id"].is_string()) throw Error("babilong templates " + path + ": 'id' must be a string");
   for (auto& t : babilong_catalog().names()) {
-    if (!j["tasks"].contains(t)) throw Error("babilong templates " + path + ": no entry for " + t);
-    for (const char* k : {"instruction", "examples", "post_prompt"})
+    if (!j["tasks"].contains(t) || !j["tasks"][t].is_object())
+      throw Error("babilong templates " + path + ": no entry for " + t);
+    for (const char* k : {"instruction", "examples", "post_prompt"}) {
       if (!j["tasks"][t].contains(k) || !j["tasks"][t][k].is_string())
         throw Error("babilong templates " + path + ": " + t + " lacks the string \"" + k + "\"");
+      // The texts are used as they are: a "{name}" would reach every prompt literally.
+      const std::string s = j["tasks"][t][k].get<std::string>();
+      for (size_t p = s.find('{'); p != std::string::npos; p = s.find('{', p + 1)) {
+        size_t q = p + 1;
+        while (q < s.size() && (std::isalnum(static_cast<unsigned char>(s[q])) || s[q] == '_')) ++q;
+        if (q > p + 1 && q < s.size() && s[q] == '}')
+          throw Error("babilong templates " + path + ": " + t + "." + k + " has the placeholder " +
+                      s.substr(p, std::min<size_t>(q - p + 1, 42)) + ", but BABILong templates take none");
+      }
+    }
   }
   return j;
 }

@@ -16,6 +16,7 @@ constexpr int kSlack = 48;
 // The template file (tasks/templates/babilong.json or GenOptions::templates), parsed and checked: every task
 // of the catalogue has "instruction", "examples" and "post_prompt" strings. Throws Error otherwise.
 nlohmann::json load_templates(const std::string& path);
+nlohmann::json parse_templates(const std::string& body, const std::string& path);  // the checks of load_templates
 std::string default_templates_path();
 
 }  // namespace lctx::babilong

@@ -1,5 +1,6 @@
 // RULER suite: generator families, templates, the shared sample/record logic, and the registry entry points.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,23 +18,51 @@ namespace lctx {
 
 namespace {
 
+// A template field a generator reads: the placeholders it may hold and those it must hold (a needle without
+// {key}/{value} would make samples whose answer is not in the prompt; an unknown placeholder would be left
+// literally in every prompt).
+struct Field {
+  const char* name;
+  std::vector<std::string> allowed, required;
+};
+
 // Generator families of the catalogue (tasks/ruler/catalog.cpp): the factory and the template fields it reads.
 struct Family {
   const char* name;
   std::unique_ptr<TaskGenerator> (*make)(std::shared_ptr<const ruler::Ctx>, const TaskInfo&);
-  std::vector<std::string> fields;
+  std::vector<Field> fields;
 };
 
 const std::vector<Family>& families() {
+  static const std::vector<std::string> niah_q = {"type_needle_v", "query"};
   static const std::vector<Family> f = {
       {"niah", ruler::make_niah,
-       {"needle", "instruction_single", "question_single", "answer_prefix_single", "instruction_multi",
-        "question_multi", "answer_prefix_multi"}},
+       {{"needle", {"type_needle_v", "key", "value"}, {"key", "value"}},
+        {"instruction_single", niah_q, {}},
+        {"question_single", niah_q, {"query"}},
+        {"answer_prefix_single", niah_q, {}},
+        {"instruction_multi", niah_q, {}},
+        {"question_multi", niah_q, {"query"}},
+        {"answer_prefix_multi", niah_q, {}}}},
       {"niah_ids", ruler::make_niah_ids, {}},  // its wording is its own, not in the templates file
-      {"variable_tracking", ruler::make_vt, {"instruction", "question", "answer_prefix", "example_separator"}},
-      {"common_words", ruler::make_cwe, {"instruction", "question", "answer_prefix", "example_separator"}},
-      {"frequent_words", ruler::make_fwe, {"instruction", "question", "answer_prefix", "noise_word"}},
-      {"qa", ruler::make_qa, {"instruction", "question", "answer_prefix", "document", "document_separator"}},
+      {"variable_tracking", ruler::make_vt,
+       {{"instruction", {}, {}},
+        {"question", {"query", "num_v"}, {"query"}},
+        {"answer_prefix", {"query", "num_v"}, {}},
+        {"example_separator", {}, {}}}},
+      {"common_words", ruler::make_cwe,
+       {{"instruction", {"num_cw"}, {}},
+        {"question", {"num_cw"}, {}},
+        {"answer_prefix", {"num_cw"}, {}},
+        {"example_separator", {}, {}}}},
+      {"frequent_words", ruler::make_fwe,
+       {{"instruction", {}, {}}, {"question", {"noise_word"}, {}}, {"answer_prefix", {}, {}}, {"noise_word", {}, {}}}},
+      {"qa", ruler::make_qa,
+       {{"instruction", {}, {}},
+        {"question", {"query"}, {"query"}},
+        {"answer_prefix", {}, {}},
+        {"document", {"i", "document"}, {"document"}},
+        {"document_separator", {}, {}}}},
   };
   return f;
 }
@@ -68,19 +97,51 @@ namespace lctx::ruler {
 
 std::shared_ptr<const Templates> Templates::load(const std::string& file) {
   const std::string path = file.empty() ? asset("tasks/templates/ruler.json") : file;
-  auto t = std::make_shared<Templates>();
-  std::string body = read_file(path);
-  try {
-    t->j = nlohmann::json::parse(body);
-  } catch (const std::exception& e) {
-    throw Error("templates " + path + ": not valid JSON (" + std::string(e.what()) + ")");
+  return parse(read_file(path), path);
+}
+
+namespace {
+// Placeholders ("{name}", name = [A-Za-z_][A-Za-z0-9_]*) in s, in order of appearance.
+std::vector<std::string> placeholders(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t p = s.find('{'); p != std::string::npos; p = s.find('{', p + 1)) {
+    size_t q = p + 1;
+    if (q >= s.size() || !(std::isalpha(static_cast<unsigned char>(s[q])) || s[q] == '_')) continue;
+    while (q < s.size() && (std::isalnum(static_cast<unsigned char>(s[q])) || s[q] == '_')) ++q;
+    if (q < s.size() && s[q] == '}') out.push_back(s.substr(p + 1, q - p - 1));
   }
+  return out;
+}
+}  // namespace
+
+std::shared_ptr<const Templates> Templates::parse(const std::string& body, const std::string& path) {
+  auto t = std::make_shared<Templates>();
+  t->j = nlohmann::json::parse(body, nullptr, false);
+  if (t->j.is_discarded()) throw Error("templates " + path + ": not valid JSON");
   if (!t->j.is_object()) throw Error("templates " + path + ": expected a JSON object");
+  if (t->j.contains("id") && !t->j["id"].is_string()) throw Error("templates " + path + ": 'id' must be a string");
   t->id = t->j.value("id", std::string("custom-") + hex64(fnv1a64(body)).substr(0, 8));
-  // Validate every field the generators read, so a bad file fails before any sample is written.
-  for (const TaskInfo& task : ruler_catalog().tasks)
-    for (const auto& f : family(task).fields) t->str(task.params.at("template").get<std::string>(), f);
+  // Every field the generators read, with its placeholders checked, so a bad file fails before any sample is
+  // written.
+  for (const TaskInfo& task : ruler_catalog().tasks) {
+    const std::string section = task.params.at("template").get<std::string>();
+    for (const Field& f : family(task).fields) {
+      const auto found = placeholders(t->str(section, f.name));
+      for (auto& ph : found)
+        if (std::find(f.allowed.begin(), f.allowed.end(), ph) == f.allowed.end()) {
+          std::string list;
+          for (auto& a : f.allowed) list += (list.empty() ? "{" : ", {") + a + "}";
+          throw Error("templates " + path + ": '" + section + "." + f.name + "' has the unknown placeholder {" +
+                      ph.substr(0, 40) + "} (" + (list.empty() ? "it takes none" : "it takes " + list) + ")");
+        }
+      for (auto& r : f.required)
+        if (std::find(found.begin(), found.end(), r) == found.end())
+          throw Error("templates " + path + ": '" + section + "." + f.name + "' lacks the placeholder {" + r + "}");
+    }
+  }
   if (t->noise_sentences().empty()) throw Error("templates " + path + ": 'noise' must list filler sentences");
+  for (auto& n : t->noise_sentences())
+    if (!placeholders(n).empty()) throw Error("templates " + path + ": 'noise' sentences take no placeholders");
   return t;
 }
 

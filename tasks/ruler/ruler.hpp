@@ -124,6 +124,9 @@ struct Templates {
   std::string id;
   nlohmann::json j;
   static std::shared_ptr<const Templates> load(const std::string& file);  // "" = built-in
+  // Parses and checks a template file's text (`path` names it in errors): every field present, each with
+  // the placeholders its generator fills and no others. Throws Error.
+  static std::shared_ptr<const Templates> parse(const std::string& body, const std::string& path);
   std::string str(const std::string& task, const std::string& field) const;  // throws Error if missing
   std::vector<std::string> noise_sentences() const;
 };
