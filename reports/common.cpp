@@ -54,15 +54,40 @@ std::string fixed(double v, int decimals) {
 
 double round_to(double v, int decimals) { return std::strtod(fixed(v, decimals).c_str(), nullptr); }
 
+namespace {
+// Records and predictions nest a few levels; a deeper line is refused while it is parsed, before recursive
+// operations (copies, dumps, comparisons) could exhaust the stack on it.
+constexpr int kMaxDepth = 64;
+struct TooDeep : std::exception {};
+nlohmann::json parse_line(const std::string& text) {
+  return nlohmann::json::parse(text, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxDepth) throw TooDeep();
+    return true;
+  });
+}
+}  // namespace
+
 void read_jsonl(const std::string& path, bool ignore_incomplete_last,
-                const std::function<void(int64_t, const nlohmann::json&)>& fn) {
+                const std::function<void(int64_t, const nlohmann::json&)>& fn,
+                const std::function<void(int64_t, const std::string&)>& on_invalid) {
   std::string data = read_file(path);
   size_t pos = 0;
   int64_t line_no = 0;
   while (pos < data.size()) {
     size_t nl = data.find('\n', pos);
     bool complete = nl != std::string::npos;
-    if (!complete && ignore_incomplete_last) break;
+    if (!complete && ignore_incomplete_last) {
+      // A last line without its newline is a record in the middle of being written (or torn by a kill),
+      // unless it is a whole JSON object: a write cut just before its "\n" (kept, as `lctx run` keeps it).
+      nlohmann::json j;
+      try {
+        j = parse_line(data.substr(pos));
+      } catch (const std::exception&) {
+        break;
+      }
+      if (j.is_object()) fn(line_no + 1, j);
+      break;
+    }
     std::string line = data.substr(pos, complete ? nl - pos : std::string::npos);
     pos = complete ? nl + 1 : data.size();
     ++line_no;
@@ -70,11 +95,19 @@ void read_jsonl(const std::string& path, bool ignore_incomplete_last,
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
+      try {
+        j = parse_line(line);
+      } catch (const TooDeep&) {
+        throw std::runtime_error("] nested deeper than " + std::to_string(kMaxDepth) + " levels");
+      }
+    } catch (const std::exception& e) {
       std::string why = e.what();
       auto p = why.find("] ");
       if (p != std::string::npos) why = why.substr(p + 2);
+      if (on_invalid) {
+        on_invalid(line_no, why);
+        continue;
+      }
       throw Error(path + ":" + std::to_string(line_no) + ": invalid JSON (" + why + ")");
     }
     fn(line_no, j);

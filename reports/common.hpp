@@ -32,10 +32,13 @@ std::string fixed(double v, int decimals = 2);
 double round_to(double v, int decimals = 2);
 
 // Reads a JSONL file line by line. Calls `fn(line_number, json)` for each complete non-empty line. A last line
-// without a trailing newline is skipped when `ignore_incomplete_last` (a writer may be in the middle of it),
-// else parsed. A line that is not valid JSON throws Error("FILE:LINE: invalid JSON (...)").
+// without a trailing newline, when `ignore_incomplete_last`, is taken only if it is a whole JSON object (else a
+// writer may be in the middle of it, and it is skipped); otherwise it is parsed like the others. A line that is
+// not valid JSON calls `on_invalid(line_number, reason)` when given, else throws
+// Error("FILE:LINE: invalid JSON (...)").
 void read_jsonl(const std::string& path, bool ignore_incomplete_last,
-                const std::function<void(int64_t, const nlohmann::json&)>& fn);
+                const std::function<void(int64_t, const nlohmann::json&)>& fn,
+                const std::function<void(int64_t, const std::string&)>& on_invalid = {});
 
 // HTML/XML text escaping (&, <, >, ", ').
 std::string xml_escape(const std::string& s);

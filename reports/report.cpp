@@ -1,7 +1,9 @@
 #include "reports/report.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -27,9 +29,28 @@ std::string need_str(const json& j, const char* k, const std::string& where) {
   if (!j.contains(k) || !j[k].is_string()) throw Error(where + ": missing string field '" + k + "'");
   return j[k].get<std::string>();
 }
-int64_t need_int(const json& j, const char* k, const std::string& where) {
+// An integer field (a JSON integer, or a float with an integral value) in [lo, hi].
+int64_t int_field(const json& v, const char* k, const std::string& where, int64_t lo, int64_t hi) {
+  int64_t r = 0;
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(hi)) throw Error(where + ": '" + k + "' is out of range");
+    r = static_cast<int64_t>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    r = v.get<int64_t>();
+  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+             std::fabs(v.get<double>()) < 9.0e18) {
+    r = static_cast<int64_t>(v.get<double>());
+  } else {
+    throw Error(where + ": '" + k + "' must be an integer");
+  }
+  if (r < lo || r > hi)
+    throw Error(where + ": '" + k + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                std::to_string(r));
+  return r;
+}
+int64_t need_int(const json& j, const char* k, const std::string& where, int64_t lo, int64_t hi) {
   if (!j.contains(k) || !j[k].is_number()) throw Error(where + ": missing number field '" + k + "'");
-  return j[k].get<int64_t>();
+  return int_field(j[k], k, where, lo, hi);
 }
 std::string opt_str(const json& j, const char* k) {
   return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
@@ -67,7 +88,7 @@ Record parse_record(const json& j, const std::string& where) {
   if (r.model_name.empty()) r.model_name = r.model;
   r.suite = need_str(j, "suite", where);
   r.task = need_str(j, "task", where);
-  r.length = need_int(j, "length", where);
+  r.length = need_int(j, "length", where, 0, int64_t(1) << 40);
   if (!j.contains("score") || !j["score"].is_number()) throw Error(where + ": missing number field 'score'");
   r.score = j["score"].get<double>();
   if (!(r.score >= 0 && r.score <= 1)) throw Error(where + ": 'score' must be in [0, 1]");
@@ -77,10 +98,17 @@ Record parse_record(const json& j, const std::string& where) {
   }
   r.metric = opt_str(j, "metric");
   r.prediction = opt_str(j, "prediction");
-  if (j.contains("depth") && j["depth"].is_number()) r.depth = j["depth"].get<double>();
-  if (j.contains("index") && j["index"].is_number()) r.index = j["index"].get<int64_t>();
-  if (j.contains("seed") && j["seed"].is_number()) r.seed = j["seed"].get<int64_t>();
-  if (j.contains("prompt_tokens") && j["prompt_tokens"].is_number()) r.prompt_tokens = j["prompt_tokens"].get<int64_t>();
+  if (j.contains("depth") && j["depth"].is_number()) {
+    r.depth = j["depth"].get<double>();
+    if (!(*r.depth >= 0 && *r.depth <= 100)) throw Error(where + ": 'depth' must be in [0, 100]");
+  }
+  if (j.contains("index") && j["index"].is_number()) r.index = int_field(j["index"], "index", where, 0, INT64_MAX);
+  if (j.contains("seed") && j["seed"].is_number()) {  // any 64-bit seed; kept as its two's-complement bits
+    if (j["seed"].is_number_unsigned()) r.seed = static_cast<int64_t>(j["seed"].get<uint64_t>());
+    else r.seed = int_field(j["seed"], "seed", where, 0, INT64_MAX);
+  }
+  if (j.contains("prompt_tokens") && j["prompt_tokens"].is_number())
+    r.prompt_tokens = int_field(j["prompt_tokens"], "prompt_tokens", where, 0, INT64_MAX);
   r.prefill_s = opt_num(j, "prefill_s");
   r.decode_s = opt_num(j, "decode_s");
   r.tokens_per_s = opt_num(j, "tokens_per_s");
@@ -93,21 +121,66 @@ Record parse_record(const json& j, const std::string& where) {
   return r;
 }
 
+namespace {
+// The fields of a record that are a deterministic function of its key and the run's settings
+// (docs/results-schema.md): two records of one key must agree on them.
+std::string identity_of(const json& j) {
+  json id = json::object();
+  for (const char* k : {"model", "suite", "task", "length", "depth", "index", "seed", "prediction", "reference",
+                        "metric", "score", "prompt_tokens", "max_new", "tokenizer_hash"})
+    if (j.contains(k)) id[k] = j[k];
+  return id.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+std::string first_difference(const json& a, const json& b) {
+  for (const char* k : {"tokenizer_hash", "score", "prediction", "max_new", "metric", "reference", "prompt_tokens"})
+    if (a.value(k, json()) != b.value(k, json())) return k;
+  return "fields";
+}
+}  // namespace
+
 std::vector<Record> load_results(const std::vector<std::string>& inputs, int64_t* duplicates) {
   if (inputs.empty()) throw Error("no results directories given");
   std::vector<Record> all;
-  std::set<std::string> seen;
-  int64_t dup = 0;
+  struct Seen {
+    std::string identity, where;
+    json record;
+  };
+  std::map<std::string, Seen> seen;
+  std::map<std::string, std::pair<std::string, std::string>> tokenizer_of;  // model -> (hash, where)
+  int64_t dup = 0, skipped = 0;
   for (auto& in : inputs)
     for (auto& f : result_files(in))
-      read_jsonl(f, true, [&](int64_t line, const json& j) {
-        Record r = parse_record(j, f + ":" + std::to_string(line));
-        if (!seen.insert(r.key).second) {
-          ++dup;
-          return;
-        }
-        all.push_back(std::move(r));
-      });
+      read_jsonl(
+          f, true,
+          [&](int64_t line, const json& j) {
+            const std::string where = f + ":" + std::to_string(line);
+            Record r = parse_record(j, where);
+            auto it = seen.find(r.key);
+            if (it != seen.end()) {
+              // The same key twice is the same sample, model and seed: keep one, but never silently drop a
+              // record that disagrees with the kept one (other settings, other weights).
+              if (identity_of(j) != it->second.identity)
+                throw Error(where + ": record " + r.key.substr(0, 200) + " conflicts with " + it->second.where +
+                            " (" + first_difference(j, it->second.record) +
+                            " differs): the folders hold results of other settings; report them separately");
+              ++dup;
+              return;
+            }
+            if (!r.tokenizer_hash.empty()) {
+              auto t = tokenizer_of.emplace(r.model, std::make_pair(r.tokenizer_hash, where)).first;
+              if (t->second.first != r.tokenizer_hash)
+                throw Error(where + ": model " + r.model + " has records made with two tokenizers (" +
+                            r.tokenizer_hash + " here, " + t->second.first + " at " + t->second.second +
+                            "); their scores cannot be averaged: report them separately");
+            }
+            seen.emplace(r.key, Seen{identity_of(j), where, j});
+            all.push_back(std::move(r));
+          },
+          [&](int64_t line, const std::string&) {
+            ++skipped;
+            std::fprintf(stderr, "lctx: warning: %s:%lld: skipped a line that is not valid JSON (a damaged record)\n",
+                         f.c_str(), static_cast<long long>(line));
+          });
   std::sort(all.begin(), all.end(), [](const Record& a, const Record& b) { return a.key < b.key; });
   if (duplicates) *duplicates = dup;
   return all;

@@ -71,8 +71,13 @@ std::string str_field(const json& j, const char* k) {
   return "";
 }
 
+// A positive integer field (lengths), 0 when absent or not a positive integer below 2^62.
 int64_t int_field(const json& j, const char* k) {
-  if (j.is_object() && j.contains(k) && j[k].is_number()) return j[k].get<int64_t>();
+  if (!j.is_object() || !j.contains(k)) return 0;
+  const json& v = j[k];
+  if (v.is_number_integer() && !v.is_number_unsigned()) return std::max<int64_t>(0, v.get<int64_t>());
+  if (v.is_number_unsigned()) return v.get<uint64_t>() < (uint64_t(1) << 62) ? int64_t(v.get<uint64_t>()) : 0;
+  if (v.is_number_float() && v.get<double>() >= 1 && v.get<double>() < 4.6e18) return int64_t(v.get<double>());
   return 0;
 }
 
@@ -242,6 +247,8 @@ ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptio
   ScoreOptions check;
   apply_metric_option(check, opts.ruler_metric);
   apply_metric_option(check, opts.babilong_metric);
+  if (!opts.task.empty() && !known_task(canonical_task(opts.task)))
+    throw Error("--task: unknown task '" + opts.task + "' (RULER: niah_*, vt, cwe, fwe, qa_1, qa_2; BABILong: qa1-qa20)");
   int64_t forced_length = 0;
   if (!opts.length.empty()) forced_length = parse_length(opts.length);
 
@@ -264,6 +271,9 @@ ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptio
         throw Error(where(fc, line) + ": cannot tell the task (no lctx.task or task field, and the file name is "
                                       "not a task name); pass --task");
       task = canonical_task(task);
+      if (!known_task(task))
+        throw Error(where(fc, line) + ": unknown task '" + task.substr(0, 60) +
+                    "' (RULER: niah_*, vt, cwe, fwe, qa_1, qa_2; BABILong: qa1-qa20); pass --task");
       std::string suite = str_field(meta, "suite");
       if (suite.empty()) suite = str_field(j, "suite");
       if (suite.empty()) suite = suite_of_task(task) ? suite_of_task(task)->name : suites().front()->name;
