@@ -47,20 +47,41 @@ std::string join_path(const std::string& dir, const char* name) {
   return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
-void check_options(const TrainOptions& o) {
-  if (o.steps < 1) throw Error("train: --steps must be >= 1");
-  if (o.batch < 1) throw Error("train: --batch must be >= 1");
-  if (!(o.lr > 0)) throw Error("train: --lr must be > 0");
-  if (o.min_lr < 0 || o.min_lr > o.lr) throw Error("train: --min-lr must be in [0, lr]");
-  if (o.warmup < 0) throw Error("train: --warmup must be >= 0");
-  if (o.weight_decay < 0) throw Error("train: --weight-decay must be >= 0");
+}  // namespace
+
+void check_train_options(const TrainOptions& o) {
+  auto finite_in = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
+  if (o.steps < 1 || o.steps > 1000000000) throw Error("train: --steps must be in [1, 1e9]");
+  if (o.batch < 1 || o.batch > 1000000) throw Error("train: --batch must be in [1, 1e6]");
+  if (!finite_in(o.lr, 0, 10) || o.lr == 0) throw Error("train: --lr must be a finite number in (0, 10]");
+  if (!finite_in(o.min_lr, 0, o.lr)) throw Error("train: --min-lr must be in [0, lr]");
+  if (o.warmup < 0 || o.warmup > o.steps) throw Error("train: --warmup must be in [0, steps]");
+  if (!finite_in(o.weight_decay, 0, 10)) throw Error("train: --weight-decay must be a finite number in [0, 10]");
+  if (!finite_in(o.clip, 0, 1e9)) throw Error("train: --clip must be a finite number >= 0 (0: off)");
   if (o.save_every < 0) throw Error("train: --save-every must be >= 0");
+  if (o.log_every < 0) throw Error("train: --log-every must be >= 0");
   if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16")
     throw Error("train: precision must be auto, fp32 or bf16 (got '" + o.precision + "')");
   if (o.resume && o.out_dir.empty()) throw Error("train: --resume needs --out");
   if (o.full_selection_steps < 0) throw Error("train: --full-selection-steps must be >= 0");
   if (!std::isfinite(o.time_limit_s) || o.time_limit_s < 0) throw Error("train: --time-limit must be >= 0 seconds");
+  if (o.resume && o.force) throw Error("train: --resume and --force exclude each other");
+  if (!o.resume && !o.force && !o.out_dir.empty()) {
+    // A fresh run never overwrites a trained model, its trainer state or its log without being told to.
+    std::string held;
+    for (const char* name : {"model.safetensors", "config.json", kTrainerState, kTrainLog}) {
+      std::error_code ec;
+      const auto p = join_path(o.out_dir, name);
+      if (std::filesystem::exists(p, ec) && !(std::string(name) == kTrainLog && std::filesystem::file_size(p, ec) == 0))
+        held += (held.empty() ? "" : ", ") + std::string(name);
+    }
+    if (!held.empty())
+      throw Error("train: " + o.out_dir + " already holds a trained model (" + held +
+                  "); pass --resume to continue it, --force to overwrite it, or use another --out");
+  }
 }
+
+namespace {
 
 // Named tensors of the model that the state file carries (parameters and buffers).
 std::vector<std::pair<std::string, torch::Tensor>> model_tensors(Model& m) {
@@ -165,7 +186,9 @@ void trim_log(const std::string& path, int64_t step) {
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > step) continue;
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer() ||
+        j["step"].get<int64_t>() > step)
+      continue;
     kept += line + "\n";
   }
   in.close();
@@ -208,7 +231,7 @@ torch::Tensor batch_loss(Model& model, const Batch& b) {
 
 TrainResult train(Model& model, const BatchSource& source, const TrainOptions& opt,
                   const std::function<void(const StepLog&)>& on_step) {
-  check_options(opt);
+  check_train_options(opt);
   const auto dev = model_device(model);
   const bool bf16 = opt.precision == "bf16" || (opt.precision == "auto" && dev.is_cuda());
   if (bf16 && !dev.is_cuda()) throw Error("train: bf16 autocast is supported on CUDA only (use fp32 on CPU)");
@@ -244,13 +267,15 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     if (!opt.quiet) std::cerr << "train: resumed at step " << pr.step << " from " << state_path << "\n";
   } else {
     torch::manual_seed(opt.seed);
-    if (!log_path.empty()) write_file_atomic(log_path, "");
   }
+  // A fresh run replaces the log at its first step, so a run that fails before it leaves the old log whole.
   std::ofstream log;
-  if (!log_path.empty()) {
-    log.open(log_path, std::ios::app);
+  bool log_pending = !log_path.empty();
+  auto open_log = [&] {
+    log_pending = false;
+    log.open(log_path, opt.resume ? std::ios::app : std::ios::trunc);
     if (!log) throw Error("cannot write " + log_path);
-  }
+  };
 
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
@@ -337,6 +362,7 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     L.tokens = tokens;
     L.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
     L.tokens_per_s = L.elapsed_s > 0 ? double(tokens - tokens0) / L.elapsed_s : 0;
+    if (log_pending) open_log();
     if (log.is_open()) {
       nlohmann::json j = {{"step", L.step},       {"loss", L.loss},         {"lr", L.lr},
                           {"grad_norm", L.grad_norm}, {"tokens", L.tokens}, {"tokens_per_s", L.tokens_per_s},

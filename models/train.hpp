@@ -32,13 +32,14 @@ struct TrainOptions {
   double min_lr = 1e-4;        // cosine floor, reached at the last step
   double weight_decay = 0.1;   // AdamW decoupled decay, on matrices (dim >= 2) only
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-  double clip = 1.0;           // global gradient-norm clip (<= 0: off)
+  double clip = 1.0;           // global gradient-norm clip (0: off)
   uint64_t seed = 1;           // torch RNG seed (init is the caller's; this drives Gumbel noise, dropout)
   std::string precision = "auto";  // "auto" (bf16 autocast on CUDA, fp32 on CPU) | "fp32" | "bf16"
   int64_t save_every = 0;      // checkpoint + trainer state every N steps (0: only at the end)
   int64_t log_every = 10;      // stderr progress line every N steps (the JSONL log has every step)
   std::string out_dir;         // "" = no files at all (tests)
   bool resume = false;         // continue from out_dir/trainer_state.pt
+  bool force = false;          // a fresh run may overwrite the trained model, state and log in out_dir
   bool quiet = false;          // no stderr progress
   bool save_model = true;      // write the model checkpoint (save_checkpoint) into out_dir with the state
   // Selection warm-up (UltraLong's recipe): for steps < full_selection_steps the model's training forward
@@ -68,6 +69,11 @@ struct TrainResult {
   double train_seconds = 0;    // training time summed over all segments of the run (resumed ones included)
   int64_t segments = 1;        // invocations that trained this run (1 + resumes)
 };
+
+// Refuses bad options (non-finite or out-of-range numbers) and, for a fresh run without `force`, an out_dir
+// that already holds a trained model, trainer state or log. train() calls it first; callers may call it before
+// any expensive setup. Throws lctx::Error.
+void check_train_options(const TrainOptions& o);
 
 // Learning rate at a 0-based step: linear warmup to lr over `warmup` steps, then cosine to min_lr at steps-1.
 double lr_at(const TrainOptions& o, int64_t step);

@@ -27,7 +27,7 @@ for arch in "$@"; do
   cfg=${CONFIG-}
   if [ -z "${CONFIG+set}" ] && [ "$arch" = hsa ]; then cfg=assets/configs/hsa-tiny.json; fi
   if [ -n "$cfg" ]; then config=(--config "$cfg"); fi
-  resume=()
+  resume=(--force)   # a fresh run replaces what an earlier one left in $work
   if [ "${RESUME:-0}" = 1 ] && [ -f "$work/trainer_state.pt" ]; then resume=(--resume); fi
   echo "== $name: $STEPS steps x $BATCH x $CONTEXT, mix $MIX" >&2
   "$LCTX" train --arch "$arch" --preset tiny --context "$CONTEXT" --lengths "$LENGTHS" --mix "$MIX" \

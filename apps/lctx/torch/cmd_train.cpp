@@ -31,7 +31,7 @@ struct TrainOpts {
   double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0, time_limit = 0;
   uint64_t seed = 1;
   int threads = 0;
-  bool resume = false;
+  bool resume = false, force = false;
 };
 
 // The keys of --config (a JSON object of architecture keys, or a checkpoint's config.json), {} without one.
@@ -113,6 +113,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
                  "seconds of training in this invocation (0: none); when the next step would pass it, save the "
                  "checkpoint and trainer state and exit 0 (continue with --resume)")
       ->capture_default_str();
+  app.add_flag("--force", o->force, "start afresh even when OUT holds a trained model (overwrites it)");
   app.add_option("--init-from", o->init_from,
                  "start from this checkpoint's weights and architecture (fresh optimizer and schedule; a second "
                  "training stage, e.g. longer context after a short-context curriculum)");
@@ -168,6 +169,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
     t.resume = o->resume;
     t.full_selection_steps = o->full_selection_steps;
     t.time_limit_s = o->time_limit;
+    t.force = o->force;
     nlohmann::json recipe = {{"arch", o->arch},          {"preset", o->preset},   {"steps", o->steps},
                              {"batch", o->batch},        {"lr", o->lr},           {"warmup", o->warmup},
                              {"min_lr", o->min_lr},      {"weight_decay", o->weight_decay},
