@@ -8,8 +8,10 @@ DATA=${LCTX_DATA:-$ROOT/data}
 APT_PKGS=(build-essential cmake ninja-build git pkg-config ca-certificates
   libtorch-dev libopenblas0-pthread libsentencepiece-dev sentencepiece nlohmann-json3-dev
   catch2 libbenchmark-dev libcli11-dev libcpp-httplib-dev wordnet-base wamerican bible-kjv
+  clang-14 libclang-rt-14-dev
   slurm-wlm slurmctld slurmd slurm-client munge unicode-data)
-# slurm-*, munge: the one-node cluster of tests/slurm (daemons started by the test itself, never as services).
+# clang-14 + libclang-rt-14-dev: libFuzzer, ASan and UBSan for scripts/fuzz.sh. slurm-*, munge: the one-node
+# cluster of tests/slurm (daemons started by the test itself, never as services).
 [ "${LCTX_WITH_BROWSER:-0}" = 1 ] && APT_PKGS+=(chromium)
 command -v npm >/dev/null || APT_PKGS+=(npm)
 
