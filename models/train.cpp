@@ -55,7 +55,7 @@ void check_train_options(const TrainOptions& o) {
   if (o.batch < 1 || o.batch > 1000000) throw Error("train: --batch must be in [1, 1e6]");
   if (!finite_in(o.lr, 0, 10) || o.lr == 0) throw Error("train: --lr must be a finite number in (0, 10]");
   if (!finite_in(o.min_lr, 0, o.lr)) throw Error("train: --min-lr must be in [0, lr]");
-  if (o.warmup < 0 || o.warmup > o.steps) throw Error("train: --warmup must be in [0, steps]");
+  if (o.warmup < 0 || o.warmup > 1000000000) throw Error("train: --warmup must be in [0, 1e9]");
   if (!finite_in(o.weight_decay, 0, 10)) throw Error("train: --weight-decay must be a finite number in [0, 10]");
   if (!finite_in(o.clip, 0, 1e9)) throw Error("train: --clip must be a finite number >= 0 (0: off)");
   if (o.save_every < 0) throw Error("train: --save-every must be >= 0");
