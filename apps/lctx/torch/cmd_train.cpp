@@ -190,6 +190,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
                             " holds a run with another arch, batch, selection warm-up or data mixture");
       }
     }
+    lctx::models::check_train_options(t);  // before anything is printed or written
     int64_t params = 0;
     for (const auto& p : model->parameters()) params += p.numel();
     std::fprintf(stderr, "train: %s/%s, %.2fM parameters, context %lld, batch %lld, %lld steps, mix %s, device %s\n",
