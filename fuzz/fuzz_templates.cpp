@@ -5,6 +5,7 @@
 #include <string>
 
 #include "tasks/babilong/babilong.hpp"
+#include "tasks/catalog.hpp"
 #include "core/error.hpp"
 #include "tasks/ruler/ruler.hpp"
 
@@ -18,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     auto j = lctx::babilong::parse_templates(body, "fuzz.json");
-    if (!j["tasks"]["qa20"]["post_prompt"].is_string()) std::abort();
+    for (const auto& task : lctx::babilong_catalog().names())
+      if (!j["tasks"][task]["post_prompt"].is_string()) std::abort();
   } catch (const lctx::Error&) {
   }
   return 0;

@@ -8,64 +8,6 @@
 
 namespace lctx::models {
 
-// ---- ConfigReader ---------------------------------------------------------------------------------------
-ConfigReader::ConfigReader(const nlohmann::json& j, std::string what) : j_(j), what_(std::move(what)) {
-  if (!j_.is_object()) throw Error(what_ + ": expected a JSON object");
-}
-bool ConfigReader::has(const std::string& key) const { return j_.contains(key); }
-void ConfigReader::fail(const std::string& msg) const { throw Error(what_ + ": " + msg); }
-
-int64_t ConfigReader::get_int(const std::string& key, int64_t def, int64_t min) {
-  used_.insert(key);
-  if (!j_.contains(key)) return def;
-  const auto& v = j_.at(key);
-  int64_t r = 0;
-  if (v.is_number_integer()) {
-    r = v.get<int64_t>();
-  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
-             std::fabs(v.get<double>()) < 9.0e18) {
-    r = int64_t(v.get<double>());
-  } else {
-    fail("'" + key + "' must be an integer, got " + v.dump().substr(0, 60));
-  }
-  if (r < min) fail("'" + key + "' must be >= " + std::to_string(min) + ", got " + std::to_string(r));
-  return r;
-}
-double ConfigReader::get_double(const std::string& key, double def, double min) {
-  used_.insert(key);
-  if (!j_.contains(key)) return def;
-  const auto& v = j_.at(key);
-  if (!v.is_number()) fail("'" + key + "' must be a number, got " + v.dump().substr(0, 60));
-  double r = v.get<double>();
-  if (!(r >= min) || !std::isfinite(r)) fail("'" + key + "' must be >= " + std::to_string(min) + ", got " + v.dump().substr(0, 60));
-  return r;
-}
-bool ConfigReader::get_bool(const std::string& key, bool def) {
-  used_.insert(key);
-  if (!j_.contains(key)) return def;
-  const auto& v = j_.at(key);
-  if (!v.is_boolean()) fail("'" + key + "' must be true or false, got " + v.dump().substr(0, 60));
-  return v.get<bool>();
-}
-std::string ConfigReader::get_string(const std::string& key, const std::string& def,
-                                     const std::set<std::string>& allowed) {
-  used_.insert(key);
-  if (!j_.contains(key)) return def;
-  const auto& v = j_.at(key);
-  if (!v.is_string()) fail("'" + key + "' must be a string, got " + v.dump().substr(0, 60));
-  auto s = v.get<std::string>();
-  if (!allowed.empty() && !allowed.count(s)) {
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    fail("'" + key + "' must be one of " + list + ", got '" + s + "'");
-  }
-  return s;
-}
-void ConfigReader::finish() const {
-  for (auto it = j_.begin(); it != j_.end(); ++it)
-    if (!used_.count(it.key())) fail("unknown key '" + it.key().substr(0, 60) + "'");
-}
-
 // ---- RMSNorm --------------------------------------------------------------------------------------------
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));

@@ -1,7 +1,6 @@
 // Reusable LibTorch blocks for lctx's built-in models: RMSNorm, rotary embeddings at absolute positions,
 // SwiGLU MLP, causal sliding-window multi-head attention (full forward + streaming with a rolling K/V cache),
-// the pre-norm transformer block, token embedding + LM head, and a JSON config reader that rejects unknown
-// keys. Streaming forwards take the absolute position of their first token, so a sequence pushed in blocks of
+// the pre-norm transformer block, token embedding + LM head (the JSON config reader is in config.hpp). Streaming forwards take the absolute position of their first token, so a sequence pushed in blocks of
 // any size sees exactly the rotations, masks and keys of one full forward.
 #pragma once
 #include <cstdint>
@@ -13,27 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "models/config.hpp"
+
 namespace lctx::models {
-
-// ---- config parsing -------------------------------------------------------------------------------------
-// Reads typed keys (with defaults) from a JSON object and, in finish(), throws lctx::Error naming the first
-// key that was never read. `what` prefixes messages ("swa config").
-class ConfigReader {
- public:
-  ConfigReader(const nlohmann::json& j, std::string what);
-  int64_t get_int(const std::string& key, int64_t def, int64_t min = 1);
-  double get_double(const std::string& key, double def, double min = 0.0);
-  bool get_bool(const std::string& key, bool def);
-  std::string get_string(const std::string& key, const std::string& def, const std::set<std::string>& allowed = {});
-  bool has(const std::string& key) const;
-  void finish() const;  // unknown keys -> lctx::Error
-  [[noreturn]] void fail(const std::string& msg) const;
-
- private:
-  const nlohmann::json& j_;
-  std::string what_;
-  std::set<std::string> used_;
-};
 
 // ---- RMSNorm --------------------------------------------------------------------------------------------
 struct RMSNormImpl : torch::nn::Module {

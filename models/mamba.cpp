@@ -8,48 +8,6 @@
 
 namespace lctx::models {
 
-MambaConfig MambaConfig::preset(const std::string& name) {
-  MambaConfig c;
-  if (name == "tiny") {
-    c.d_model = 128; c.n_layers = 8;
-  } else if (name == "small") {
-    c.d_model = 512; c.n_layers = 16;
-  } else {
-    throw Error("mamba config: unknown preset '" + name + "' (tiny, small)");
-  }
-  return c;
-}
-
-MambaConfig MambaConfig::from_json(const nlohmann::json& j) {
-  ConfigReader r(j, "mamba config");
-  if (r.get_string("kind", "mamba") != "mamba") r.fail("kind must be \"mamba\"");
-  MambaConfig d = r.has("preset") ? preset(r.get_string("preset", "", {"tiny", "small"})) : MambaConfig();
-  MambaConfig c;
-  c.vocab = r.get_int("vocab", d.vocab, 2);
-  c.d_model = r.get_int("d_model", d.d_model);
-  c.n_layers = r.get_int("n_layers", d.n_layers);
-  c.d_state = r.get_int("d_state", d.d_state);
-  c.d_conv = r.get_int("d_conv", d.d_conv);
-  c.expand = r.get_int("expand", d.expand);
-  c.dt_rank = r.get_int("dt_rank", d.dt_rank, 0);
-  c.dt_min = r.get_double("dt_min", d.dt_min, 1e-6);
-  c.dt_max = r.get_double("dt_max", d.dt_max, 1e-6);
-  c.norm_eps = r.get_double("norm_eps", d.norm_eps, 0.0);
-  c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
-  c.scan_chunk = r.get_int("scan_chunk", d.scan_chunk);
-  c.prefill_block = r.get_int("prefill_block", d.prefill_block);
-  r.finish();
-  if (c.dt_min > c.dt_max) r.fail("dt_min must be <= dt_max");
-  return c;
-}
-
-nlohmann::json MambaConfig::to_json() const {
-  return {{"kind", "mamba"},     {"vocab", vocab},     {"d_model", d_model},   {"n_layers", n_layers},
-          {"d_state", d_state},  {"d_conv", d_conv},   {"expand", expand},     {"dt_rank", dt_rank},
-          {"dt_min", dt_min},    {"dt_max", dt_max},   {"norm_eps", norm_eps}, {"tie_embeddings", tie_embeddings},
-          {"scan_chunk", scan_chunk}, {"prefill_block", prefill_block}};
-}
-
 static torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
 }

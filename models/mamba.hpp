@@ -9,32 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "models/config.hpp"
 #include "models/layers.hpp"
 #include "models/model.hpp"
 
 namespace lctx::models {
-
-struct MambaConfig {
-  int64_t vocab = 8192;
-  int64_t d_model = 128;
-  int64_t n_layers = 8;
-  int64_t d_state = 16;
-  int64_t d_conv = 4;
-  int64_t expand = 2;
-  int64_t dt_rank = 0;          // 0 -> ceil(d_model / 16)
-  double dt_min = 0.001, dt_max = 0.1;  // initial range of softplus(dt_proj.bias)
-  double norm_eps = 1e-6;
-  bool tie_embeddings = true;
-  int64_t scan_chunk = 64;      // chunk of the parallel scan (training / autograd path)
-  int64_t prefill_block = 4096; // streamed blocks longer than this are processed in pieces of this size
-
-  int64_t d_inner() const { return expand * d_model; }
-  int64_t rank() const { return dt_rank > 0 ? dt_rank : (d_model + 15) / 16; }
-  static MambaConfig preset(const std::string& name);  // "tiny" | "small"
-  // Keys: the field names, "kind" ("mamba") and "preset" (applied first). Unknown keys -> lctx::Error.
-  static MambaConfig from_json(const nlohmann::json& j);
-  nlohmann::json to_json() const;
-};
 
 struct MambaLayerState {
   torch::Tensor conv;  // [B, d_inner, d_conv-1]: the last conv inputs, oldest first

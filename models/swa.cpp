@@ -7,47 +7,6 @@
 
 namespace lctx::models {
 
-SwaConfig SwaConfig::preset(const std::string& name) {
-  SwaConfig c;
-  if (name == "tiny") {
-    c.d_model = 128; c.n_layers = 4; c.n_heads = 4; c.window = 256;
-  } else if (name == "small") {
-    c.d_model = 512; c.n_layers = 8; c.n_heads = 8; c.window = 512;
-  } else {
-    throw Error("swa config: unknown preset '" + name + "' (tiny, small)");
-  }
-  return c;
-}
-
-SwaConfig SwaConfig::from_json(const nlohmann::json& j) {
-  ConfigReader r(j, "swa config");
-  if (r.get_string("kind", "swa") != "swa") r.fail("kind must be \"swa\"");
-  SwaConfig d = r.has("preset") ? preset(r.get_string("preset", "", {"tiny", "small"})) : SwaConfig();
-  SwaConfig c;
-  c.vocab = r.get_int("vocab", d.vocab, 2);
-  c.d_model = r.get_int("d_model", d.d_model);
-  c.n_layers = r.get_int("n_layers", d.n_layers);
-  c.n_heads = r.get_int("n_heads", d.n_heads);
-  c.window = r.get_int("window", d.window);
-  c.mlp_hidden = r.get_int("mlp_hidden", d.mlp_hidden, 0);
-  c.rope_base = r.get_double("rope_base", d.rope_base, 1.0);
-  c.norm_eps = r.get_double("norm_eps", d.norm_eps, 0.0);
-  c.tie_embeddings = r.get_bool("tie_embeddings", d.tie_embeddings);
-  c.qk_norm = r.get_bool("qk_norm", d.qk_norm);
-  c.prefill_block = r.get_int("prefill_block", d.prefill_block);
-  r.finish();
-  if (c.d_model % c.n_heads) r.fail("d_model must be a multiple of n_heads");
-  if ((c.d_model / c.n_heads) % 2) r.fail("head dim (d_model / n_heads) must be even for RoPE");
-  return c;
-}
-
-nlohmann::json SwaConfig::to_json() const {
-  return {{"kind", "swa"},           {"vocab", vocab},       {"d_model", d_model},
-          {"n_layers", n_layers},    {"n_heads", n_heads},   {"window", window},
-          {"mlp_hidden", mlp_hidden}, {"rope_base", rope_base}, {"norm_eps", norm_eps},
-          {"tie_embeddings", tie_embeddings}, {"prefill_block", prefill_block}, {"qk_norm", qk_norm}};
-}
-
 int64_t SwaState::bytes() const {
   int64_t b = 0;
   for (const auto& c : caches) b += c.bytes();

@@ -11,7 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks/core.hpp"
+#include "core/error.hpp"
+#include "core/files.hpp"
 #include "tests/catch.hpp"
 
 namespace fs = std::filesystem;
@@ -47,7 +48,7 @@ void check_error(const std::string& args, const std::string& needle) {
 
 // The built-in RULER templates with one field replaced.
 std::string ruler_templates_with(const std::string& section, const std::string& field, const std::string& text) {
-  auto j = json::parse(slurp(std::string(LCTX_SOURCE_DIR) + "/tasks/templates/ruler.json"));
+  auto j = json::parse(slurp(std::string(LCTX_SOURCE_ROOT) + "/tasks/templates/ruler.json"));
   j[section][field] = text;
   return j.dump(1);
 }
@@ -88,7 +89,7 @@ TEST_CASE("generate --templates: an unknown {placeholder} is refused", "[reliabi
   INFO(r.out);
   CHECK(r.rc == 0);
   // BABILong templates are used as they are: a placeholder would reach every prompt literally.
-  auto b = json::parse(slurp(std::string(LCTX_SOURCE_DIR) + "/tasks/templates/babilong.json"));
+  auto b = json::parse(slurp(std::string(LCTX_SOURCE_ROOT) + "/tasks/templates/babilong.json"));
   b["tasks"]["qa1"]["post_prompt"] = "Answer with {answer_format}.";
   put(d + "/bl.json", b.dump());
   check_error("generate --suite babilong --tasks qa1 --lengths 1k --samples 1 --templates " + d + "/bl.json --out " +

@@ -318,8 +318,14 @@ TEST_CASE("report: input errors") {
   recs[1].erase("score");
   write_jsonl(base + "/bad/results.jsonl", {recs[0], recs[1]});
   REQUIRE_THROWS_WITH(load_results({base + "/bad"}), base + "/bad/results.jsonl:2: missing number field 'score'");
-  lctx::write_file_atomic(base + "/bad/results.jsonl", recs[0].dump() + "\n{oops}\n");
-  REQUIRE_THROWS_AS(load_results({base + "/bad"}), lctx::Error);
+  // A line that is not JSON is damaged, not a record: skipped (and named on stderr), the others kept.
+  lctx::write_file_atomic(base + "/bad/results.jsonl", recs[0].dump() + "\n{oops}\n" + recs[2].dump() + "\n");
+  REQUIRE(load_results({base + "/bad"}).size() == 2);
+  // A line that is JSON but not a valid record is an error naming FILE:LINE.
+  auto neg = recs[2];
+  neg["length"] = -5;
+  lctx::write_file_atomic(base + "/bad/results.jsonl", recs[0].dump() + "\n" + neg.dump() + "\n");
+  REQUIRE_THROWS_WITH(load_results({base + "/bad"}), lctx_test::Contains(base + "/bad/results.jsonl:2"));
 }
 
 TEST_CASE("report --score teacher-forced: aggregates the records' teacher_forced, leaves out the others") {
