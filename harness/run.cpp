@@ -228,20 +228,63 @@ RunPlan plan_run(const RunOptions& opt) {
   return p;
 }
 
+namespace {
+
+// A folder without run.json (deleted, or from a copy): the settings that records carry (tokenizer_hash,
+// max_new) must match this run's, or the folder would mix settings silently.
+void check_records_settings(const RunOptions& opt, const std::string& tok_hash) {
+  for (auto& f : results_files(opt.out)) {
+    for (auto& r : read_records(f)) {
+      const std::string th = r.contains("tokenizer_hash") && r["tokenizer_hash"].is_string()
+                                 ? r["tokenizer_hash"].get<std::string>() : std::string();
+      if (!th.empty() && th != tok_hash)
+        throw Error(opt.out + " has no run.json and " + f + " holds records made with tokenizer " + th +
+                    ", not this run's " + tok_hash + "; use another --out folder");
+      if (!r.contains("max_new") || !r["max_new"].is_number_integer()) continue;
+      int64_t want = opt.max_new;
+      if (want == 0) {  // the task's tokens_to_generate
+        const std::string suite = r.value("suite", std::string()), task = r.value("task", std::string());
+        const SuiteInfo* si = nullptr;
+        for (const SuiteInfo* s : suites())
+          if (s->name == suite) si = s;
+        const TaskInfo* ti = si ? si->find(task) : nullptr;
+        if (!ti) continue;
+        want = ti->tokens_to_generate;
+      }
+      if (r["max_new"].get<int64_t>() != want)
+        throw Error(opt.out + " has no run.json and " + f + " holds records made with max_new " +
+                    std::to_string(r["max_new"].get<int64_t>()) + ", not this run's " + std::to_string(want) +
+                    "; use another --out folder");
+    }
+  }
+}
+
+}  // namespace
+
 RunOutput open_output(const RunOptions& opt, const RunPlan& plan) {
   ensure_dir(opt.out);
+  const int shard_i = opt.shard.index, shard_n = opt.shard.count;
+  RunOutput o;
+  const std::string results_path = (fs::path(opt.out) / results_file_name(shard_i, shard_n)).string();
+  o.lock = std::make_unique<RunLock>(opt.out, results_path, shard_n > 1);
   const std::string tok_hash = plan.res.tokenizer->hash();
   json settings = run_settings(opt, tok_hash);
   json fingerprints = json::object();
   for (auto& m : plan.models)
     if (m.builtin()) fingerprints[m.spec] = checkpoint_fingerprint(m.path);
   json carried = json::object();
+  bool had_run_file = false;
   for (auto& e : list_dir(opt.out)) {
     const std::string& name = e.name;
     if (name.rfind("run", 0) != 0 || fs::path(name).extension() != ".json" || name.find(".tmp") != std::string::npos)
       continue;
     auto prev = json::parse(read_file(e.path), nullptr, false);
-    if (!prev.is_object() || !prev.contains("settings")) continue;
+    if (!prev.is_object() || !prev.contains("settings") || !prev["settings"].is_object())
+      throw Error(e.path + " is not a valid run file (" +
+                  (prev.is_discarded() ? std::string("not JSON") : std::string("no \"settings\" object")) +
+                  "), so the settings of the results in " + opt.out +
+                  " cannot be checked; delete it (the records are then checked instead) or use another --out");
+    had_run_file = true;
     if (prev["settings"] != settings) {
       std::string diff;
       for (auto& [k, v] : settings.items())
@@ -260,7 +303,7 @@ RunOutput open_output(const RunOptions& opt, const RunPlan& plan) {
       }
     }
   }
-  const int shard_i = opt.shard.index, shard_n = opt.shard.count;
+  if (!had_run_file) check_records_settings(opt, tok_hash);
   json run_json = {{"schema", "lctx.run/1"},
                    {"argv", opt.argv},
                    {"settings", settings},
@@ -289,12 +332,18 @@ RunOutput open_output(const RunOptions& opt, const RunPlan& plan) {
                                      : "run.json";
   write_file_atomic((fs::path(opt.out) / run_name).string(), run_json.dump(2) + "\n");
 
-  RunOutput o;
-  o.store = std::make_unique<ResultStore>((fs::path(opt.out) / results_file_name(shard_i, shard_n)).string());
-  if (o.store->truncated_bytes() > 0 && !opt.quiet)
+  o.store = std::make_unique<ResultStore>(results_path);
+  if (o.store->truncated_bytes() > 0)  // warnings about the folder's data print under -q too
     std::fprintf(stderr, "lctx run: dropped an incomplete last record (%lld bytes) from %s\n",
                  static_cast<long long>(o.store->truncated_bytes()), o.store->path().c_str());
-  for (auto& f : results_files(opt.out)) read_keys(f, o.done);
+  for (auto& f : results_files(opt.out)) {
+    std::vector<int64_t> bad;
+    read_keys(f, o.done, &bad);
+    // A damaged line is not a record: its item is done again, and readers skip the line (lctx report names it).
+    if (!bad.empty())
+      std::fprintf(stderr, "lctx: warning: %s:%lld: skipped %zu damaged line(s) (not JSON records); their items are "
+                   "run again\n", f.c_str(), static_cast<long long>(bad.front()), bad.size());
+  }
   return o;
 }
 

@@ -68,7 +68,11 @@ RunPlan plan_run(const RunOptions& opt);
 
 // 2. Where results go: checks that OUT holds results of the same settings and weights only, writes
 // run.json (or run.shard-i-of-N.json), opens the append-only results file and reads the keys already done.
+// The folder is locked first (RunLock: a second `lctx run` on the same --out fails with a one-line error instead
+// of writing every record twice). Without a run file, the records' tokenizer and max_new are checked instead;
+// a run file that is not a valid one is an error.
 struct RunOutput {
+  std::unique_ptr<RunLock> lock;  // held until the run ends (declared first: released last)
   std::unique_ptr<ResultStore> store;
   std::set<std::string> done;
 };

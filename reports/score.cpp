@@ -1,6 +1,7 @@
 #include "reports/score.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -278,12 +279,23 @@ ScoreSummary score_files(const std::vector<std::string>& files, const ScoreOptio
       if (suite.empty()) suite = str_field(j, "suite");
       if (suite.empty()) suite = suite_of_task(task) ? suite_of_task(task)->name : suites().front()->name;
 
+      // A length that is a number must be a count: a negative or fractional one is an error, never "unknown".
+      auto length_field = [&](const json& o, const char* k) -> int64_t {
+        if (o.is_object() && o.contains(k) && o[k].is_number()) {
+          const json& v = o[k];
+          const bool count = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0) ||
+                             (v.is_number_float() && v.get<double>() >= 0 && v.get<double>() == std::floor(v.get<double>()));
+          if (!count)
+            throw Error(where(fc, line) + ": '" + k + "' must be a non-negative integer, got " + v.dump().substr(0, 40));
+        }
+        return int_field(o, k);
+      };
       int64_t length = forced_length;
-      if (!length) length = int_field(meta, "length");
-      if (!length) length = int_field(meta, "target_length");  // lctx generate's RULER records
-      if (!length && str_field(j, "schema").rfind("lctx.result", 0) == 0) length = int_field(j, "length");
+      if (!length) length = length_field(meta, "length");
+      if (!length) length = length_field(meta, "target_length");  // lctx generate's RULER records
+      if (!length && str_field(j, "schema").rfind("lctx.result", 0) == 0) length = length_field(j, "length");
       if (!length) length = fc.length_from_path;
-      if (!length) length = int_field(j, "length");
+      if (!length) length = length_field(j, "length");
 
       const bool babilong_style = j.contains("target");
       std::string pred;

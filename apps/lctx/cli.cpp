@@ -87,7 +87,13 @@ int main(int argc, char** argv, std::string (*describe)(const std::exception&)) 
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-      return app.exit(e);
+      // --help and --version print as CLI11 formats them; a parse error is one line like every other error.
+      if (e.get_exit_code() == 0) return app.exit(e);
+      std::string cmd;
+      for (auto& [sub, run] : runners)
+        if (sub->parsed()) cmd = " " + sub->get_name();
+      std::fprintf(stderr, "lctx: error: %s (see lctx%s --help)\n", first_line(e.what()).c_str(), cmd.c_str());
+      return 2;
     }
     for (auto& [sub, run] : runners)
       if (sub->parsed()) return run();

@@ -411,12 +411,14 @@ lctx::cli::Command reg("generate", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   lctx::cli::add_task_inputs(app, o->in);
   lctx::cli::add_lengths(app, o->lengths, "comma-separated target lengths in tokens: 4k,8k,...,32m (default 4k)");
-  app.add_option("--samples", o->samples, "samples per task and length (default 100)");
+  lctx::cli::add_int(app, "--samples", o->samples, 1, lctx::cli::kMaxSamples, "samples per task and length");
   lctx::cli::add_seed(app, o->seed);
   lctx::cli::add_depths(app, o->depths, "fixed needle depths in percent, e.g. 0,25,50,75,100 (one file per depth)");
-  app.add_option("--threads", o->threads, "worker threads (default: all cores)");
+  lctx::cli::add_int(app, "--threads", o->threads, 0, lctx::cli::kMaxThreads, "worker threads (0: all cores)");
   app.add_option("--out", o->out, "output folder (files as --layout says) and OUT/manifest.json");
-  app.add_option("--index", o->index, "print only sample I (one JSONL line per task/length) to stdout");
+  lctx::cli::add_int(app, "--index", o->index, 0, int64_t(1) << 53,
+                     "print only sample I (one JSONL line per task/length) to stdout")
+      ->default_str("");
   app.add_option("--layout", o->layout,
                  "lctx: OUT/<suite>/<task>/<length>.jsonl (default); ruler: OUT/<length>/<task>/validation.jsonl "
                  "(RULER's tree, for its call_api.py/evaluate.py); babilong: OUT/data/<task>/<len>.json + README.md "

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "apps/lctx/command.hpp"
+#include "apps/lctx/options.hpp"
 #include "reports/report.hpp"
 #include "core/error.hpp"
 
@@ -21,8 +22,7 @@ lctx::cli::Command reg("report", [](CLI::App& app) {
   app.add_option("dirs", o->dirs, "Run folders holding results.jsonl or results.*.jsonl shards (or .jsonl files)")
       ->required();
   app.add_option("--out", o->out, "Output folder")->required();
-  app.add_option("--threshold", o->threshold, "Accuracy (%) for the effective context length")
-      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  lctx::cli::add_number(app, "--threshold", o->threshold, 0, 100, "Accuracy (%) for the effective context length");
   app.add_option("--title", o->title, "Report title")->capture_default_str();
   app.add_option("--score", o->score,
                  "per-sample score to aggregate: score (the task metric) | teacher-forced (built-in models' "

@@ -106,7 +106,11 @@ int main(int argc, char** argv) {
   // Simple 1:1 mappings as (code point, lowercase) pairs; multi-code-point ones separately.
   out += "static constexpr uint32_t kLower1[][2] = {\n";
   for (auto& [cp, lo] : lower)
-    if (lo.size() == 1) out += "  {0x" + [&] { char b[32]; std::snprintf(b, sizeof b, "%X, 0x%X", cp, lo[0]); return std::string(b); }() + "},\n";
+    if (lo.size() == 1) {
+      char b[48];
+      std::snprintf(b, sizeof b, "  {0x%X, 0x%X},\n", cp, lo[0]);
+      out += b;
+    }
   out += "};\n";
   out += "struct LowerMulti { uint32_t cp; uint32_t n; uint32_t to[3]; };\n";
   out += "static constexpr LowerMulti kLowerMulti[] = {\n";

@@ -175,3 +175,45 @@ TEST_CASE("report A B: conflicting records of one key are an error, never silent
   put(d + "/e/results.jsonl", record(5, 1, "bbbb").dump() + "\n");
   check_error("report " + d + "/a " + d + "/e --out " + d + "/rep", "has records made with two tokenizers");
 }
+
+TEST_CASE("generate, score, report: nonsense numbers and unknown options are one-line errors", "[reliability]") {
+  auto d = tmpdir("opts");
+  const std::string gen = "generate --suite ruler --tasks niah_single_1 --lengths 1k --samples 1 --out " + d + "/g";
+  put(d + "/niah_single_1/4k.jsonl", json({{"pred", "x"}, {"outputs", {"x"}}}).dump() + "\n");
+  put(d + "/run/results.jsonl", record(0, 1).dump() + "\n");
+  const std::string score = "score " + d + "/niah_single_1/4k.jsonl --out " + d + "/s.json";
+  const std::string report = "report " + d + "/run --out " + d + "/rep";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {gen + " --index -1", "--index must be an integer in [0, "},
+      {gen + " --index -5", "--index must be an integer in [0, "},
+      {gen + " --index 1.5", "--index must be an integer"},
+      {gen + " --threads -1", "--threads must be an integer in [0, 1024], got '-1'"},
+      {gen + " --threads 100000", "--threads must be an integer in [0, 1024]"},
+      {gen + " --samples 99999999999", "--samples must be an integer in [1, 1000000], got '99999999999'"},
+      {gen + " --samples 0", "--samples must be an integer in [1, 1000000]"},
+      {gen + " --samples abc", "--samples must be an integer"},
+      {gen + " --seed -1", "bad --seed '-1': expected an integer in [0, 2^63)"},
+      {gen + " --seed 18446744073709551615", "bit 63 set"},
+      {gen + " --seed 1e3", "bad --seed '1e3'"},
+      {gen + " --lengths -5", "bad length '-5'"},
+      {gen + " --lengths 99999m", "larger than 64G tokens"},
+      {gen + " --depths nan", "bad depth 'nan'"},
+      {gen + " --depths 101", "bad depth '101'"},
+      {gen + " --layout nosuch", "unknown layout 'nosuch'"},
+      {gen + " --bogus 1", "--bogus"},
+      {"generate --samples", "--samples"},
+      {score + " --length -5", "bad length '-5'"},
+      {score + " --metric nosuch", "nosuch"},
+      {report + " --threshold -1", "--threshold must be a finite number in [0, 100], got '-1'"},
+      {report + " --threshold nan", "--threshold must be a finite number in [0, 100], got 'nan'"},
+      {report + " --threshold 101", "--threshold must be a finite number in [0, 100]"},
+      {report + " --score nosuch", "nosuch"},
+  };
+  for (auto& [args, want] : cases) check_error(args, want);
+  CHECK(!fs::exists(d + "/g"));
+  CHECK(!fs::exists(d + "/rep"));
+  // A record's length that is not a count is an error naming FILE:LINE, never an unknown length.
+  put(d + "/p/niah_single_1/4k.jsonl",
+      json({{"pred", "x"}, {"outputs", {"x"}}, {"lctx", {{"length", -5}}}}).dump() + "\n");
+  check_error("score " + d + "/p/niah_single_1/4k.jsonl", "4k.jsonl:1: 'length' must be a non-negative integer, got -5");
+}

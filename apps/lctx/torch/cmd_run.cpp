@@ -17,16 +17,18 @@ lctx::cli::Command reg("run", [](CLI::App& app) {
   lctx::cli::add_task_inputs(app, r->in);
   lctx::cli::add_lengths(app, r->lengths, "comma-separated target lengths (4k,8k,128k,1m ...; default 4k)");
   lctx::cli::add_depths(app, r->depths, "needle depths in percent for NIAH-style tasks (e.g. 0,25,50,75,100)");
-  app.add_option("--samples", r->samples, "samples per (task, length, depth)")->capture_default_str();
+  lctx::cli::add_int(app, "--samples", r->samples, 1, lctx::cli::kMaxSamples, "samples per (task, length, depth)");
   lctx::cli::add_seed(app, r->seed);
   lctx::cli::add_builtin_options(app, r->builtin);
   lctx::cli::add_shard(app, r->shard);
-  app.add_option("--concurrency", r->concurrency, "openai models: requests in flight")->capture_default_str();
-  app.add_option("--timeout", r->timeout_s, "openai models: seconds per request attempt")->capture_default_str();
-  app.add_option("--retries", r->retries, "openai models: retries on timeouts, 429 and 5xx")->capture_default_str();
-  app.add_option("--backoff", r->backoff_s, "openai models: first retry delay in seconds (doubles each retry)")
-      ->capture_default_str();
-  app.add_option("--max-new", r->max_new, "tokens to generate (default: the task's tokens_to_generate)");
+  lctx::cli::add_int(app, "--concurrency", r->concurrency, 1, 1024, "openai models: requests in flight");
+  lctx::cli::add_number(app, "--timeout", r->timeout_s, 0.001, 86400,
+                        "openai models: seconds per request attempt (the whole attempt, connect to last byte)");
+  lctx::cli::add_int(app, "--retries", r->retries, 0, 100, "openai models: retries on timeouts, 429 and 5xx");
+  lctx::cli::add_number(app, "--backoff", r->backoff_s, 0, 3600,
+                        "openai models: first retry delay in seconds (doubles each retry)");
+  lctx::cli::add_int(app, "--max-new", r->max_new, 0, 1 << 20,
+                     "tokens to generate (0: the task's tokens_to_generate)");
   app.add_flag("--chat", r->chat, "openai models: use /chat/completions");
   app.add_flag("-q,--quiet", r->quiet, "no progress output");
   app.add_option("--out", r->out, "output folder (results.jsonl, run.json)")->required();

@@ -22,17 +22,15 @@ lctx::cli::Command reg("serve", [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_option("--model", o->model, lctx::cli::model_kind_list(":PATH"))->required();
   app.add_option("--host", o->serve.host, "address to listen on")->capture_default_str();
-  app.add_option("--port", o->serve.port, "port (0: any free port)")->capture_default_str();
+  lctx::cli::add_int(app, "--port", o->serve.port, 0, 65535, "port (0: any free port)");
   lctx::cli::add_builtin_options(app, o->builtin);
   lctx::cli::add_tokenizer(app, o->tokenizer);
-  app.add_option("--max-tokens-limit", o->serve.max_tokens_limit, "largest max_tokens accepted")
-      ->capture_default_str();
+  lctx::cli::add_int(app, "--max-tokens-limit", o->serve.max_tokens_limit, 1, 1 << 20, "largest max_tokens accepted");
   return [o]() -> int {
     lctx::models::configure_cpu_threads();
     auto spec = lctx::harness::parse_model_spec(o->model);
     if (!spec.builtin())
       throw lctx::Error("lctx serve serves built-in models only (" + lctx::cli::model_kind_list(":PATH") + ")");
-    if (o->serve.port < 0 || o->serve.port > 65535) throw lctx::Error("--port must be in [0, 65535]");
     auto tok = lctx::Tokenizer::load(o->tokenizer.empty() ? lctx::default_tokenizer_path() : o->tokenizer);
     lctx::harness::BuiltinModel model(spec, tok, o->builtin);
     lctx::harness::serve(model, o->serve, [&](int port) {

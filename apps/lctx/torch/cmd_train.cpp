@@ -79,12 +79,11 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
   app.add_option("--config", o->config_file,
                  "JSON file with architecture keys overriding the preset (with --init-from: overriding the "
                  "checkpoint's; weight shapes must not change, e.g. {\"selection_aux\": 0.5})");
-  app.add_option("--context", o->context, "training context T (tokens per row)")->capture_default_str();
+  lctx::cli::add_int(app, "--context", o->context, 16, int64_t(1) << 26, "training context T (tokens per row)");
   lctx::cli::add_lengths(app, o->lengths, "task sample lengths (CSV, each <= context; default: context)");
   app.add_option("--mix", o->mix, "data mixture NAME:WEIGHT,... (corpus, copy, copy-wide, niah, niah1, vt, babi, ruler/<task>, babilong/<task>)")
       ->capture_default_str();
-  app.add_option("--prompt-weight", o->prompt_weight, "loss weight of task prompt tokens (answer tokens: 1)")
-      ->capture_default_str();
+  lctx::cli::add_number(app, "--prompt-weight", o->prompt_weight, 0, 1e6, "loss weight of task prompt tokens (answer tokens: 1)");
   app.add_option("--loss-norm", o->loss_norm,
                  "token (every supervised token weighs the same) | row (every row weighs the same)")
       ->capture_default_str();
@@ -100,7 +99,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
   app.add_option("--precision", o->precision, "auto (bf16 autocast on CUDA) | fp32 | bf16")->capture_default_str();
   app.add_option("--save-every", o->save_every, "checkpoint every N steps (0: at the end only)")->capture_default_str();
   app.add_option("--log-every", o->log_every, "stderr progress every N steps")->capture_default_str();
-  app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
+  lctx::cli::add_int(app, "--threads", o->threads, 0, lctx::cli::kMaxThreads, "torch CPU threads (0: all cores)");
   lctx::cli::add_tokenizer(app, o->tokenizer);
   lctx::cli::add_haystack(app, o->haystack);
   app.add_option("--out", o->out, "output folder (checkpoint, trainer_state.pt, train_log.jsonl)")->required();
@@ -121,6 +120,25 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
     const auto override = config_keys(*o);
     const auto arch = arch_config(*o, override);  // validates arch/preset before any loading
     lctx::harness::parse_mix(o->mix);    // validates the mixture early
+    lctx::models::TrainOptions t;
+    t.steps = o->steps;
+    t.batch = o->batch;
+    t.lr = o->lr;
+    t.warmup = o->warmup;
+    t.min_lr = o->min_lr;
+    t.weight_decay = o->weight_decay;
+    t.clip = o->clip;
+    t.seed = o->seed;
+    t.precision = o->precision;
+    t.save_every = o->save_every;
+    t.log_every = o->log_every;
+    t.out_dir = o->out;
+    t.resume = o->resume;
+    t.full_selection_steps = o->full_selection_steps;
+    t.time_limit_s = o->time_limit;
+    t.force = o->force;
+    // Bad numbers and an --out holding a trained model are refused before anything is loaded, printed or written.
+    lctx::models::check_train_options(t);
     const auto device = o->device;
     lctx::models::configure_cpu_threads(o->threads);
 
@@ -153,23 +171,6 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
                         std::to_string(res.tokenizer->vocab_size()));
     model->to(device);
 
-    lctx::models::TrainOptions t;
-    t.steps = o->steps;
-    t.batch = o->batch;
-    t.lr = o->lr;
-    t.warmup = o->warmup;
-    t.min_lr = o->min_lr;
-    t.weight_decay = o->weight_decay;
-    t.clip = o->clip;
-    t.seed = o->seed;
-    t.precision = o->precision;
-    t.save_every = o->save_every;
-    t.log_every = o->log_every;
-    t.out_dir = o->out;
-    t.resume = o->resume;
-    t.full_selection_steps = o->full_selection_steps;
-    t.time_limit_s = o->time_limit;
-    t.force = o->force;
     nlohmann::json recipe = {{"arch", o->arch},          {"preset", o->preset},   {"steps", o->steps},
                              {"batch", o->batch},        {"lr", o->lr},           {"warmup", o->warmup},
                              {"min_lr", o->min_lr},      {"weight_decay", o->weight_decay},
@@ -190,7 +191,6 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
                             " holds a run with another arch, batch, selection warm-up or data mixture");
       }
     }
-    lctx::models::check_train_options(t);  // before anything is printed or written
     int64_t params = 0;
     for (const auto& p : model->parameters()) params += p.numel();
     std::fprintf(stderr, "train: %s/%s, %.2fM parameters, context %lld, batch %lld, %lld steps, mix %s, device %s\n",
@@ -229,12 +229,12 @@ lctx::cli::Command eval_cmd("train-eval", [](CLI::App& app) {
   app.add_option("--task", o->task, "task name (default: the first task of the suite's catalogue)");
   app.add_option_function<std::string>(
       "--length", [o](const std::string& s) { o->length = lctx::parse_length(s); }, "sample length (e.g. 512, 4k; default 512)");
-  app.add_option("--samples", o->samples, "number of samples")->capture_default_str();
-  app.add_option("--first-index", o->index0, "index of the first sample")->capture_default_str();
+  lctx::cli::add_int(app, "--samples", o->samples, 1, lctx::cli::kMaxSamples, "number of samples");
+  lctx::cli::add_int(app, "--first-index", o->index0, 0, int64_t(1) << 53, "index of the first sample");
   lctx::cli::add_seed(app, o->seed, "evaluation run seed (< 2^63; training seeds carry bit 63)");
-  app.add_option("--max-new", o->max_new, "generated tokens per sample (0: min(task's, 32))");
+  lctx::cli::add_int(app, "--max-new", o->max_new, 0, 1 << 20, "generated tokens per sample (0: min(task's, 32))");
   lctx::cli::add_builtin_options(app, o->run, "0: the checkpoint's prefill_block");
-  app.add_option("--threads", o->threads, "torch CPU threads (0: all cores)");
+  lctx::cli::add_int(app, "--threads", o->threads, 0, lctx::cli::kMaxThreads, "torch CPU threads (0: all cores)");
   lctx::cli::add_tokenizer(app, o->tokenizer);
   lctx::cli::add_haystack(app, o->haystack);
   app.add_option("--out", o->out, "write per-sample predictions (JSONL) here");
