@@ -31,7 +31,7 @@ run_one() {  # name
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "build-fuzz/fuzz/fuzz_$t" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-      -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$t-" "$work" >"build-fuzz/logs/$t.log" 2>&1 || rc=$?
+      -print_final_stats=1 -close_fd_mask=3 -artifact_prefix="build-fuzz/artifacts/$t-" "$work" >"build-fuzz/logs/$t.log" 2>&1 || rc=$?
   rm -rf "$work"
   local runs cov
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/logs/$t.log" | grep -o '[0-9]*$' || echo '?')
