@@ -35,13 +35,15 @@ struct Proc {
     posix_spawn_file_actions_destroy(&fa);
     return p;
   }
-  // Exit status (or 128 + signal).
+  int exit_code = -1;  // set once the child is reaped (by wait() or running())
+  // Exit status (or 128 + signal); the saved one when running() already reaped the child.
   int wait() {
     int st = 0;
-    if (pid <= 0) return -1;
+    if (pid <= 0) return exit_code;
     ::waitpid(pid, &st, 0);
     pid = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return exit_code;
   }
   bool running() {
     if (pid <= 0) return false;
@@ -49,6 +51,7 @@ struct Proc {
     pid_t r = ::waitpid(pid, &st, WNOHANG);
     if (r == pid) {
       pid = -1;
+      exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       return false;
     }
     return true;
@@ -66,9 +69,13 @@ struct Proc {
     }
   }
   Proc() = default;
-  Proc(Proc&& o) noexcept : pid(o.pid), out_path(std::move(o.out_path)), err_path(std::move(o.err_path)) { o.pid = -1; }
+  Proc(Proc&& o) noexcept
+      : pid(o.pid), out_path(std::move(o.out_path)), err_path(std::move(o.err_path)), exit_code(o.exit_code) {
+    o.pid = -1;
+  }
   Proc& operator=(Proc&& o) noexcept {
     std::swap(pid, o.pid);
+    std::swap(exit_code, o.exit_code);
     out_path = o.out_path;
     err_path = o.err_path;
     return *this;

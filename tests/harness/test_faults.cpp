@@ -293,7 +293,7 @@ TEST_CASE("serve: a second server on a busy port is refused; form-encoded bodies
   std::string err;
   int rc = run_cmd({lctx_test::lctx_bin(), "serve", "--model", "swa:" + ck, "--port", "0", "--max-tokens-limit", "-1"},
                    root(), nullptr, &err);
-  check_one_line_error(rc, err, "--max-tokens-limit must be in [1, 1048576]");
+  check_one_line_error(rc, err, "--max-tokens-limit must be an integer in [1, 1048576], got '-1'");
 }
 
 #endif  // LCTX_HAVE_HTTPLIB
