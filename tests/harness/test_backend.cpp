@@ -18,8 +18,10 @@
 #include "harness/run.hpp"
 #include "tasks/sample.hpp"
 #include "tests/catch.hpp"
+#include "tests/harness/matchers.hpp"
 
 using namespace lctx::harness;
+using lctx_harness_test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -71,13 +73,6 @@ class AnswerBackend : public Backend {
   std::function<int(const lctx::Sample&)> fault_;
 };
 
-std::string temp_dir(const std::string& tag) {
-  auto d = fs::temp_directory_path() / ("lctx-backend-" + tag + "-" + std::to_string(::getpid()));
-  lctx::remove_tree(d);
-  fs::create_directories(d);
-  return d.string();
-}
-
 RunOptions options(const std::string& out) {
   RunOptions o;
   o.models = {"openai:http://127.0.0.1:9/v1#answers"};  // never contacted: the test backend stands in
@@ -106,7 +101,7 @@ std::set<std::string> keys_of(const std::vector<nlohmann::json>& recs) {
 TEST_CASE("execute: any Backend runs the grid; parallelism bounds the prompts in flight") {
   for (int par : {1, 3}) {
     INFO("parallelism " << par);
-    const std::string dir = temp_dir("par" + std::to_string(par));
+    const std::string dir = temp_dir("backend-par" + std::to_string(par));
     RunOptions o = options(dir);
     Stats st;
     auto sum = run_with(o, [&] { return std::make_unique<AnswerBackend>(st, par); });
@@ -135,7 +130,7 @@ TEST_CASE("execute: any Backend runs the grid; parallelism bounds the prompts in
 }
 
 TEST_CASE("execute: an ItemFailure is counted and leaves no record; the next run does only those items") {
-  const std::string dir = temp_dir("fail");
+  const std::string dir = temp_dir("backend-fail");
   RunOptions o = options(dir);
   o.concurrency = 2;
   Stats st1;
@@ -169,7 +164,7 @@ TEST_CASE("execute: an ItemFailure is counted and leaves no record; the next run
 }
 
 TEST_CASE("execute: any other exception stops the run and keeps the records already written") {
-  const std::string dir = temp_dir("fatal");
+  const std::string dir = temp_dir("backend-fatal");
   RunOptions o = options(dir);
   o.in.tasks = "vt";
   Stats st;

@@ -17,17 +17,12 @@
 #include "tests/catch.hpp"
 #include "tests/harness/matchers.hpp"
 using lctx_harness_test::has;
+using lctx_harness_test::temp_dir;
 
 using namespace lctx::harness;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& tag) {
-  auto d = fs::temp_directory_path() / ("lctx-harness-" + tag + "-" + std::to_string(::getpid()));
-  lctx::remove_tree(d);
-  fs::create_directories(d);
-  return d.string();
-}
 std::string slurp(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
