@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -23,6 +24,19 @@ inline bool cuda_available() { return torch::cuda::is_available(); }
 // Synchronise the device before reading a wall clock (CUDA launches are asynchronous).
 inline void synchronize(const torch::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize(d.has_index() ? d.index() : -1);
+}
+
+// Turns LibTorch's CUDA autocast to bf16 on or off (the C++ autocast API differs between 1.13 and 2.4+);
+// off also clears the autocast cast cache.
+inline void set_autocast_cuda_bf16(bool on) {
+#if LCTX_TORCH_AT_LEAST(2, 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(on);
+#endif
+  if (!on) at::autocast::clear_cache();
 }
 
 }  // namespace lctx::models::compat

@@ -17,25 +17,15 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "models/torch_compat.hpp"
 
 namespace lctx::models {
 namespace {
 
-void autocast_cuda_bf16(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-#else
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(on);
-#endif
-  if (!on) at::autocast::clear_cache();
-}
-
 struct AutocastGuard {
   bool on;
-  explicit AutocastGuard(bool enable) : on(enable) { if (on) autocast_cuda_bf16(true); }
-  ~AutocastGuard() { if (on) autocast_cuda_bf16(false); }
+  explicit AutocastGuard(bool enable) : on(enable) { if (on) compat::set_autocast_cuda_bf16(true); }
+  ~AutocastGuard() { if (on) compat::set_autocast_cuda_bf16(false); }
 };
 
 torch::Device model_device(Model& m) {

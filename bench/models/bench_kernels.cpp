@@ -12,8 +12,6 @@
 #include <cstdlib>
 #include <string>
 
-#include <ATen/autocast_mode.h>
-
 #include "harness/memory.hpp"
 #include "kernels/kernels.hpp"
 #include "models/mamba.hpp"
@@ -68,6 +66,16 @@ void warm_up(const F& f) {
   f();
   sync();
 }
+// The timed loop: one untimed call, then every iteration calls run() (returning a tensor) and synchronises.
+template <class F>
+void time_calls(benchmark::State& st, const F& run) {
+  warm_up(run);
+  for (auto _ : st) {
+    auto out = run();
+    sync();
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+}
 bool skip_reference(benchmark::State& st, double elems, const char* why) {
   if (!dev().is_cuda() && elems > 3e8) {
     st.SkipWithError(why);
@@ -90,12 +98,7 @@ void kern_window_attention(benchmark::State& st) {
            : impl == 1 ? lctx::kernels::window_attention_reference(q, k, v, w, 0, 0)
                        : sdpa(q, k, v, true);
   };
-  warm_up(run);
-  for (auto _ : st) {
-    auto y = run();
-    sync();
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
+  time_calls(st, run);
   // useful work: each query against its min(i + 1, W) keys, QK and PV
   const double keys = double(t) * double(w) - double(w) * double(w - 1) / 2.0;
   flops_counters(st, 4.0 * h * d * (t >= w ? keys : double(t) * (t + 1) / 2.0));
@@ -122,13 +125,7 @@ void kern_select_chunks(benchmark::State& st) {
     return impl == 0 ? lctx::kernels::select_chunks(q, lm, vis, k, scale)
                      : lctx::kernels::select_chunks_reference(q, lm, vis, k, scale);
   };
-  run();
-  sync();
-  for (auto _ : st) {
-    auto sel = run();
-    sync();
-    benchmark::DoNotOptimize(sel.idx.data_ptr());
-  }
+  time_calls(st, [&] { return run().idx; });
   flops_counters(st, 2.0 * tq * n * d);
   st.counters["landmark_GB/s"] = benchmark::Counter(double(n) * d * (bf16 ? 2 : 4) * 1e-9 * st.iterations(),
                                                     benchmark::Counter::kIsRate);
@@ -178,12 +175,7 @@ void kern_chunk_attention_train(benchmark::State& st) {
     if (bwd) y.sum().backward();
     return y;
   };
-  warm_up(run);
-  for (auto _ : st) {
-    auto y = run();
-    sync();
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
+  time_calls(st, run);
   // useful forward work per token and head: K chunks x S keys, QK and PV; backward counted as 2.5 x forward
   const double fwd = impl == 2 ? 4.0 * h * d * double(t) * (t + 1) / 2.0 : 4.0 * h * d * double(t) * kk * s;
   flops_counters(st, bwd ? 3.5 * fwd : fwd);
@@ -212,12 +204,7 @@ void kern_chunk_attention(benchmark::State& st) {
     return impl == 0 ? lctx::kernels::chunk_attention(q, idx, w, k, v, scale)
                      : lctx::kernels::chunk_attention_reference(q, idx, w, k, v, scale);
   };
-  warm_up(run);
-  for (auto _ : st) {
-    auto y = run();
-    sync();
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
+  time_calls(st, run);
   flops_counters(st, 4.0 * h * d * double(tq) * kk * s);
   st.counters["kv_GB/s"] = benchmark::Counter(2.0 * tq * kk * hkv * s * d * (bf16 ? 2 : 4) * 1e-9 * st.iterations(),
                                               benchmark::Counter::kIsRate);
@@ -244,12 +231,7 @@ void kern_selective_scan(benchmark::State& st) {
     return impl == 1 ? lctx::kernels::selective_scan_reference(x, dt, A, Bm, C, D, {}, &hl, 64)
                      : lctx::kernels::selective_scan(x, dt, A, Bm, C, D, {}, &hl, 64);
   };
-  warm_up(run);
-  for (auto _ : st) {
-    auto y = run();
-    sync();
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
+  time_calls(st, run);
   st.counters["tokens/s"] = benchmark::Counter(double(t) * st.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(kern_selective_scan)
@@ -281,12 +263,7 @@ void kern_selective_scan_train(benchmark::State& st) {
     if (bwd) y.backward(gy);
     return y;
   };
-  warm_up(run);
-  for (auto _ : st) {
-    auto y = run();
-    sync();
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
+  time_calls(st, run);
   st.counters["tokens/s"] = benchmark::Counter(double(b) * t * st.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(kern_selective_scan_train)
@@ -298,16 +275,6 @@ BENCHMARK(kern_selective_scan_train)
 // ---- Mamba training step (the mamba-paper model): args B, T --------------------------------------------------
 // assets/configs/mamba-paper.json (d_model 128, 14 layers, d_state 16), next-token cross entropy, forward +
 // backward (no optimizer step), bf16 autocast on a GPU as the trainer does. tokens/s = B * T per step.
-void set_autocast_bf16(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-#else
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(on);
-#endif
-  if (!on) at::autocast::clear_cache();
-}
 void kern_mamba_train_step(benchmark::State& st) {
   torch::manual_seed(0);
   const int64_t b = st.range(0), t = st.range(1);
@@ -320,21 +287,16 @@ void kern_mamba_train_step(benchmark::State& st) {
   const bool ac = dev().is_cuda();
   auto run = [&] {
     model.zero_grad();
-    if (ac) set_autocast_bf16(true);
+    if (ac) lctx::models::compat::set_autocast_cuda_bf16(true);
     auto logits = model.head(model.forward_hidden(inp));
     auto loss = torch::nn::functional::cross_entropy(logits.reshape({b * t, -1}).to(torch::kFloat), tgt);
-    if (ac) set_autocast_bf16(false);
+    if (ac) lctx::models::compat::set_autocast_cuda_bf16(false);
     loss.backward();
     return loss;
   };
   const int di = dev().is_cuda() ? 0 : -1;
   if (di >= 0) lctx::harness::reset_device_peak(di);
-  warm_up(run);
-  for (auto _ : st) {
-    auto l = run();
-    sync();
-    benchmark::DoNotOptimize(l.data_ptr());
-  }
+  time_calls(st, run);
   st.counters["tokens/s"] = benchmark::Counter(double(b) * t * st.iterations(), benchmark::Counter::kIsRate);
   if (di >= 0)
     if (auto p = lctx::harness::device_peak_bytes(di)) st.counters["peak_device_GB"] = double(*p) * 1e-9;
@@ -349,12 +311,7 @@ void kern_matmul_peak(benchmark::State& st) {
   if (!dev().is_cuda()) return st.SkipWithError("bf16 matmul peak: GPU only");
   const int64_t n = st.range(0);
   auto a = torch::randn({n, n}, opts(true)), b = torch::randn({n, n}, opts(true));
-  warm_up([&] { return torch::matmul(a, b); });
-  for (auto _ : st) {
-    auto c = torch::matmul(a, b);
-    sync();
-    benchmark::DoNotOptimize(c.data_ptr());
-  }
+  time_calls(st, [&] { return torch::matmul(a, b); });
   flops_counters(st, 2.0 * n * n * n);
 }
 BENCHMARK(kern_matmul_peak)->ArgNames({"n"})->Arg(8192)->Unit(benchmark::kMillisecond)->Repetitions(3)->DisplayAggregatesOnly(true);

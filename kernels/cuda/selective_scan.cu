@@ -8,54 +8,12 @@
 // is the plain recurrence. State and arithmetic are float32.
 #include <algorithm>
 
-#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scan_chunks.cuh"
 
 namespace lctx::kernels::cuda_impl {
 namespace {
 
-constexpr int kBlock = 128;
-
-template <class T, int NS>
-__global__ void scan_pass1(const T* __restrict__ x, const T* __restrict__ dt, const float* __restrict__ A,
-                           const T* __restrict__ Bm, int T_, int Di, int N, int L, float* __restrict__ P,
-                           float* __restrict__ U) {
-  const int d = blockIdx.x * kBlock + threadIdx.x, c = blockIdx.y, b = blockIdx.z, nch = gridDim.y;
-  if (d >= Di) return;
-  float a[NS], h[NS];
-#pragma unroll
-  for (int n = 0; n < NS; ++n) a[n] = n < N ? A[size_t(d) * N + n] : 0.f, h[n] = 0.f;
-  const int t0 = c * L, t1 = min(T_, t0 + L);
-  float sdt = 0.f;
-  for (int t = t0; t < t1; ++t) {
-    const size_t row = size_t(b) * T_ + t;
-    const float dv = to_f(dt[row * Di + d]), xv = to_f(x[row * Di + d]);
-    sdt += dv;
-    const T* br = Bm + row * N;
-#pragma unroll
-    for (int n = 0; n < NS; ++n)
-      if (n < N) h[n] = __expf(dv * a[n]) * h[n] + dv * to_f(br[n]) * xv;
-  }
-  const size_t o = ((size_t(b) * nch + c) * Di + d) * N;
-#pragma unroll
-  for (int n = 0; n < NS; ++n)
-    if (n < N) P[o + n] = __expf(a[n] * sdt), U[o + n] = h[n];
-}
-
-// In place: U[c] (chunk c's end state from zero) becomes H[c], chunk c's start state.
-__global__ void scan_pass2(const float* __restrict__ P, float* __restrict__ U, const float* __restrict__ h0,
-                           float* __restrict__ h_last, int B, int nch, int Di, int N) {
-  const int e = blockIdx.x * blockDim.x + threadIdx.x;  // (b, d, n)
-  if (e >= B * Di * N) return;
-  const int b = e / (Di * N), dn = e - b * (Di * N);
-  float h = h0 ? h0[e] : 0.f;
-  for (int c = 0; c < nch; ++c) {
-    const size_t o = (size_t(b) * nch + c) * Di * N + dn;
-    const float u = U[o];
-    U[o] = h;
-    h = P[o] * h + u;
-  }
-  if (h_last) h_last[e] = h;
-}
+constexpr int kBlock = kScanBlock;
 
 template <class T, int NS>
 __global__ void scan_pass3(const T* __restrict__ x, const T* __restrict__ dt, const float* __restrict__ A,
@@ -129,12 +87,7 @@ void run_scan(const void* x, const void* dt, const float* A, const void* Bm, con
   const size_t ws = size_t(B) * nch * Di * N * sizeof(float);
   check(cudaMallocAsync(reinterpret_cast<void**>(&P), ws, stream), "selective_scan workspace");
   if (!H) check(cudaMallocAsync(reinterpret_cast<void**>(&U), ws, stream), "selective_scan workspace");
-  scan_pass1<T, NS><<<grid, kBlock, 0, stream>>>(xt, dtt, A, bt, int(T_), int(Di), int(N), int(L), P, U);
-  check_launch("selective_scan pass 1 launch");
-  const int64_t states = B * Di * N;
-  scan_pass2<<<unsigned((states + 255) / 256), 256, 0, stream>>>(P, U, h0, nullptr, int(B), int(nch), int(Di),
-                                                                  int(N));
-  check_launch("selective_scan pass 2 launch");
+  launch_chunk_passes<false, T, T, NS>(dt, A, Bm, xt, h0, nullptr, B, T_, Di, N, L, nch, P, U, stream);
   scan_pass3<T, NS><<<grid, kBlock, 0, stream>>>(xt, dtt, A, bt, ct, D, U, nullptr, int(T_), int(Di), int(N),
                                                  int(L), static_cast<T*>(y), h_last);
   check_launch("selective_scan pass 3 launch");

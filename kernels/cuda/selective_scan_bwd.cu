@@ -6,7 +6,8 @@
 //   pass 1: per (batch, channel, chunk) the chunk's q at its first step from a zero incoming gradient (Uz)
 //           and its decay P = exp(A * sum dt);
 //   pass 2: per (batch, channel, state) a sequential reverse carry from dL/dh_last: E_c, the gradient that
-//           enters chunk c from the future (Uz becomes E in place); the carry past chunk 0 is dL/dh0;
+//           enters chunk c from the future (Uz becomes E in place); the carry past chunk 0 is dL/dh0
+//           (passes 1 and 2 are the forward's, reversed: scan_chunks.cuh);
 //   pass 3: per (batch, channel, state, chunk) one thread reruns the chunk forward from H_c with its L
 //           states and decays in registers, then walks it backwards from E_c and forms every gradient:
 //             dC_t[n] += dy_t h_t[n]        dB_t[n] += g_t[n] dt_t x_t      (sums over channels)
@@ -19,55 +20,10 @@
 // caller reduces (no global atomics, deterministic). The skip term D is the caller's (O(B T Di) LibTorch).
 #include <algorithm>
 
-#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scan_chunks.cuh"
 
 namespace lctx::kernels::cuda_impl {
 namespace {
-
-constexpr int kBlock = 128;
-
-// Pass 1: q from zero over the chunk, backwards; P = exp(A * sum dt).
-template <class T, int NS>
-__global__ void bwd_pass1(const T* __restrict__ dt, const float* __restrict__ A, const T* __restrict__ C,
-                          const float* __restrict__ dy, int T_, int Di, int N, int L, float* __restrict__ P,
-                          float* __restrict__ U) {
-  const int d = blockIdx.x * kBlock + threadIdx.x, c = blockIdx.y, b = blockIdx.z, nch = gridDim.y;
-  if (d >= Di) return;
-  float a[NS], q[NS];
-#pragma unroll
-  for (int n = 0; n < NS; ++n) a[n] = n < N ? A[size_t(d) * N + n] : 0.f, q[n] = 0.f;
-  const int t0 = c * L, t1 = min(T_, t0 + L);
-  float sdt = 0.f;
-  for (int t = t1 - 1; t >= t0; --t) {
-    const size_t row = size_t(b) * T_ + t;
-    const float dv = to_f(dt[row * Di + d]), g = dy[row * Di + d];
-    sdt += dv;
-    const T* cr = C + row * N;
-#pragma unroll
-    for (int n = 0; n < NS; ++n)
-      if (n < N) q[n] = __expf(dv * a[n]) * fmaf(to_f(cr[n]), g, q[n]);
-  }
-  const size_t o = ((size_t(b) * nch + c) * Di + d) * N;
-#pragma unroll
-  for (int n = 0; n < NS; ++n)
-    if (n < N) P[o + n] = __expf(a[n] * sdt), U[o + n] = q[n];
-}
-
-// Pass 2, in place: U[c] (chunk c's q from zero) becomes E[c], the gradient entering chunk c's last state.
-__global__ void bwd_pass2(const float* __restrict__ P, float* __restrict__ U, const float* __restrict__ dh_last,
-                          float* __restrict__ dh0, int B, int nch, int Di, int N) {
-  const int e = blockIdx.x * blockDim.x + threadIdx.x;  // (b, d, n)
-  if (e >= B * Di * N) return;
-  const int b = e / (Di * N), dn = e - b * (Di * N);
-  float q = dh_last ? dh_last[e] : 0.f;
-  for (int c = nch - 1; c >= 0; --c) {
-    const size_t o = (size_t(b) * nch + c) * Di * N + dn;
-    const float u = U[o];
-    U[o] = q;
-    q = fmaf(P[o], q, u);
-  }
-  if (dh0) dh0[e] = q;
-}
 
 // Pass 3. LPC lanes per channel (a power of two, 2..32), SPT states per lane (state n = slot + LPC * j),
 // CH channels per block, L steps per chunk.
@@ -229,13 +185,7 @@ void run_bwd(const void* x, const void* dt, const float* A, const void* Bm, cons
   const size_t ws = size_t(B) * nch * Di * N * sizeof(float);
   check(cudaMallocAsync(reinterpret_cast<void**>(&P), ws, stream), "selective_scan backward workspace");
   check(cudaMallocAsync(reinterpret_cast<void**>(&U), ws, stream), "selective_scan backward workspace");
-  const dim3 grid{unsigned((Di + kBlock - 1) / kBlock), unsigned(nch), unsigned(B)};
-  bwd_pass1<T, NS><<<grid, kBlock, 0, stream>>>(static_cast<const T*>(dt), A, static_cast<const T*>(C), dy, int(T_),
-                                                int(Di), int(N), int(L), P, U);
-  check_launch("selective_scan backward pass 1 launch");
-  const int64_t states = B * Di * N;
-  bwd_pass2<<<unsigned((states + 255) / 256), 256, 0, stream>>>(P, U, dh_last, dh0, int(B), int(nch), int(Di), int(N));
-  check_launch("selective_scan backward pass 2 launch");
+  launch_chunk_passes<true, T, float, NS>(dt, A, C, dy, dh_last, dh0, B, T_, Di, N, L, nch, P, U, stream);
   auto p3 = [&](auto lpc, auto spt, auto len) {
     launch_pass3<T, decltype(lpc)::value, decltype(spt)::value, decltype(len)::value>(
         x, dt, A, Bm, C, H, U, dy, B, T_, Di, N, nch, dx, ddt, dA_part, dBC_part, stream);
