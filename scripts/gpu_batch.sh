@@ -12,7 +12,7 @@
 #                       LCTX_TRAIN_STEPS_<arch> overrides STEPS per arch; BATCH/CONTEXT/LENGTHS/MIX/LR as in
 #                       scripts/train_builtin.sh
 #   LCTX_EVAL_LENGTHS ("512 4096"), LCTX_EVAL_SAMPLES (100), LCTX_EVAL_SECONDS (120)
-#   LCTX_CTEST_SECONDS (300), LCTX_CTEST_ARGS; LCTX_BENCH_MAXLEN (1m), LCTX_BENCH_FILTER, LCTX_BENCH_SECONDS (300)
+#   LCTX_CTEST_SECONDS (300), LCTX_CTEST_ARGS; LCTX_BENCH_FILTER (a --benchmark_filter; the benchmarks pick the GPU when one is visible), LCTX_BENCH_SECONDS (300)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -49,7 +49,6 @@ phase_test() {
   echo "ctest rc=$? in $(( $(date +%s) - t0 ))s"; grep -E "tests passed|Passed|Failed|\*\*\*|FAILED" "$LOG/ctest.log" | tail -20
 }
 phase_bench() {
-  export LCTX_BENCH_DEVICE=cuda LCTX_BENCH_MAXLEN=${LCTX_BENCH_MAXLEN:-1m}
   b=build-cuda/bench/lctx_bench_models
   timeout "${LCTX_BENCH_SECONDS:-300}" "$b" ${LCTX_BENCH_FILTER:+--benchmark_filter=$LCTX_BENCH_FILTER} \
     --benchmark_out="$LOG/bench_models.json" --benchmark_out_format=json > "$LOG/bench_models.txt" 2>&1
