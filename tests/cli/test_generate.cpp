@@ -165,3 +165,30 @@ TEST_CASE("generate --layout ruler and --layout babilong write the upstream tree
   check_error("generate --suite ruler --tasks vt --lengths 4k --layout babilong --out " + d + "/x", "--layout babilong needs --suite babilong");
   check_error("generate --tasks vt --lengths 4k --layout hf --out " + d + "/x", "unknown layout 'hf'");
 }
+
+TEST_CASE("generate writes long strings exactly as nlohmann's dump would (escaping pass)", "[cli][generate]") {
+  // A haystack with quotes, backslashes, control characters, DEL and multi-byte UTF-8 inside words.
+  const std::string hay = tmpdir("escape-hay"), out = tmpdir("escape-out");
+  lctx::ensure_dir(hay);
+  std::string words;
+  const char* odd[] = {"say\"hi\"", "back\\slash", "bell\x07", "esc\x1b[0m", "del\x7f", "caf\xC3\xA9",
+                       "\xE4\xB8\xAD\xE6\x96\x87", "smile\xF0\x9F\x98\x80", "nul-ish\x01\x1f", "form\x0c" "feed"};
+  for (int i = 0; i < 400; ++i) words += std::string(odd[i % 10]) + " plain words here. ";
+  { std::ofstream(hay + "/a.txt", std::ios::binary) << words; }
+  lctx_test::CmdResult r = lctx_test::run_lctx("generate --suite ruler --tasks niah_single_2 --lengths 4k --samples 2 --haystack " +
+                                               hay + " --out " + out);
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  std::istringstream lines(slurp(out + "/ruler/niah_single_2/4k.jsonl"));
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    nlohmann::json j = nlohmann::json::parse(line);
+    CHECK(j.at("input").get<std::string>().find("say\"hi\"") != std::string::npos);
+    CHECK(line == j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  CHECK(n == 2);
+  lctx::remove_tree(hay);
+  lctx::remove_tree(out);
+}
