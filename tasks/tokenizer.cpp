@@ -612,28 +612,31 @@ struct Tokenizer::OneCall {
       while (k < n && off[k] < end_text) at[k++] = tok;
     }
   };
+  // One piece of word `r` (bytes from..to of "▁" + word, at text offset ws) into count, ids and marks; a byte
+  // piece counts one token per byte.
+  void emit(const Rec& r, int64_t ws, uint16_t from, uint16_t to, bool unk, int32_t pid, int64_t& count,
+            std::vector<int32_t>* ids, Marks* mk) const {
+    const char* word = bytes.data() + r.off;
+    const int64_t end_text = ws + static_cast<int64_t>(to) - 3;  // text end of the piece
+    if (unk) {
+      for (uint16_t b = from; b < to; ++b) {
+        if (ids) {
+          unsigned char byte = b < 3 ? static_cast<unsigned char>("\xE2\x96\x81"[b]) : static_cast<unsigned char>(word[b - 3]);
+          ids->push_back(sim->byte_id[byte]);
+        }
+        if (mk && b + 1 == to) mk->resolve(end_text, count);
+        ++count;
+      }
+    } else {
+      if (ids) ids->push_back(pid);
+      if (mk) mk->resolve(end_text, count);
+      ++count;
+    }
+  }
   // Steps word `id`, whose bytes start at text offset ws, from (S, count); ids and marks when given.
   void step(uint32_t id, int64_t ws, float& S, int64_t& count, std::vector<int32_t>* ids, Marks* mk) {
     static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
     const Rec& r = recs[id];
-    const char* word = bytes.data() + r.off;
-    auto emit = [&](uint16_t from, uint16_t to, bool unk, int32_t pid) {
-      const int64_t end_text = ws + static_cast<int64_t>(to) - 3;  // text end of the piece
-      if (unk) {
-        for (uint16_t b = from; b < to; ++b) {
-          if (ids) {
-            unsigned char byte = b < 3 ? static_cast<unsigned char>("\xE2\x96\x81"[b]) : static_cast<unsigned char>(word[b - 3]);
-            ids->push_back(sim->byte_id[byte]);
-          }
-          if (mk && b + 1 == to) mk->resolve(end_text, count);
-          ++count;
-        }
-      } else {
-        if (ids) ids->push_back(pid);
-        if (mk) mk->resolve(end_text, count);
-        ++count;
-      }
-    };
     const float aS = std::fabs(S);
     if (!full_dp && !ids && (!mk || mk->k >= mk->n || mk->off[mk->k] >= ws + static_cast<int64_t>(r.len) + 1) &&
         aS >= 8192.0f /* 2^(kBinadeLo - 1) */) {
@@ -681,7 +684,7 @@ struct Tokenizer::OneCall {
       for (size_t q = 0; q < r.step_n; ++q) {
         if (st[q].unk) S = static_cast<float>(st[q].add) + S;
         else S = static_cast<float>(st[q].add + static_cast<double>(S));
-        emit(st[q].from, st[q].to, st[q].unk, st[q].id);
+        emit(r, ws, st[q].from, st[q].to, st[q].unk, st[q].id, count, ids, mk);
       }
       return;
     }
@@ -690,24 +693,6 @@ struct Tokenizer::OneCall {
   // The whole lattice, with SentencePiece's types (see the comment above the Sim).
   void lattice_dp(uint32_t id, int64_t ws, float& S, int64_t& count, std::vector<int32_t>* ids, Marks* mk) {
     const Rec& r = recs[id];
-    const char* word = bytes.data() + r.off;
-    auto emit = [&](uint16_t from, uint16_t to, bool unk, int32_t pid) {
-      const int64_t end_text = ws + static_cast<int64_t>(to) - 3;  // text end of the piece
-      if (unk) {
-        for (uint16_t b = from; b < to; ++b) {
-          if (ids) {
-            unsigned char byte = b < 3 ? static_cast<unsigned char>("\xE2\x96\x81"[b]) : static_cast<unsigned char>(word[b - 3]);
-            ids->push_back(sim->byte_id[byte]);
-          }
-          if (mk && b + 1 == to) mk->resolve(end_text, count);
-          ++count;
-        }
-      } else {
-        if (ids) ids->push_back(pid);
-        if (mk) mk->resolve(end_text, count);
-        ++count;
-      }
-    };
     const Sim::Edge* e = edges.data() + r.edge_off;
     const size_t n = r.size;
     if (best.size() < n + 1) {
@@ -738,7 +723,7 @@ struct Tokenizer::OneCall {
     for (size_t at = n; at > 0; at = e[back[at]].from) path.push_back(back[at]);
     for (size_t q = path.size(); q-- > 0;) {
       const Sim::Edge& ed = e[path[q]];
-      emit(ed.from, ed.to, ed.unk, ed.id);
+      emit(r, ws, ed.from, ed.to, ed.unk, ed.id, count, ids, mk);
     }
   }
 };

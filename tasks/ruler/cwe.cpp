@@ -161,7 +161,8 @@ class Cwe : public RulerTask {
       sr.shuffle(list);
       return list;
     };
-    auto assemble = [&](PromptBuilder& pb, int64_t n, size_t* mark) {
+    // Everything before the list: the worked example, then the instruction again.
+    auto head = [&](PromptBuilder& pb) {
       pb.lit(pre);
       numbered(pb, ex_list, nullptr, nullptr);
       pb.lit(q);
@@ -170,6 +171,9 @@ class Cwe : public RulerTask {
       numbered(pb, ex_common, nullptr, nullptr);
       pb.lit(tpl("example_separator"));
       pb.lit(pre);
+    };
+    auto assemble = [&](PromptBuilder& pb, int64_t n, size_t* mark) {
+      head(pb);
       numbered(pb, list_for(n), mark ? &common[0] : nullptr, mark);
       pb.lit(q);
     };
@@ -236,14 +240,7 @@ class Cwe : public RulerTask {
       auto it = one_item.find(last);
       if (it == one_item.end()) {
         PromptBuilder pb(memo, false, false);
-        pb.lit(pre);
-        numbered(pb, ex_list, nullptr, nullptr);
-        pb.lit(q);
-        pb.lit(ap);
-        pb.lit(" ");
-        numbered(pb, ex_common, nullptr, nullptr);
-        pb.lit(tpl("example_separator"));
-        pb.lit(pre);
+        head(pb);
         pb.lit("1. ");
         pb.lit(items[last].text);
         pb.lit(q);
@@ -298,14 +295,7 @@ class Cwe : public RulerTask {
         if (id == UINT32_MAX) id = oc->intern(lc->nums[i]);
         return id;
       };
-      pb.lit(pre);
-      numbered(pb, ex_list, nullptr, nullptr);
-      pb.lit(q);
-      pb.lit(ap);
-      pb.lit(" ");
-      numbered(pb, ex_common, nullptr, nullptr);
-      pb.lit(tpl("example_separator"));
-      pb.lit(pre);
+      head(pb);
       size_t mark = SIZE_MAX;
       pb.out_reserve(static_cast<size_t>(N) * 16);
       for (size_t i = 0; i < list.size(); ++i) {
@@ -319,14 +309,7 @@ class Cwe : public RulerTask {
         pb.cut_word(it.text, it.tokens, item_oc(it), mark == SIZE_MAX && list[i] == 0 ? &mark : nullptr);
       }
       pb.lit(q);
-      const size_t input_end = static_cast<size_t>(pb.bytes());
-      pb.lit(ap);
-      finish_built(b, pb, input_end, false);
-      b.answer_token = pb.mark_token(mark);
-      b.answer_char = pb.mark_char(mark);
-      b.needle_tokens.push_back(b.answer_token);
-      b.needle_chars.push_back(pb.mark_char(mark));
-      b.extra["haystack_units"] = n;
+      finish_marked(b, pb, mark, ap, n, false);
       b.extra["list_items"] = kNumCw * st.freq_cw + n * st.freq_ucw;
       b.extra["repeats"] = {st.freq_cw, st.freq_ucw};
       b.extra["example_words"] = st.ex_words;

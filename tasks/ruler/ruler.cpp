@@ -200,6 +200,17 @@ void finish_built(Built& b, PromptBuilder& pb, size_t input_end, bool keep_ids) 
     for (size_t m = 0; m < pb.num_marks(); ++m) b.one_call_marks.emplace_back(pb.mark_char(m), pb.mark_one_call_token(m));
 }
 
+void finish_marked(Built& b, PromptBuilder& pb, size_t mark, const std::string& ap, int64_t n, bool keep_ids) {
+  const size_t input_end = static_cast<size_t>(pb.bytes());
+  pb.lit(ap);
+  finish_built(b, pb, input_end, keep_ids);
+  b.answer_token = pb.mark_token(mark);
+  b.answer_char = pb.mark_char(mark);
+  b.needle_tokens.push_back(b.answer_token);
+  b.needle_chars.push_back(pb.mark_char(mark));
+  b.extra["haystack_units"] = n;
+}
+
 static std::string depth_key(std::optional<double> d) {
   if (!d) return {};
   char buf[32];

@@ -189,6 +189,10 @@ class RulerTask : public TaskGenerator {
 // Finishes `b` from a builder that holds the whole prompt (input followed by answer_prefix).
 void finish_built(Built& b, PromptBuilder& pb, size_t input_end_bytes, bool keep_ids);
 
+// Ends a list task's prompt (the input is all written): the answer prefix follows; `mark` (the answer list's
+// mark) becomes the sample's single needle position; n haystack units.
+void finish_marked(Built& b, PromptBuilder& pb, size_t mark, const std::string& ap, int64_t n, bool keep_ids);
+
 // The final build of a list task (cwe, fwe): assemble(pb, n, &mark) writes the prompt and marks the answer
 // list; the answer prefix follows; the mark becomes the sample's single needle position.
 template <class Assemble>
@@ -197,14 +201,7 @@ void build_marked(Built& b, ChunkMemo& memo, bool keep_ids, const Assemble& asse
   PromptBuilder pb(memo, true, keep_ids);
   size_t mark = SIZE_MAX;
   assemble(pb, n, &mark);
-  const size_t input_end = static_cast<size_t>(pb.bytes());
-  pb.lit(ap);
-  finish_built(b, pb, input_end, keep_ids);
-  b.answer_token = pb.mark_token(mark);
-  b.answer_char = pb.mark_char(mark);
-  b.needle_tokens.push_back(b.answer_token);
-  b.needle_chars.push_back(pb.mark_char(mark));
-  b.extra["haystack_units"] = n;
+  finish_marked(b, pb, mark, ap, n, keep_ids);
 }
 
 // The token count of the prompt that assemble(pb, n, nullptr) builds, followed by the answer prefix `ap`
