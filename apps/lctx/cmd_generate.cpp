@@ -271,7 +271,6 @@ int run(const Opts& o) {
     throw Error("--layout " + o.layout + " needs --suite " + o.layout);
   const bool single = o.index >= 0;
   if (!single && o.out.empty()) throw Error("--out DIR is required (or --index I to print one sample)");
-  if (!single) ensure_dir(o.out);
 
   // Prompts are built in buffers of up to hundreds of MB, freed after each sample: keep freed memory mapped
   // (no trimming, heap rather than mmap up to glibc's 32 MB cap) so that the next sample does not fault every
@@ -320,6 +319,7 @@ int run(const Opts& o) {
     return 0;
   }
 
+  ensure_dir(o.out);  // only once every input has been checked: a refused command leaves no folder behind
   nlohmann::json files = nlohmann::json::array();
   for (auto& [t, g] : gens) {
     for (int64_t L : lengths) {

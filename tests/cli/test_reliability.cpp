@@ -183,6 +183,7 @@ TEST_CASE("generate, score, report: nonsense numbers and unknown options are one
   put(d + "/run/results.jsonl", record(0, 1).dump() + "\n");
   const std::string score = "score " + d + "/niah_single_1/4k.jsonl --out " + d + "/s.json";
   const std::string report = "report " + d + "/run --out " + d + "/rep";
+  fs::create_directories(d + "/emptyhay");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {gen + " --index -1", "--index must be an integer in [0, "},
       {gen + " --index -5", "--index must be an integer in [0, "},
@@ -208,6 +209,14 @@ TEST_CASE("generate, score, report: nonsense numbers and unknown options are one
       {report + " --threshold nan", "--threshold must be a finite number in [0, 100], got 'nan'"},
       {report + " --threshold 101", "--threshold must be a finite number in [0, 100]"},
       {report + " --score nosuch", "nosuch"},
+      // Missing or empty inputs name the path.
+      {gen + " --tokenizer " + d + "/none.model", "tokenizer " + d + "/none.model: no such file"},
+      {gen + " --templates " + d + "/none.json", "cannot read " + d + "/none.json"},
+      {"generate --tasks niah_single_2 --lengths 1k --samples 1 --haystack " + d + "/emptyhay --out " + d + "/g",
+       "haystack corpus " + d + "/emptyhay: no .txt files"},
+      {"generate --tasks nosuch --out " + d + "/g", "unknown task 'nosuch' for suite ruler"},
+      {"score " + d + "/none.jsonl", "cannot read " + d + "/none.jsonl"},
+      {"report " + d + "/none --out " + d + "/rep", "no such results directory or file: " + d + "/none"},
   };
   for (auto& [args, want] : cases) check_error(args, want);
   CHECK(!fs::exists(d + "/g"));
