@@ -45,12 +45,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string& root() {
-  static std::string r = [] {
-    auto d = (fs::temp_directory_path() / ("lctx-faults-" + std::to_string(::getpid()))).string();
-    lctx::remove_tree(d);
-    fs::create_directories(d);
-    return d;
-  }();
+  static std::string r = lctx_harness_test::temp_dir("faults");
   return r;
 }
 

@@ -18,6 +18,7 @@
 #include "models/model.hpp"
 #include "tasks/tokenizer.hpp"
 #include "tests/catch.hpp"
+#include "tests/harness/matchers.hpp"
 #include "tests/harness/proc.hpp"
 
 using nlohmann::json;
@@ -29,12 +30,7 @@ using lctx_test::run_cmd;
 namespace {
 
 const std::string& root() {
-  static std::string r = [] {
-    auto d = (fs::temp_directory_path() / ("lctx-runrel-" + std::to_string(::getpid()))).string();
-    lctx::remove_tree(d);
-    fs::create_directories(d);
-    return d;
-  }();
+  static std::string r = lctx_harness_test::temp_dir("runrel");
   return r;
 }
 
