@@ -11,10 +11,13 @@
 #include "core/lengths.hpp"
 #include "core/files.hpp"
 #include "tests/catch.hpp"
+#include "tests/one_line_error.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using lctx_test::check_error;
 
 std::string slurp(const std::string& f) {
   std::ifstream in(f, std::ios::binary);
@@ -27,15 +30,6 @@ std::string tmpdir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("lctx-test-generate-" + name + "-" + std::to_string(::getpid()));
   lctx::remove_tree(d);
   return d.string();
-}
-
-void check_error(const std::string& args, const std::string& needle) {
-  lctx_test::CmdResult r = lctx_test::run_lctx(args);
-  INFO(args << "\n-> " << r.out);
-  CHECK(r.rc != 0);
-  CHECK(r.out.rfind("lctx: error: ", 0) == 0);
-  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);  // one line
-  CHECK(r.out.find(needle) != std::string::npos);
 }
 
 }  // namespace

@@ -14,11 +14,14 @@
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "tests/catch.hpp"
+#include "tests/one_line_error.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+using lctx_test::check_error;
 
 std::string slurp(const std::string& f) {
   std::ifstream in(f, std::ios::binary);
@@ -36,16 +39,6 @@ std::string tmpdir(const std::string& name) {
   fs::create_directories(d);
   return d.string();
 }
-// A one-line error containing `needle`, non-zero exit.
-void check_error(const std::string& args, const std::string& needle) {
-  lctx_test::CmdResult r = lctx_test::run_lctx(args);
-  INFO(args << "\n-> " << r.out);
-  CHECK(r.rc != 0);
-  CHECK(r.out.rfind("lctx: error: ", 0) == 0);
-  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
-  CHECK(r.out.find(needle) != std::string::npos);
-}
-
 // The built-in RULER templates with one field replaced.
 std::string ruler_templates_with(const std::string& section, const std::string& field, const std::string& text) {
   auto j = json::parse(slurp(std::string(LCTX_SOURCE_ROOT) + "/tasks/templates/ruler.json"));

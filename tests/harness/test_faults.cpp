@@ -28,6 +28,7 @@
 #include "core/paths.hpp"
 #include "tasks/tokenizer.hpp"
 #include "tests/catch.hpp"
+#include "tests/one_line_error.hpp"
 #include "tests/harness/matchers.hpp"
 #include "tests/harness/proc.hpp"
 
@@ -44,6 +45,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using lctx_test::check_one_line_error;
+
 const std::string& root() {
   static std::string r = lctx_harness_test::temp_dir("faults");
   return r;
@@ -56,15 +59,6 @@ void put(const std::string& f, const std::string& text) {
 
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// One-line error from the binary.
-void check_one_line_error(int rc, const std::string& err, const std::string& needle) {
-  INFO(err);
-  CHECK(rc != 0);
-  CHECK(err.rfind("lctx: error: ", 0) == 0);
-  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
-  CHECK(err.find(needle) != std::string::npos);
 }
 
 // A tiny untrained SWA checkpoint with the default tokenizer's hash (deterministic weights).

@@ -18,6 +18,7 @@
 #include "models/model.hpp"
 #include "tasks/tokenizer.hpp"
 #include "tests/catch.hpp"
+#include "tests/one_line_error.hpp"
 #include "tests/harness/matchers.hpp"
 #include "tests/harness/proc.hpp"
 
@@ -28,6 +29,8 @@ using lctx_test::read_text;
 using lctx_test::run_cmd;
 
 namespace {
+
+using lctx_test::check_one_line_error;
 
 const std::string& root() {
   static std::string r = lctx_harness_test::temp_dir("runrel");
@@ -67,14 +70,6 @@ std::map<std::string, int> key_counts(const std::string& dir) {
   for (auto& f : lctx::harness::results_files(dir))
     for (auto& r : lctx::harness::read_records(f)) ++out[r["key"].get<std::string>()];
   return out;
-}
-
-void check_one_line_error(int rc, const std::string& err, const std::string& needle) {
-  INFO(err);
-  CHECK(rc != 0);
-  CHECK(err.rfind("lctx: error: ", 0) == 0);
-  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
-  CHECK(err.find(needle) != std::string::npos);
 }
 
 }  // namespace
