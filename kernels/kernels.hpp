@@ -17,12 +17,24 @@ namespace lctx::kernels {
 // scale > 0. Computed in query blocks so memory is O(Tq * (block + window)) rather than O(Tq * Tk).
 // Output [B, H, Tq, D] in q's dtype (softmax in float32). Autograd works through the reference. CUDA tensors
 // outside autograd (float32/bfloat16/float16, D <= 256) run the flash-style CUDA kernel (online softmax over
-// the window, no band materialised); `*_reference` is the LibTorch path on any device.
+// the window, no band materialised); under autograd with q_pos0 == k_pos0 and Tq == Tk (training) the
+// blocked form below; otherwise `*_reference`, the LibTorch path on any device.
 torch::Tensor window_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                int64_t window, int64_t q_pos0, int64_t k_pos0, double scale = 0.0);
 torch::Tensor window_attention_reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                          int64_t window, int64_t q_pos0, int64_t k_pos0, double scale = 0.0,
                                          int64_t query_block = 0);
+// Self-attention of one sequence (q, k, v at the same positions; rotary offsets do not matter), the form used
+// under autograd by window_attention: blocks of max(window, 64) queries attend to their own block and the one
+// before under one band mask, so the whole layer is a handful of operations instead of a loop over blocks
+// (2x the necessary scores). LibTorch >= 2.0: scaled_dot_product_attention with that mask (fused
+// memory-efficient attention forward and backward where it applies); 1.13: matmul + softmax in float32.
+torch::Tensor window_attention_blocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                       int64_t window, double scale = 0.0);
+// Unmasked attention of q [.., Tq, D] against k/v [.., Tk, D] (the chunk encoder): scaled_dot_product_attention
+// on LibTorch >= 2.0, matmul + float32 softmax on 1.13.
+torch::Tensor attention_full(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             double scale = 0.0);
 // Dense O(Tq*Tk) masked attention: the definition, for tests.
 torch::Tensor window_attention_dense(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                      int64_t window, int64_t q_pos0, int64_t k_pos0, double scale = 0.0);

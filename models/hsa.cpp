@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "kernels/chunk_attention.hpp"
+#include "kernels/kernels.hpp"
 #include "models/layers.hpp"
 #include "models/mamba.hpp"
 #include "models/profile.hpp"
@@ -167,8 +168,7 @@ struct EncoderLayerImpl : torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x, const RopeTables& rt) {
     auto [q, k, v] = attn->project(attn_norm(x), rt);
-    auto logits = torch::matmul(q, k.transpose(2, 3)).to(torch::kFloat) * (1.0 / std::sqrt(double(attn->head_dim)));
-    auto y = torch::matmul(torch::softmax(logits, -1).to(v.scalar_type()), v);
+    auto y = kernels::attention_full(q, k, v, 1.0 / std::sqrt(double(attn->head_dim)));
     auto h = x + attn->merge_heads(y);
     return h + mlp(mlp_norm(h));
   }

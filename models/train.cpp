@@ -11,12 +11,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "models/profile.hpp"
 #include "models/torch_compat.hpp"
 
 namespace lctx::models {
@@ -209,14 +212,90 @@ torch::Tensor batch_loss(Model& model, const Batch& b) {
   auto hidden = model.forward_hidden(inputs);
   hidden = hidden.reshape({-1, hidden.size(-1)});
   auto w = b.weight.to(dev, torch::kFloat32).reshape({-1});
-  // The head (the [.., D] x [D, V] matmul) only where the loss weight is non-zero.
-  auto keep = w.gt(0).nonzero().reshape({-1});
+  // The head (the [.., D] x [D, V] matmul) only where the loss weight is non-zero. The rows are found on the
+  // host copy of the weights when there is one, so the step never waits for the device here.
+  auto keep = (b.weight.is_cuda() ? w : b.weight.reshape({-1})).gt(0).nonzero().reshape({-1}).to(dev);
   if (keep.size(0) == 0) return (hidden.sum() * 0.0).to(torch::kFloat32);  // keeps the graph, loss 0
   auto logits = model.head(hidden.index_select(0, keep)).to(torch::kFloat32);
   auto nll = torch::nn::functional::cross_entropy(
       logits, targets.index_select(0, keep), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   auto wk = w.index_select(0, keep);
   return (nll * wk).sum() / wk.sum();
+}
+
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return torch::zeros({}, torch::kFloat32);
+  torch::NoGradGuard ng;
+#if LCTX_TORCH_AT_LEAST(2, 1)
+  auto norms = at::_foreach_norm(grads, 2);
+#else
+  std::vector<torch::Tensor> norms;
+  for (const auto& g : grads) norms.push_back(g.norm());
+#endif
+  auto total = torch::stack(norms).to(torch::kFloat32).norm();
+  if (max_norm > 0) {
+    auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+#if LCTX_TORCH_AT_LEAST(2, 1)
+    at::_foreach_mul_(grads, coef);
+#else
+    for (auto& g : grads) g.mul_(coef);
+#endif
+  }
+  return total;
+}
+
+bool adamw_step_fused(torch::optim::AdamW& optim) {
+#if LCTX_TORCH_AT_LEAST(2, 1)
+  // Every parameter with a gradient: same device (CUDA), fp32, dense, and one common step count.
+  int64_t step = -1;
+  for (auto& g : optim.param_groups())
+    for (auto& p : g.params()) {
+      if (!p.grad().defined()) continue;
+      if (!p.is_cuda() || p.scalar_type() != torch::kFloat32 || p.grad().is_sparse()) return false;
+      auto it = optim.state().find(p.unsafeGetTensorImpl());
+      const int64_t s = it == optim.state().end() ? 0 : static_cast<torch::optim::AdamWParamState&>(*it->second).step();
+      if (step >= 0 && s != step) return false;
+      step = s;
+      if (static_cast<torch::optim::AdamWOptions&>(g.options()).amsgrad()) return false;
+    }
+  if (step < 0) return true;  // no gradients: nothing to do
+  torch::NoGradGuard ng;
+  torch::Tensor step_t;
+  for (auto& g : optim.param_groups()) {
+    auto& o = static_cast<torch::optim::AdamWOptions&>(g.options());
+    std::vector<torch::Tensor> ps, gs, m1, m2, steps;
+    for (auto& p : g.params()) {
+      if (!p.grad().defined()) continue;
+      auto& slot = optim.state()[p.unsafeGetTensorImpl()];
+      if (!slot) {
+        auto st = std::make_unique<torch::optim::AdamWParamState>();
+        st->step(0);
+        st->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        st->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        slot = std::move(st);
+      }
+      auto& st = static_cast<torch::optim::AdamWParamState&>(*slot);
+      st.step(step + 1);
+      if (!step_t.defined()) step_t = torch::full({}, double(step + 1), p.options().dtype(torch::kFloat32));
+      ps.push_back(p);
+      gs.push_back(p.grad());
+      m1.push_back(st.exp_avg());
+      m2.push_back(st.exp_avg_sq());
+      steps.push_back(step_t);
+    }
+    if (ps.empty()) continue;
+    const std::vector<torch::Tensor> none;  // max_exp_avg_sqs: amsgrad is off
+    at::_fused_adamw_(ps, gs, m1, m2, none, steps, o.lr(), std::get<0>(o.betas()),
+                      std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+  }
+  return true;
+#else
+  (void)optim;
+  return false;
+#endif
 }
 
 TrainResult train(Model& model, const BatchSource& source, const TrainOptions& opt,
@@ -306,58 +385,44 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
   res.steps_done = step;
   double window_loss = 0, window_aux = 0;
   int window_n = 0;
-  for (; step < opt.steps; ++step) {
-    if (opt.time_limit_s > 0 && step > step0) {  // stop before a step that would end past the budget
-      const double el = seconds_now();
-      if (el + el / double(step - step0) > opt.time_limit_s) {
-        res.complete = false;
-        break;
-      }
-    }
-    const double lr = lr_at(opt, step);
-    for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    const bool full = step < opt.full_selection_steps;
-    model.set_full_selection(full);
-    Batch b = source(step, opt.batch);
-    torch::Tensor loss, aux;
-    {
-      AutocastGuard ac(bf16);
-      loss = batch_loss(model, b);
-      aux = model.auxiliary_loss();
-    }
-    optim.zero_grad();
-    (aux.defined() ? loss + aux : loss).backward();
-    double gnorm = 0;
-    if (opt.clip > 0) {
-      gnorm = torch::nn::utils::clip_grad_norm_(model.parameters(), opt.clip);
-    } else {
-      double s = 0;
-      for (auto& p : model.parameters())
-        if (p.grad().defined()) s += p.grad().pow(2).sum().item<double>();
-      gnorm = std::sqrt(s);
-    }
-    optim.step();
-    const int64_t step_tokens = b.tokens.size(0) * (b.tokens.size(1) - 1);
-    pr.tokens += step_tokens;
-    if (full) pr.tokens_full += step_tokens;
-    const int64_t tokens = pr.tokens;
-
+  const auto params = model.parameters();
+  // CUDA: the next batch is built on a second host thread while the device runs this step, and a step's
+  // loss and gradient norm are read back (a device synchronisation) only after the next step is queued.
+  // CPU: in order, since the host is the device.
+  const bool overlap = dev.is_cuda();
+  std::future<Batch> next;
+  auto fetch = [&](int64_t s) {
+    if (overlap) next = std::async(std::launch::async, [&source, s, n = opt.batch] { return source(s, n); });
+  };
+  struct Pending {
+    int64_t step = 0;
+    torch::Tensor loss, aux, gnorm;
+    double lr = 0;
+    int64_t tokens = 0;
+  };
+  std::optional<Pending> pending;
+  std::vector<StepLog> logged;
+  auto flush = [&] {  // logs the pending step (reads its loss from the device)
+    if (!pending) return;
+    Pending P = std::move(*pending);
+    pending.reset();
+    profile::Scope ps("t_readback", dev);
     StepLog L;
-    L.step = step + 1;
-    L.loss = loss.item<double>();
-    if (aux.defined()) L.aux = aux.item<double>();
-    if (!std::isfinite(L.loss)) throw Error("train: loss is not finite at step " + std::to_string(step + 1));
-    L.lr = lr;
-    L.grad_norm = gnorm;
-    L.tokens = tokens;
+    L.step = P.step;
+    L.loss = P.loss.item<double>();
+    if (P.aux.defined()) L.aux = P.aux.item<double>();
+    if (!std::isfinite(L.loss)) throw Error("train: loss is not finite at step " + std::to_string(L.step));
+    L.lr = P.lr;
+    L.grad_norm = P.gnorm.item<double>();
+    L.tokens = P.tokens;
     L.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
-    L.tokens_per_s = L.elapsed_s > 0 ? double(tokens - tokens0) / L.elapsed_s : 0;
+    L.tokens_per_s = L.elapsed_s > 0 ? double(P.tokens - tokens0) / L.elapsed_s : 0;
     if (log_pending) open_log();
     if (log.is_open()) {
       nlohmann::json j = {{"step", L.step},       {"loss", L.loss},         {"lr", L.lr},
                           {"grad_norm", L.grad_norm}, {"tokens", L.tokens}, {"tokens_per_s", L.tokens_per_s},
                           {"elapsed_s", L.elapsed_s}};
-      if (aux.defined()) j["aux"] = L.aux;
+      if (P.aux.defined()) j["aux"] = L.aux;
       log << j.dump() << "\n";
       log.flush();
     }
@@ -370,7 +435,7 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
                     (long long)L.step, (long long)opt.steps, window_loss / window_n, L.lr, L.grad_norm,
                     L.tokens_per_s, L.elapsed_s);
       std::cerr << buf;
-      if (aux.defined()) {
+      if (P.aux.defined()) {
         std::snprintf(buf, sizeof buf, "  aux %.4f", window_aux / window_n);
         std::cerr << buf;
       }
@@ -381,9 +446,68 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     }
     res.last_loss = L.loss;
     res.steps_done = L.step;
-    if (opt.save_every > 0 && L.step % opt.save_every == 0 && L.step != opt.steps) save_all(L.step);
-    if (on_step) on_step(L);
+    logged.push_back(L);
+  };
+  auto notify = [&] {  // the caller's callback, after the step's log line and any save
+    for (const auto& L : logged)
+      if (on_step) on_step(L);
+    logged.clear();
+  };
+  if (step < opt.steps) fetch(step);
+  for (; step < opt.steps; ++step) {
+    if (opt.time_limit_s > 0 && step > step0) {  // stop before a step that would end past the budget
+      const double el = seconds_now();
+      if (el + el / double(step - step0) > opt.time_limit_s) {
+        res.complete = false;
+        break;
+      }
+    }
+    const double lr = lr_at(opt, step);
+    for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    const bool full = step < opt.full_selection_steps;
+    model.set_full_selection(full);
+    Batch b;
+    {
+      profile::Scope ps("t_batch", dev);
+      b = overlap ? next.get() : source(step, opt.batch);
+    }
+    if (step + 1 < opt.steps) fetch(step + 1);
+    torch::Tensor loss, aux;
+    {
+      profile::Scope ps("t_forward", dev);
+      AutocastGuard ac(bf16);
+      loss = batch_loss(model, b);
+      aux = model.auxiliary_loss();
+    }
+    {
+      profile::Scope ps("t_backward", dev);
+      optim.zero_grad();
+      (aux.defined() ? loss + aux : loss).backward();
+    }
+    torch::Tensor gnorm;
+    {
+      profile::Scope ps("t_clip", dev);
+      gnorm = clip_grad_norm(params, opt.clip);
+    }
+    {
+      profile::Scope ps("t_optimizer", dev);
+      if (!adamw_step_fused(optim)) optim.step();
+    }
+    const int64_t step_tokens = b.tokens.size(0) * (b.tokens.size(1) - 1);
+    pr.tokens += step_tokens;
+    if (full) pr.tokens_full += step_tokens;
+    flush();  // the previous step (this one is queued behind it)
+    pending = Pending{step + 1, loss.detach(), aux.defined() ? aux.detach() : aux, gnorm, lr, pr.tokens};
+    if (!overlap) flush();
+    if (opt.save_every > 0 && (step + 1) % opt.save_every == 0 && step + 1 != opt.steps) {
+      flush();
+      save_all(step + 1);
+    }
+    notify();
   }
+  flush();
+  notify();
+  if (overlap && next.valid()) next.wait();  // a batch fetched for a step past the time limit
   model.set_full_selection(false);
   if (!res.complete && !opt.quiet)
     std::cerr << "train: time limit " << opt.time_limit_s << " s reached after step " << res.steps_done << " of "

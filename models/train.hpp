@@ -78,6 +78,13 @@ void check_train_options(const TrainOptions& o);
 // Learning rate at a 0-based step: linear warmup to lr over `warmup` steps, then cosine to min_lr at steps-1.
 double lr_at(const TrainOptions& o, int64_t step);
 
+// Global gradient-norm clip without a host round trip: returns the norm before clipping (a 0-d device
+// tensor) and scales every gradient by min(1, max_norm / (norm + 1e-6)) (max_norm <= 0: norm only).
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+// One AdamW step of `optim` with LibTorch's fused multi-tensor kernel (at::_fused_adamw_, LibTorch >= 2.1,
+// CUDA fp32 parameters sharing one step count): the same update as optim.step(), state kept in optim (so
+// save/load are unchanged). Returns false, doing nothing, where it does not apply.
+bool adamw_step_fused(torch::optim::AdamW& optim);
 // Loss of one batch (forward only; no grad bookkeeping of its own). Used by train() and tests.
 torch::Tensor batch_loss(Model& model, const Batch& b);
 

@@ -12,7 +12,8 @@
 #   missing ones are skipped), RUNS=runs/paper (results folders), REPORT=reports/paper, DEVICE=cuda, SEED=42,
 #   HAYSTACK=data/sotu-heldout (addresses held out of the training text), RUN_ARGS (extra `lctx run`
 #   options; default: --precision bf16 where lctx run has it), LONG=16m,32m (the longest HSA lengths),
-#   RESERVE=15 (seconds kept for the report).
+#   RESERVE=15 (seconds kept for the report), HSA_EXTRA (names of further HSA checkpoints in CKPTS, e.g. a
+#   variant with other chunk weights, evaluated wherever hsa-paper is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: scripts/eval_paper.sh BUDGET_SECONDS [N_SHORT] [N_1M] [N_LONG]" >&2; exit 2; }
@@ -48,6 +49,7 @@ model() {  # name -> "--model kind:path" when the checkpoint exists
   case $1 in hsa*) echo "--model hsa:$d";; swa*) echo "--model swa:$d";; mamba*) echo "--model mamba:$d";; esac
 }
 HSA=$(model hsa-paper)
+for v in ${HSA_EXTRA:-}; do HSA="$HSA $(model "$v")"; done
 ABL="$(model hsa-paper-meanpool) $(model hsa-paper-standard) $(model hsa-paper-dense)"
 BASE="$(model swa-paper) $(model mamba-paper)"
 [ -n "$HSA$ABL$BASE" ] || { echo "eval_paper: no paper checkpoints in $CKPTS" >&2; exit 1; }

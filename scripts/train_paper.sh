@@ -13,7 +13,9 @@
 #   FULL_SELECTION_STEPS=300 (selection warm-up: top-k covers every chunk), LENGTHS (task rows), MIX, SEED=1,
 #   HAYSTACK=data/text-train (training text; evaluation uses the held-out data/sotu-heldout),
 #   LOSS_NORM=row, THREADS=2 (CPU threads per process), SAVE_EVERY=200, MARGIN=40 (seconds of BUDGET kept
-#   for start-up and the final save), PRESET=tiny (the base the config keys override), INSTALL (a folder, e.g.
+#   for start-up and the final save), PRESET=tiny (the base the config keys override), INIT_FROM (a folder of
+#   an earlier stage's outputs: each model starts from INIT_FROM/MODEL with `--init-from`, e.g. a short-context
+#   stage first, docs/training.md), CONST_LR=1 (min-lr = lr: no decay, for a stage cut by its budget), INSTALL (a folder, e.g.
 #   assets/checkpoints: each finished model's config.json, model.safetensors and train_log.jsonl are copied
 #   to INSTALL/MODEL/).
 set -euo pipefail
@@ -45,6 +47,8 @@ THREADS=${THREADS:-2}
 SAVE_EVERY=${SAVE_EVERY:-200}
 MARGIN=${MARGIN:-40}
 PRESET=${PRESET:-tiny}
+INIT_FROM=${INIT_FROM:-}
+[ "${CONST_LR:-0}" = 1 ] && MIN_LR=$LR
 [ -x "$LCTX" ] || { echo "train_paper: no lctx binary at $LCTX (set LCTX=...)" >&2; exit 1; }
 [ -d "$HAYSTACK" ] || { echo "train_paper: no training text at $HAYSTACK (run scripts/setup.sh)" >&2; exit 1; }
 case $BUDGET in ''|*[!0-9]*) echo "train_paper: BUDGET_SECONDS must be a whole number of seconds" >&2; exit 2;; esac
@@ -81,13 +85,21 @@ for m in "${MODELS[@]}"; do
   fi
   resume=()
   [ -f "$dir/trainer_state.pt" ] && resume=(--resume)
+  init=()
+  if [ -n "$INIT_FROM" ] && [ ${#resume[@]} -eq 0 ]; then
+    if [ ! -f "$INIT_FROM/$m/config.json" ]; then
+      echo "train_paper: $m: no $INIT_FROM/$m/config.json to start from; skipped" >&2
+      continue
+    fi
+    init=(--init-from "$INIT_FROM/$m")
+  fi
   (
     echo "== $(date -u +%FT%TZ) segment: $arch $cfg, budget ${LIMIT}s ${resume[*]}"
     "$LCTX" train --arch "$arch" --preset "$PRESET" --config "$cfg" --context "$CONTEXT" --lengths "$LENGTHS" \
       --mix "$MIX" --loss-norm "$LOSS_NORM" --haystack "$HAYSTACK" --steps "$STEPS" --batch "$BATCH" --lr "$LR" \
       --min-lr "$MIN_LR" --warmup "$WARMUP" --weight-decay "$WEIGHT_DECAY" --clip 1.0 --seed "$SEED" \
       --full-selection-steps "$FULL_SELECTION_STEPS" --device "$DEVICE" --precision "$PRECISION" \
-      --threads "$THREADS" --save-every "$SAVE_EVERY" --log-every 50 --time-limit "$LIMIT" --out "$dir" "${resume[@]}"
+      --threads "$THREADS" --save-every "$SAVE_EVERY" --log-every 50 --time-limit "$LIMIT" --out "$dir" "${resume[@]}" "${init[@]}"
   ) >>"$dir/train.out" 2>&1 &
   pids+=($!)
   names+=("$m")

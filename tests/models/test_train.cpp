@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "models/torch_compat.hpp"
 #include "models/train.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
@@ -314,4 +315,54 @@ TEST_CASE("train: bad options and a missing state are one-line errors", "[train]
   REQUIRE(msg.find("trainer_state.pt") != std::string::npos);
   REQUIRE(msg.find('\n') == std::string::npos);
   lctx::remove_tree(o.out_dir);
+}
+
+TEST_CASE("train: clip_grad_norm and the fused AdamW step equal LibTorch's clip and AdamW", "[train][device]") {
+  const char* d = std::getenv("LCTX_TEST_DEVICE");
+  const torch::Device dev(d && *d ? d : "cpu");
+  torch::manual_seed(11);
+  auto make = [&] {
+    torch::manual_seed(12);
+    auto m = torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::Functional(torch::relu), torch::nn::Linear(16, 4));
+    m->to(dev);
+    return m;
+  };
+  auto a = make(), b = make();
+  auto opts = [](double wd) {
+    return torch::optim::AdamWOptions(1e-2).betas(std::make_tuple(0.9, 0.95)).eps(1e-8).weight_decay(wd);
+  };
+  auto groups = [&](torch::nn::Sequential& m) {
+    std::vector<torch::Tensor> mat, vec;
+    for (auto& p : m->parameters()) (p.dim() >= 2 ? mat : vec).push_back(p);
+    std::vector<torch::optim::OptimizerParamGroup> g;
+    g.emplace_back(mat, std::make_unique<torch::optim::AdamWOptions>(opts(0.1)));
+    g.emplace_back(vec, std::make_unique<torch::optim::AdamWOptions>(opts(0.0)));
+    return g;
+  };
+  torch::optim::AdamW oa(groups(a), opts(0.1)), ob(groups(b), opts(0.1));
+  bool fused_ran = false;
+  for (int step = 0; step < 6; ++step) {
+    auto x = torch::randn({32, 8}).to(dev) * 3.0;
+    for (auto* m : {&a, &b}) {
+      auto y = (*m)->forward(x);
+      (y.pow(2).sum() * 10.0).backward();  // large gradients: the clip is active
+    }
+    const double na = torch::nn::utils::clip_grad_norm_(a->parameters(), 1.0);
+    const double nb = clip_grad_norm(b->parameters(), 1.0).item<double>();
+    CHECK(std::abs(na - nb) <= 1e-4 * std::max(1.0, na));
+    oa.step();
+    fused_ran = adamw_step_fused(ob) || fused_ran;
+    if (!fused_ran) ob.step();
+    oa.zero_grad();
+    ob.zero_grad();
+  }
+  auto pa = a->parameters(), pb = b->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) CHECK((pa[i] - pb[i]).abs().max().item<double>() < 1e-5);
+  // On CUDA with LibTorch >= 2.1 the fused kernel must have been the one that ran.
+  if (dev.is_cuda() && LCTX_TORCH_AT_LEAST(2, 1)) CHECK(fused_ran);
+  // The same state drives a later optim.step() (and thus save/load): one more step on each stays equal.
+  for (auto* m : {&a, &b}) ((*m)->forward(torch::ones({4, 8}).to(dev))).sum().backward();
+  oa.step();
+  if (!adamw_step_fused(ob)) ob.step();
+  for (size_t i = 0; i < pa.size(); ++i) CHECK((pa[i] - pb[i]).abs().max().item<double>() < 1e-5);
 }
