@@ -38,7 +38,7 @@ phase_test() {
   return $r
 }
 phase_bench() {
-  local filter=${LCTX_BENCH_FILTER:-'BM_Prefill(Hsa|Swa)|BM_PrefillMamba/ctx:(65536|1048576)/|BM_Decode'}
+  local filter=${LCTX_BENCH_FILTER:-'BM_Prefill(Hsa|Swa)|BM_PrefillMamba/ctx:(65536|1048576)/|BM_Decode|BM_TrainStep/.*/ctx:4096'}
   timeout "${LCTX_BENCH_SECONDS:-540}" build-cuda/bench/lctx_bench_models --benchmark_filter="$filter" \
     --benchmark_out="$OUT/bench_prefill.json" --benchmark_out_format=json > "$OUT/bench_prefill.txt" 2>&1
   local r=$?
