@@ -567,7 +567,10 @@ torch::Tensor HsaModel::train_retrieval(const torch::Tensor& ql, const torch::Te
   const int64_t rows = qsel.size(1);
   auto vis = (chunk_gran ? torch::arange(rows, iopt) : pos.div(s, "floor")).clamp_max(nc);
   auto scores = torch::matmul(qsel, lmk.transpose(1, 2)) * lscale;  // [B, R, nc]
-  auto sel = kernels::topk_visible(scores, vis, full ? nc : hsa::selected_count(cfg_, nc, train),
+  int64_t ksel0 = full ? nc : hsa::selected_count(cfg_, nc, train);
+  if (train && !full && selection_fraction_ > 0)
+    ksel0 = std::min(nc, std::max(ksel0, static_cast<int64_t>(std::ceil(selection_fraction_ * double(nc)))));
+  auto sel = kernels::topk_visible(scores, vis, ksel0,
                                    enforce ? gumbel_like(scores.detach()) : torch::Tensor());
   if (trace_) {
     auto ti = chunk_gran ? sel.idx.repeat_interleave(s, 1).slice(1, 0, t) : sel.idx;

@@ -78,6 +78,7 @@ class HsaModel : public Model {
   torch::Tensor head(const torch::Tensor& hidden) override;
   torch::Tensor auxiliary_loss() const override { return aux_; }
   void set_full_selection(bool on) override { full_selection_ = on; }
+  void set_selection_fraction(double f) override { selection_fraction_ = f; }
   std::unique_ptr<StreamState> begin(const StreamOptions& opt = {}) override;
   torch::Tensor prefill(StreamState& st, const torch::Tensor& ids) override;
 
@@ -120,6 +121,7 @@ class HsaModel : public Model {
   HsaConfig cfg_;
   std::shared_ptr<Impl> impl_;
   SelectionTrace* trace_ = nullptr;
+  double selection_fraction_ = 0;  // the trainer's top-k anneal (set_selection_fraction)
   bool full_selection_ = false;  // training forward selects every visible chunk (the trainer's warm-up)
   torch::Tensor aux_;  // selection_aux * mean KL of the last training-mode forward_hidden (undefined otherwise)
 };

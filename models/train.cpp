@@ -57,6 +57,7 @@ void check_train_options(const TrainOptions& o) {
     throw Error("train: precision must be auto, fp32 or bf16 (got '" + o.precision + "')");
   if (o.resume && o.out_dir.empty()) throw Error("train: --resume needs --out");
   if (o.full_selection_steps < 0) throw Error("train: --full-selection-steps must be >= 0");
+  if (o.topk_anneal_steps < 0) throw Error("train: --topk-anneal-steps must be >= 0");
   if (!std::isfinite(o.time_limit_s) || o.time_limit_s < 0) throw Error("train: --time-limit must be >= 0 seconds");
   if (o.resume && o.force) throw Error("train: --resume and --force exclude each other");
   if (!o.resume && !o.force && !o.out_dir.empty()) {
@@ -370,6 +371,7 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
         tr["selection_warmup"] = {{"steps", opt.full_selection_steps},
                                   {"description", "every visible chunk selected (top-k = all), then the "
                                                   "configured training top-k"},
+                                  {"topk_anneal_steps", opt.topk_anneal_steps},
                                   {"tokens_full_selection", pr.tokens_full},
                                   {"tokens_sparse_selection", pr.tokens - pr.tokens_full}};
       save_checkpoint(opt.out_dir, model, extra);
@@ -466,6 +468,12 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
     for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     const bool full = step < opt.full_selection_steps;
     model.set_full_selection(full);
+    {
+      const int64_t a = step - opt.full_selection_steps;  // steps into the anneal
+      model.set_selection_fraction(a >= 0 && a < opt.topk_anneal_steps
+                                       ? 1.0 - double(a) / double(opt.topk_anneal_steps)
+                                       : 0.0);
+    }
     Batch b;
     {
       profile::Scope ps("t_batch", dev);
@@ -509,6 +517,7 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
   notify();
   if (overlap && next.valid()) next.wait();  // a batch fetched for a step past the time limit
   model.set_full_selection(false);
+  model.set_selection_fraction(0.0);
   if (!res.complete && !opt.quiet)
     std::cerr << "train: time limit " << opt.time_limit_s << " s reached after step " << res.steps_done << " of "
               << opt.steps << "; saved (continue with --resume)\n";

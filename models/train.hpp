@@ -45,6 +45,9 @@ struct TrainOptions {
   // Selection warm-up (UltraLong's recipe): for steps < full_selection_steps the model's training forward
   // selects every visible chunk (Model::set_full_selection), then its configured training top-k.
   int64_t full_selection_steps = 0;
+  // Then a linear anneal over this many steps: the training forward selects at least a fraction f of the
+  // visible chunks (Model::set_selection_fraction), f going from 1 down to 0, i.e. to the training top-k.
+  int64_t topk_anneal_steps = 0;
   // Time budget of this invocation in seconds (<= 0: none). Before a step that would end past the budget
   // (judged by the mean step time so far) the trainer saves the checkpoint and the trainer state and returns
   // with TrainResult::complete = false; --resume continues exactly (a segmented run).

@@ -10,7 +10,8 @@
 #          trainer_state.pt, train_log.jsonl, train.out (stdout + stderr of every segment).
 # Env (defaults = the paper recipe): LCTX, CONFIGS=assets/configs, DEVICE=cuda, PRECISION=bf16 (auto on cpu),
 #   CONTEXT=4096, STEPS=1500, BATCH=16, LR=2e-3, MIN_LR=2e-4, WARMUP=30, WEIGHT_DECAY=0.01,
-#   FULL_SELECTION_STEPS=300 (selection warm-up: top-k covers every chunk), LENGTHS (task rows), MIX, SEED=1,
+#   FULL_SELECTION_STEPS=300 (selection warm-up: top-k covers every chunk), TOPK_ANNEAL_STEPS=0 (then the
+#   share of chunks selected falls linearly to the training top-k over this many steps), LENGTHS (task rows), MIX, SEED=1,
 #   HAYSTACK=data/text-train (training text; evaluation uses the held-out data/sotu-heldout),
 #   LOSS_NORM=row, THREADS=2 (CPU threads per process), SAVE_EVERY=200, MARGIN=40 (seconds of BUDGET kept
 #   for start-up and the final save), PRESET=tiny (the base the config keys override), INIT_FROM (a folder of
@@ -38,6 +39,7 @@ MIN_LR=${MIN_LR:-2e-4}
 WARMUP=${WARMUP:-30}
 WEIGHT_DECAY=${WEIGHT_DECAY:-0.01}
 FULL_SELECTION_STEPS=${FULL_SELECTION_STEPS:-300}
+TOPK_ANNEAL_STEPS=${TOPK_ANNEAL_STEPS:-0}
 LENGTHS=${LENGTHS:-$((CONTEXT / 2)),$((CONTEXT * 3 / 4)),$CONTEXT}
 MIX=${MIX:-corpus:0.87,copy:0.04,niah:0.03,babi:0.03,ruler/niah_single_ids:0.01,ruler/niah_multikey_1:0.01,vt:0.01}
 SEED=${SEED:-1}
@@ -98,7 +100,7 @@ for m in "${MODELS[@]}"; do
     "$LCTX" train --arch "$arch" --preset "$PRESET" --config "$cfg" --context "$CONTEXT" --lengths "$LENGTHS" \
       --mix "$MIX" --loss-norm "$LOSS_NORM" --haystack "$HAYSTACK" --steps "$STEPS" --batch "$BATCH" --lr "$LR" \
       --min-lr "$MIN_LR" --warmup "$WARMUP" --weight-decay "$WEIGHT_DECAY" --clip 1.0 --seed "$SEED" \
-      --full-selection-steps "$FULL_SELECTION_STEPS" --device "$DEVICE" --precision "$PRECISION" \
+      --full-selection-steps "$FULL_SELECTION_STEPS" --topk-anneal-steps "$TOPK_ANNEAL_STEPS" --device "$DEVICE" --precision "$PRECISION" \
       --threads "$THREADS" --save-every "$SAVE_EVERY" --log-every 50 --time-limit "$LIMIT" --out "$dir" "${resume[@]}" "${init[@]}"
   ) >>"$dir/train.out" 2>&1 &
   pids+=($!)

@@ -722,6 +722,11 @@ TEST_CASE("hsa set_full_selection: the training forward selects every visible ch
   CHECK(*std::min_element(sparse.begin(), sparse.end()) < 0);
   // Inference ignores the flag.
   CHECK(selected(false, true) == selected(false, false));
+  // The top-k anneal: a fraction of 1 selects every visible chunk too; 0 is the training top-k.
+  m->set_selection_fraction(1.0);
+  for (int64_t d : selected(true, false)) REQUIRE(d == 0);
+  m->set_selection_fraction(0.0);
+  CHECK(selected(true, false) == sparse);
   m->train(false);
 }
 

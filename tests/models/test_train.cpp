@@ -32,7 +32,9 @@ class ToyModel : public Model {
   int64_t vocab_size() const override { return vocab_; }
   torch::Tensor head(const torch::Tensor& h) override { return out(h); }
   void set_full_selection(bool on) override { full_selection_log.push_back(on); }
+  void set_selection_fraction(double f) override { fraction_log.push_back(f); }
   std::vector<bool> full_selection_log;  // one entry per set_full_selection call
+  std::vector<double> fraction_log;      // one entry per set_selection_fraction call
   torch::Tensor forward_hidden(const torch::Tensor& ids) override {
     auto x = emb(ids);                          // [B, T, d]
     auto x1 = torch::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, x.size(1));
@@ -232,6 +234,7 @@ TEST_CASE("train: a run cut into time-limited segments equals the uninterrupted 
   o.quiet = true;
   o.save_model = false;
   o.full_selection_steps = 4;
+  o.topk_anneal_steps = 4;
   auto src = [](int64_t step, int64_t B) { return make_batch(step, B); };
   const auto dirA = tmpdir("segA"), dirB = tmpdir("segB");
   torch::manual_seed(7);
@@ -245,6 +248,9 @@ TEST_CASE("train: a run cut into time-limited segments equals the uninterrupted 
   REQUIRE(a.full_selection_log.size() == static_cast<size_t>(S + 1));
   for (int64_t i = 0; i < S; ++i) REQUIRE(a.full_selection_log[i] == (i < 4));
   REQUIRE(!a.full_selection_log.back());
+  // The top-k anneal after it: steps 4..7 select at least 1, 3/4, 1/2, 1/4 of the chunks, then the top-k.
+  const std::vector<double> want = {0, 0, 0, 0, 1.0, 0.75, 0.5, 0.25, 0, 0, 0};
+  REQUIRE(a.fraction_log == want);
 
   o.out_dir = dirB;
   o.time_limit_s = 1e-9;

@@ -27,7 +27,7 @@ struct TrainOpts {
   std::vector<int64_t> lengths;  // empty: the context
   c10::Device device = c10::Device(c10::kCPU);
   int64_t context = 512, steps = 1000, batch = 8, warmup = 100, save_every = 0, log_every = 10,
-          full_selection_steps = 0;
+          full_selection_steps = 0, topk_anneal_steps = 0;
   double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0, prompt_weight = 0.0, time_limit = 0;
   uint64_t seed = 1;
   int threads = 0;
@@ -108,6 +108,10 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
                  "selection warm-up: the first N steps select every visible chunk (HSA top-k covers the "
                  "sequence), then the configured training top-k (other models: no effect)")
       ->capture_default_str();
+  app.add_option("--topk-anneal-steps", o->topk_anneal_steps,
+                 "after the selection warm-up, N steps over which the share of visible chunks selected falls "
+                 "linearly from all to the configured training top-k (HSA; other models: no effect)")
+      ->capture_default_str();
   app.add_option("--time-limit", o->time_limit,
                  "seconds of training in this invocation (0: none); when the next step would pass it, save the "
                  "checkpoint and trainer state and exit 0 (continue with --resume)")
@@ -135,6 +139,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
     t.out_dir = o->out;
     t.resume = o->resume;
     t.full_selection_steps = o->full_selection_steps;
+    t.topk_anneal_steps = o->topk_anneal_steps;
     t.time_limit_s = o->time_limit;
     t.force = o->force;
     // Bad numbers and an --out holding a trained model are refused before anything is loaded, printed or written.
@@ -177,6 +182,7 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
                              {"clip", o->clip},          {"seed", o->seed},       {"device", o->device.str()},
                              {"precision", o->precision}, {"data", data.describe()}};
     if (o->full_selection_steps > 0) recipe["full_selection_steps"] = o->full_selection_steps;
+    if (o->topk_anneal_steps > 0) recipe["topk_anneal_steps"] = o->topk_anneal_steps;
     if (!init_from.is_null()) recipe["init_from"] = init_from;
     t.extra_config = {{"tokenizer_hash", res.tokenizer->hash()}, {"train", recipe}};
     if (o->resume) {  // the folder must hold a run of the same model and data
@@ -186,7 +192,8 @@ lctx::cli::Command train_cmd("train", [](CLI::App& app) {
         if (!old.is_discarded() && old.contains("train") && old["train"].contains("data") &&
             (old["train"]["data"] != recipe["data"] || old["train"].value("batch", o->batch) != o->batch ||
              old["train"].value("arch", o->arch) != o->arch ||
-             old["train"].value("full_selection_steps", int64_t(0)) != o->full_selection_steps))
+             old["train"].value("full_selection_steps", int64_t(0)) != o->full_selection_steps ||
+             old["train"].value("topk_anneal_steps", int64_t(0)) != o->topk_anneal_steps))
           throw lctx::Error("--resume: " + o->out +
                             " holds a run with another arch, batch, selection warm-up or data mixture");
       }
