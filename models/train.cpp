@@ -224,6 +224,25 @@ torch::Tensor batch_loss(Model& model, const Batch& b) {
   return (nll * wk).sum() / wk.sum();
 }
 
+std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::Tensor>& params, const TrainOptions& opt) {
+  // Decoupled weight decay on matrices only (norm gains, biases and other vectors: none).
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : params) {
+    if (!p.requires_grad()) continue;
+    (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  }
+  auto base = torch::optim::AdamWOptions(opt.lr)
+                  .betas(std::make_tuple(opt.beta1, opt.beta2))
+                  .eps(opt.eps)
+                  .weight_decay(opt.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(base));
+  auto nd = base;
+  nd.weight_decay(0.0);
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(nd));
+  return std::make_unique<torch::optim::AdamW>(std::move(groups), base);
+}
+
 torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   std::vector<torch::Tensor> grads;
   for (const auto& p : params)
@@ -306,22 +325,8 @@ TrainResult train(Model& model, const BatchSource& source, const TrainOptions& o
   const bool bf16 = opt.precision == "bf16" || (opt.precision == "auto" && dev.is_cuda());
   if (bf16 && !dev.is_cuda()) throw Error("train: bf16 autocast is supported on CUDA only (use fp32 on CPU)");
 
-  // AdamW with decoupled weight decay on matrices only (norm gains, biases and other vectors: none).
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : model.parameters()) {
-    if (!p.requires_grad()) continue;
-    (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  }
-  auto base = torch::optim::AdamWOptions(opt.lr)
-                  .betas(std::make_tuple(opt.beta1, opt.beta2))
-                  .eps(opt.eps)
-                  .weight_decay(opt.weight_decay);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(base));
-  auto nd = base;
-  nd.weight_decay(0.0);
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(nd));
-  torch::optim::AdamW optim(std::move(groups), base);
+  auto optim_ptr = make_adamw(model.parameters(), opt);
+  auto& optim = *optim_ptr;
 
   Progress pr;
   const std::string state_path = opt.out_dir.empty() ? "" : join_path(opt.out_dir, kTrainerState);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -81,6 +82,9 @@ void check_train_options(const TrainOptions& o);
 // Learning rate at a 0-based step: linear warmup to lr over `warmup` steps, then cosine to min_lr at steps-1.
 double lr_at(const TrainOptions& o, int64_t step);
 
+// AdamW over `params` as the trainer builds it (lr, betas, eps, weight decay of `opt`): two groups, weight
+// decay on matrices (dim >= 2) only.
+std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::Tensor>& params, const TrainOptions& opt);
 // Global gradient-norm clip without a host round trip: returns the norm before clipping (a 0-d device
 // tensor) and scales every gradient by min(1, max_norm / (norm + 1e-6)) (max_norm <= 0: norm only).
 torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
