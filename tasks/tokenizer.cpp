@@ -792,6 +792,12 @@ OneCallCounter::~OneCallCounter() {
 }
 uint64_t OneCallCounter::generation() const { return oc_ ? oc_->gen : 0; }
 uint32_t OneCallCounter::intern(std::string_view word) { return oc_->intern(word); }
+int64_t OneCallCounter::alone(uint32_t id) {
+  float S = 0.0f;
+  int64_t count = 0;
+  oc_->step(id, 0, S, count, nullptr, nullptr);
+  return count;
+}
 
 void OneCallCounter::step(uint32_t id) {
   Tokenizer::OneCall::Marks mk{mark_off_.data(), mark_off_.size(), open_, mark_tok_.data()};

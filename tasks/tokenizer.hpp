@@ -77,6 +77,8 @@ class OneCallCounter {
   bool active() const { return oc_ != nullptr; }
   uint64_t generation() const;
   uint32_t intern(std::string_view word);  // a word: bytes between two spaces
+  // count_one_call of the interned word alone (== encode(word).size(), the word's per-chunk count).
+  int64_t alone(uint32_t id);
   void text(std::string_view s);
   void words(const uint32_t* ids, size_t n);
   void repeat(std::string_view unit, int64_t k);

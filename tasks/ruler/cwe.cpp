@@ -1,6 +1,8 @@
 // Common words extraction (RULER cwe): a numbered list "1. word 2. word ..." in which 10 common words occur
 // 30 times each and every other word 3 times, after one worked example. Answer: the 10 common words.
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <deque>
 #include <functional>
 #include <unordered_map>
@@ -193,6 +195,14 @@ class Cwe : public RulerTask {
     std::deque<std::string> pairs;
     std::vector<Item> items;  // common words 0..9, then the uncommon words in draw order
     std::vector<int64_t> ucw_prefix{0};
+    // A word's per-chunk count is the one-call count of the word alone: from its one-call record (interned
+    // anyway for the final build) where the call is replayed, which is much cheaper than an encode call.
+    static const bool no_composed = std::getenv("LCTX_NO_COMPOSED_COUNT") != nullptr;
+    std::unique_ptr<OneCallCounter> ioc;
+    if (fast && ctx_->res.tokenizer->one_call_simulated() && !no_composed) {
+      ioc = std::make_unique<OneCallCounter>(*ctx_->res.tokenizer);
+      lc->one_call_generation(ioc->generation());
+    }
     auto item_of = [&](size_t stream_index) {
       size_t pi = ws.pool_index(stream_index);
       std::string_view t;
@@ -203,13 +213,20 @@ class Cwe : public RulerTask {
         t = pool_[pi];
       }
       int32_t k;
+      uint32_t oc_id = UINT32_MAX;
       if (pi != SIZE_MAX && lc->pool_tokens[pi] >= 0) {
         k = lc->pool_tokens[pi];
+      } else if (ioc) {
+        oc_id = pi != SIZE_MAX ? lc->pool_oc[pi] : UINT32_MAX;
+        if (oc_id == UINT32_MAX) oc_id = ioc->intern(t);
+        if (pi != SIZE_MAX) lc->pool_oc[pi] = oc_id;
+        k = static_cast<int32_t>(ioc->alone(oc_id));
+        if (pi != SIZE_MAX) lc->pool_tokens[pi] = k;
       } else {
         k = static_cast<int32_t>(memo.get(t).size());
         if (pi != SIZE_MAX) lc->pool_tokens[pi] = k;
       }
-      return Item{t, k, pi};
+      return Item{t, k, pi, oc_id};
     };
     int64_t common_tokens = 0;
     if (fast) {
