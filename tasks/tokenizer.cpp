@@ -800,11 +800,23 @@ int64_t OneCallCounter::alone(uint32_t id) {
 }
 
 void OneCallCounter::step(uint32_t id) {
+  if (count_ > limit_) {
+    stopped_ = true;
+    return;
+  }
   Tokenizer::OneCall::Marks mk{mark_off_.data(), mark_off_.size(), open_, mark_tok_.data()};
   const bool marks = open_ < mark_off_.size();
   oc_->step(id, pos_, S_, count_, nullptr, marks ? &mk : nullptr);
   if (marks) open_ = mk.k;
   pos_ += static_cast<int64_t>(oc_->recs[id].len) + 1;
+  if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+}
+
+void OneCallCounter::resume(const Checkpoint& c) {
+  S_ = c.S;
+  count_ = c.count;
+  pos_ = c.pos;
+  any_ = true;
 }
 
 void OneCallCounter::text(std::string_view s) {

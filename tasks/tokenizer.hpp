@@ -87,6 +87,22 @@ class OneCallCounter {
   int64_t finish();
   int64_t mark_token(size_t m) const { return mark_tok_[m]; }
   bool at_word_start() const { return pending_.empty(); }
+  // The state between two words: every word before text offset pos stepped, nothing pending.
+  struct Checkpoint {
+    int64_t pos;
+    float S;
+    int64_t count;
+  };
+  // While t is not null, the state after every word stepped is appended to *t.
+  void trace(std::vector<Checkpoint>* t) { trace_ = t; }
+  // A fresh counter (nothing appended, no marks) continues from a checkpoint of another counter's text: what
+  // follows is appended at offset c.pos of that text.
+  void resume(const Checkpoint& c);
+  int64_t count() const { return count_; }  // tokens of the words stepped so far
+  // Once more than `limit` tokens are counted, nothing more is stepped: finish() then returns a count over the
+  // limit but below the text's (and marks past that point are wrong); stopped() says so.
+  void stop_after(int64_t limit) { limit_ = limit; }
+  bool stopped() const { return stopped_; }
 
  private:
   void step(uint32_t id);
@@ -98,6 +114,9 @@ class OneCallCounter {
   bool any_ = false, finished_ = false;
   std::vector<int64_t> mark_off_, mark_tok_;
   size_t open_ = 0;
+  std::vector<Checkpoint>* trace_ = nullptr;
+  int64_t limit_ = INT64_MAX;
+  bool stopped_ = false;
 };
 
 }  // namespace lctx
