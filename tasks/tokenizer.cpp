@@ -417,15 +417,16 @@ struct Tokenizer::OneCall {
     uint16_t step_n, size;      // path length; normalised bytes (3 + len)
     float robust, mag;          // float path == exact path while ulp(|S| + mag) < robust
     int32_t tokens;             // tokens of the exact path (byte pieces counted one per byte)
-    uint32_t binade_off;        // its per-binade outcomes in `binades` (UINT32_MAX: none yet)
   };
   // The float Viterbi over a word whose scores all stay in one binade [2^(e-1), 2^e) of magnitude is the same
   // for every running score S there: floats are multiples of u = 2^(e-24), a piece moves a score by
   // round(add / u) * u (unless add / u is a multiple of u plus a half: then S's parity decides), and each
   // comparison is between a sum S' + add (exact in double) and a stored multiple of u, i.e. between integers
-  // times u plus add. So the outcome (score moved by du * u, tokens) is computed once per word and binade.
+  // times u plus add. So the outcome (score moved by du * u, tokens) is computed once per word and binade,
+  // and kept in one table per binade indexed by word (small enough to stay in cache while S is in the binade).
   struct Binade {
     int32_t du, tokens;  // du: kUnknown, kNever (the binade's ties or inexact sums: always run the lattice)
+    uint32_t len;        // the word's bytes
   };
   static constexpr int32_t kUnknown = INT32_MIN, kNever = INT32_MIN + 1;
   static constexpr int kBinadeLo = 14, kBinadeHi = 34;  // binades memoised: |S| in [2^13, 2^34)
@@ -438,7 +439,8 @@ struct Tokenizer::OneCall {
   std::vector<Sim::Edge> edges;
   std::vector<Step> steps;
   std::vector<Rec> recs;
-  std::vector<Binade> binades;
+  std::vector<Binade> binades[kBinadeHi - kBinadeLo];  // [binade][word]
+  float max_mag = 0;                                    // the largest Rec::mag
   std::vector<uint64_t> slot_hash;
   std::vector<uint32_t> slot_rec;  // UINT32_MAX: empty
   std::vector<float> best;
@@ -468,7 +470,8 @@ struct Tokenizer::OneCall {
     edges.clear();
     steps.clear();
     recs.clear();
-    binades.clear();
+    for (auto& t : binades) t.clear();
+    max_mag = 0;
     slot_hash.assign(size_t(1) << 16, 0);
     slot_rec.assign(size_t(1) << 16, UINT32_MAX);
   }
@@ -507,8 +510,8 @@ struct Tokenizer::OneCall {
     sim->lattice(w, edges, scratch);
     r.edge_n = static_cast<uint32_t>(edges.size() - r.edge_off);
     r.size = static_cast<uint16_t>(w.size() + 3);
-    r.binade_off = UINT32_MAX;
     best_path(r);
+    max_mag = std::max(max_mag, r.mag);
     const uint32_t id = static_cast<uint32_t>(recs.size());
     recs.push_back(r);
     slot_hash[si] = h;
@@ -643,13 +646,12 @@ struct Tokenizer::OneCall {
       const int e = exponent(aS);
       const double u = pow2(e - 24), top = pow2(e);
       if (e < kBinadeHi && double(aS) + double(r.mag) + 64 * u < top) {
-        if (r.binade_off == UINT32_MAX) {
-          recs[id].binade_off = static_cast<uint32_t>(binades.size());
-          binades.resize(binades.size() + (kBinadeHi - kBinadeLo), Binade{kUnknown, 0});
-        }
-        Binade& b = binades[recs[id].binade_off + static_cast<uint32_t>(e - kBinadeLo)];
+        auto& tab = binades[e - kBinadeLo];
+        if (tab.size() <= id) tab.resize(std::max<size_t>(recs.size(), 1024), Binade{kUnknown, 0, 0});
+        Binade& b = tab[id];
         if (b.du == kUnknown) {
           b.du = kNever;
+          b.len = r.len;
           bool ok = true;
           const Sim::Edge* ed = edges.data() + r.edge_off;
           for (size_t q = 0; ok && q < r.edge_n; ++q) {
@@ -661,7 +663,7 @@ struct Tokenizer::OneCall {
             int64_t c1 = 0;
             lattice_dp(id, ws, S1, c1, nullptr, nullptr);
             const double du = (double(S1) - double(S)) / u;
-            if (du == std::nearbyint(du) && du > -2e9) b = Binade{static_cast<int32_t>(du), static_cast<int32_t>(c1)};
+            if (du == std::nearbyint(du) && du > -2e9) b = Binade{static_cast<int32_t>(du), static_cast<int32_t>(c1), r.len};
           }
         }
         if (b.du != kNever) {
@@ -853,19 +855,34 @@ void OneCallCounter::space_word(uint32_t id, std::string_view w) {
 void OneCallCounter::words(const uint32_t* ids, size_t n) {
   if (n == 0) return;
   any_ = true;
-  // Each step reads its word's record and that record's entry for the current binade, both usually cache
-  // misses: fetch them a few words ahead.
+  using OC = Tokenizer::OneCall;
+  // While S stays well inside one binade (no word can carry it out: max_mag), a word whose outcome there is
+  // known moves S and the count by its table entry (OneCall::step's binade case, without reading its record).
   const auto& recs = oc_->recs;
-  const auto& bins = oc_->binades;
+  static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
+  const bool no_limit = limit_ == INT64_MAX;
   for (size_t i = 0; i < n; ++i) {
-    if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);
-    if (i + 4 < n) {
-      const auto& r = recs[ids[i + 4]];
-      const float aS = std::fabs(S_);
-      const int k = (aS >= 8192.0f ? Tokenizer::OneCall::exponent(aS) : 0) - Tokenizer::OneCall::kBinadeLo;
-      if (r.binade_off != UINT32_MAX && k >= 0 && k < Tokenizer::OneCall::kBinadeHi - Tokenizer::OneCall::kBinadeLo)
-        __builtin_prefetch(&bins[r.binade_off + static_cast<uint32_t>(k)]);
+    const float aS = std::fabs(S_);
+    if (!full_dp && aS >= 8192.0f /* 2^(kBinadeLo - 1) */ && (no_limit || count_ <= limit_)) {
+      const int e = OC::exponent(aS);
+      if (e < OC::kBinadeHi) {
+        const double u = OC::pow2(e - 24), top = OC::pow2(e);
+        const auto& tab = oc_->binades[e - OC::kBinadeLo];
+        if (double(aS) + double(oc_->max_mag) + 64 * u < top && ids[i] < tab.size()) {
+          const OC::Binade& b = tab[ids[i]];
+          if (b.du != OC::kUnknown && b.du != OC::kNever &&
+              (open_ >= mark_off_.size() || mark_off_[open_] >= pos_ + static_cast<int64_t>(b.len) + 1)) {
+            if (i + 8 < n && ids[i + 8] < tab.size()) __builtin_prefetch(&tab[ids[i + 8]]);
+            S_ = static_cast<float>(double(S_) + double(b.du) * u);
+            count_ += b.tokens;
+            pos_ += static_cast<int64_t>(b.len) + 1;
+            if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+            continue;
+          }
+        }
+      }
     }
+    if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);
     step(ids[i]);
   }
 }
