@@ -78,9 +78,11 @@ struct ListCache {
       num_oc.push_back(UINT32_MAX);
     }
   }
+  bool all_interned = false;  // every pool word has its one-call id (pool_oc) of generation oc_gen
   void one_call_generation(uint64_t g) {
     if (g == oc_gen) return;
     oc_gen = g;
+    all_interned = false;
     std::fill(pool_oc.begin(), pool_oc.end(), UINT32_MAX);
     std::fill(num_oc.begin(), num_oc.end(), UINT32_MAX);
   }
@@ -202,6 +204,15 @@ class Cwe : public RulerTask {
     if (fast && ctx_->res.tokenizer->one_call_simulated() && !no_composed) {
       ioc = std::make_unique<OneCallCounter>(*ctx_->res.tokenizer);
       lc->one_call_generation(ioc->generation());
+      // A list that takes a sizeable part of the pool (32K and up): every pool word's record at once, once per
+      // thread, instead of a lattice for each word the first time a sample draws it.
+      if (!lc->all_interned && budget / (5 * st.freq_ucw) >= static_cast<int64_t>(pool_.size() / 64)) {
+        for (size_t pi = 0; pi < pool_.size(); ++pi) {
+          if (lc->pool_oc[pi] == UINT32_MAX) lc->pool_oc[pi] = ioc->intern(pool_[pi]);
+          if (lc->pool_tokens[pi] < 0) lc->pool_tokens[pi] = static_cast<int32_t>(ioc->alone(lc->pool_oc[pi]));
+        }
+        lc->all_interned = true;
+      }
     }
     auto item_of = [&](size_t stream_index) {
       size_t pi = ws.pool_index(stream_index);
