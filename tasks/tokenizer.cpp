@@ -425,8 +425,8 @@ struct Tokenizer::OneCall {
   // times u plus add. So the outcome (score moved by du * u, tokens) is computed once per word and binade,
   // and kept in one table per binade indexed by word (small enough to stay in cache while S is in the binade).
   struct Binade {
-    int32_t du, tokens;  // du: kUnknown, kNever (the binade's ties or inexact sums: always run the lattice)
-    uint32_t len;        // the word's bytes
+    int32_t du;            // kUnknown, kNever (the binade's ties or inexact sums, long words: run the lattice)
+    uint16_t tokens, len;  // len: the word's bytes
   };
   static constexpr int32_t kUnknown = INT32_MIN, kNever = INT32_MIN + 1;
   static constexpr int kBinadeLo = 14, kBinadeHi = 34;  // binades memoised: |S| in [2^13, 2^34)
@@ -471,6 +471,7 @@ struct Tokenizer::OneCall {
     steps.clear();
     recs.clear();
     for (auto& t : binades) t.clear();
+    std::fill(filled.begin(), filled.end(), 0u);
     max_mag = 0;
     slot_hash.assign(size_t(1) << 16, 0);
     slot_rec.assign(size_t(1) << 16, UINT32_MAX);
@@ -636,6 +637,40 @@ struct Tokenizer::OneCall {
       ++count;
     }
   }
+  // Word id's outcome in binade e, from a running score S in it with room for the word (|S| + mag + 64 u < 2^e).
+  Binade outcome(uint32_t id, int e, float S) {
+    const Rec& r = recs[id];
+    const double u = pow2(e - 24), top = pow2(e);
+    Binade b{kNever, 0, 0};
+    if (r.len > 65535) return b;
+    bool ok = true;
+    const Sim::Edge* ed = edges.data() + r.edge_off;
+    for (size_t q = 0; ok && q < r.edge_n; ++q) {
+      const double a = add_of(ed[q]), m = a / u;
+      ok = a < 0 && m - std::floor(m) != 0.5 && (a + 2 * top) - 2 * top == a;
+    }
+    if (ok) {
+      float S1 = S;
+      int64_t c1 = 0;
+      lattice_dp(id, 0, S1, c1, nullptr, nullptr);
+      const double du = (double(S1) - double(S)) / u;
+      if (du == std::nearbyint(du) && du > -2e9) b = Binade{static_cast<int32_t>(du), static_cast<uint16_t>(c1), static_cast<uint16_t>(r.len)};
+    }
+    return b;
+  }
+  // Every word's outcome in binade e (the outcome is the same from every S in the binade with room for the
+  // word, so from the binade's bottom), for the words interned since the last fill: a haystack of corpus words
+  // then never meets a word for the first time in a binade.
+  std::vector<uint32_t> filled = std::vector<uint32_t>(kBinadeHi - kBinadeLo, 0);
+  void fill_binade(int e) {
+    auto& tab = binades[e - kBinadeLo];
+    if (tab.size() < recs.size()) tab.resize(recs.size(), Binade{kUnknown, 0, 0});
+    const float S0 = -static_cast<float>(pow2(e - 1));
+    const double u = pow2(e - 24), top = pow2(e);
+    for (uint32_t id = filled[e - kBinadeLo]; id < recs.size(); ++id)
+      if (tab[id].du == kUnknown && double(-S0) + double(recs[id].mag) + 64 * u < top) tab[id] = outcome(id, e, S0);
+    filled[e - kBinadeLo] = static_cast<uint32_t>(recs.size());
+  }
   // Steps word `id`, whose bytes start at text offset ws, from (S, count); ids and marks when given.
   void step(uint32_t id, int64_t ws, float& S, int64_t& count, std::vector<int32_t>* ids, Marks* mk) {
     static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
@@ -649,23 +684,7 @@ struct Tokenizer::OneCall {
         auto& tab = binades[e - kBinadeLo];
         if (tab.size() <= id) tab.resize(std::max<size_t>(recs.size(), 1024), Binade{kUnknown, 0, 0});
         Binade& b = tab[id];
-        if (b.du == kUnknown) {
-          b.du = kNever;
-          b.len = r.len;
-          bool ok = true;
-          const Sim::Edge* ed = edges.data() + r.edge_off;
-          for (size_t q = 0; ok && q < r.edge_n; ++q) {
-            const double a = add_of(ed[q]), m = a / u;
-            ok = a < 0 && m - std::floor(m) != 0.5 && (a + 2 * top) - 2 * top == a;
-          }
-          if (ok) {
-            float S1 = S;
-            int64_t c1 = 0;
-            lattice_dp(id, ws, S1, c1, nullptr, nullptr);
-            const double du = (double(S1) - double(S)) / u;
-            if (du == std::nearbyint(du) && du > -2e9) b = Binade{static_cast<int32_t>(du), static_cast<int32_t>(c1), r.len};
-          }
-        }
+        if (b.du == kUnknown) b = outcome(id, e, S);
         if (b.du != kNever) {
           S = static_cast<float>(double(S) + double(b.du) * u);
           count += b.tokens;
@@ -867,12 +886,13 @@ void OneCallCounter::words(const uint32_t* ids, size_t n) {
       const int e = OC::exponent(aS);
       if (e < OC::kBinadeHi) {
         const double u = OC::pow2(e - 24), top = OC::pow2(e);
+        if (oc_->filled[e - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e);
         const auto& tab = oc_->binades[e - OC::kBinadeLo];
         if (double(aS) + double(oc_->max_mag) + 64 * u < top && ids[i] < tab.size()) {
           const OC::Binade& b = tab[ids[i]];
           if (b.du != OC::kUnknown && b.du != OC::kNever &&
               (open_ >= mark_off_.size() || mark_off_[open_] >= pos_ + static_cast<int64_t>(b.len) + 1)) {
-            if (i + 8 < n && ids[i + 8] < tab.size()) __builtin_prefetch(&tab[ids[i + 8]]);
+            if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
             S_ = static_cast<float>(double(S_) + double(b.du) * u);
             count_ += b.tokens;
             pos_ += static_cast<int64_t>(b.len) + 1;
