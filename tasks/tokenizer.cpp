@@ -962,6 +962,23 @@ void OneCallCounter::repeat(std::string_view unit, int64_t k) {
         delta += std::nearbyint(m) * u;
       }
     }
+    using OC = Tokenizer::OneCall;
+    if (!ok && S_ < 0 && open_ >= mark_off_.size() && !trace_ && aS >= 8192.0f && e2 < OC::kBinadeHi) {
+      // Past the exact-path range: the words' outcomes in this binade (OneCall::step's binade case), each a
+      // fixed move of S while S stays in the binade with room for every word.
+      if (oc_->filled[e2 - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e2);
+      const auto& tab = oc_->binades[e2 - OC::kBinadeLo];
+      ok = true;
+      delta = 0;
+      toks = 0;
+      maxmag = double(oc_->max_mag);
+      for (size_t i = 0; ok && i < ids.size(); ++i) {
+        const OC::Binade& b = tab[ids[i]];
+        ok = b.du != OC::kUnknown && b.du != OC::kNever;
+        delta += double(b.du) * u;
+        toks += b.tokens;
+      }
+    }
     int64_t j = 0;
     if (ok) {
       const double room = top - double(aS) - maxmag - 256 * u;  // 256 u: the rounding inside a word, with room
