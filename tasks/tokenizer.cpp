@@ -833,6 +833,12 @@ void OneCallCounter::step(uint32_t id) {
   if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
 }
 
+void OneCallCounter::prepare(double max_abs_score) {
+  using OC = Tokenizer::OneCall;
+  for (int e = OC::kBinadeLo; e < OC::kBinadeHi && OC::pow2(e - 1) <= max_abs_score; ++e)
+    if (oc_->filled[e - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e);
+}
+
 void OneCallCounter::resume(const Checkpoint& c) {
   S_ = c.S;
   count_ = c.count;

@@ -99,6 +99,9 @@ class OneCallCounter {
   // follows is appended at offset c.pos of that text.
   void resume(const Checkpoint& c);
   int64_t count() const { return count_; }  // tokens of the words stepped so far
+  // Precomputes every interned word's outcome in each binade of running scores up to max_abs_score (what
+  // stepping words there would compute on first sight; same counts).
+  void prepare(double max_abs_score);
   // Once more than `limit` tokens are counted, nothing more is stepped: finish() then returns a count over the
   // limit but below the text's (and marks past that point are wrong); stopped() says so.
   void stop_after(int64_t limit) { limit_ = limit; }

@@ -79,10 +79,12 @@ struct ListCache {
     }
   }
   bool all_interned = false;  // every pool word has its one-call id (pool_oc) of generation oc_gen
+  int64_t prepared_for = 0;   // their binade outcomes are precomputed for prompts up to this budget
   void one_call_generation(uint64_t g) {
     if (g == oc_gen) return;
     oc_gen = g;
     all_interned = false;
+    prepared_for = 0;
     std::fill(pool_oc.begin(), pool_oc.end(), UINT32_MAX);
     std::fill(num_oc.begin(), num_oc.end(), UINT32_MAX);
   }
@@ -212,6 +214,11 @@ class Cwe : public RulerTask {
           if (lc->pool_tokens[pi] < 0) lc->pool_tokens[pi] = static_cast<int32_t>(ioc->alone(lc->pool_oc[pi]));
         }
         lc->all_interned = true;
+      }
+      // Their outcomes in every binade this prompt's running score passes through (about -8 per token).
+      if (lc->all_interned && budget > lc->prepared_for) {
+        ioc->prepare(12.0 * double(budget));
+        lc->prepared_for = budget;
       }
     }
     auto item_of = [&](size_t stream_index) {
