@@ -825,6 +825,7 @@ void OneCallCounter::step(uint32_t id) {
     stopped_ = true;
     return;
   }
+  if (fast_step(id)) return;
   Tokenizer::OneCall::Marks mk{mark_off_.data(), mark_off_.size(), open_, mark_tok_.data()};
   const bool marks = open_ < mark_off_.size();
   oc_->step(id, pos_, S_, count_, nullptr, marks ? &mk : nullptr);
@@ -837,6 +838,30 @@ void OneCallCounter::prepare(double max_abs_score) {
   using OC = Tokenizer::OneCall;
   for (int e = OC::kBinadeLo; e < OC::kBinadeHi && OC::pow2(e - 1) <= max_abs_score; ++e)
     if (oc_->filled[e - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e);
+}
+
+// While S stays well inside one binade (no word can carry it out: max_mag), a word whose outcome there is
+// known moves S and the count by its table entry: OneCall::step's binade case, without reading the word's
+// record. False: step it the ordinary way.
+bool OneCallCounter::fast_step(uint32_t id) {
+  using OC = Tokenizer::OneCall;
+  static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
+  const float aS = std::fabs(S_);
+  if (full_dp || !(aS >= 8192.0f /* 2^(kBinadeLo - 1) */) || count_ > limit_) return false;
+  const int e = OC::exponent(aS);
+  if (e >= OC::kBinadeHi) return false;
+  const double u = OC::pow2(e - 24), top = OC::pow2(e);
+  const auto& tab = oc_->binades[e - OC::kBinadeLo];
+  if (!(double(aS) + double(oc_->max_mag) + 64 * u < top) || id >= tab.size()) return false;
+  const OC::Binade& b = tab[id];
+  if (b.du == OC::kUnknown || b.du == OC::kNever ||
+      !(open_ >= mark_off_.size() || mark_off_[open_] >= pos_ + static_cast<int64_t>(b.len) + 1))
+    return false;
+  S_ = static_cast<float>(double(S_) + double(b.du) * u);
+  count_ += b.tokens;
+  pos_ += static_cast<int64_t>(b.len) + 1;
+  if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+  return true;
 }
 
 void OneCallCounter::resume(const Checkpoint& c) {
@@ -881,31 +906,16 @@ void OneCallCounter::words(const uint32_t* ids, size_t n) {
   if (n == 0) return;
   any_ = true;
   using OC = Tokenizer::OneCall;
-  // While S stays well inside one binade (no word can carry it out: max_mag), a word whose outcome there is
-  // known moves S and the count by its table entry (OneCall::step's binade case, without reading its record).
   const auto& recs = oc_->recs;
-  static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
-  const bool no_limit = limit_ == INT64_MAX;
   for (size_t i = 0; i < n; ++i) {
     const float aS = std::fabs(S_);
-    if (!full_dp && aS >= 8192.0f /* 2^(kBinadeLo - 1) */ && (no_limit || count_ <= limit_)) {
+    if (aS >= 8192.0f) {
       const int e = OC::exponent(aS);
       if (e < OC::kBinadeHi) {
-        const double u = OC::pow2(e - 24), top = OC::pow2(e);
         if (oc_->filled[e - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e);
         const auto& tab = oc_->binades[e - OC::kBinadeLo];
-        if (double(aS) + double(oc_->max_mag) + 64 * u < top && ids[i] < tab.size()) {
-          const OC::Binade& b = tab[ids[i]];
-          if (b.du != OC::kUnknown && b.du != OC::kNever &&
-              (open_ >= mark_off_.size() || mark_off_[open_] >= pos_ + static_cast<int64_t>(b.len) + 1)) {
-            if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
-            S_ = static_cast<float>(double(S_) + double(b.du) * u);
-            count_ += b.tokens;
-            pos_ += static_cast<int64_t>(b.len) + 1;
-            if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
-            continue;
-          }
-        }
+        if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
+        if (fast_step(ids[i])) continue;
       }
     }
     if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);

@@ -109,6 +109,7 @@ class OneCallCounter {
 
  private:
   void step(uint32_t id);
+  bool fast_step(uint32_t id);
   Tokenizer::OneCall* oc_ = nullptr;
   float S_ = 0;
   int64_t count_ = 0, pos_ = 0;  // pos_: text offset of the pending word
