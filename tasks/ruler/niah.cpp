@@ -41,6 +41,7 @@ class Niah : public RulerTask {
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t) const override;
+  bool cuts_haystack() const override { return cfg_.haystack == "essay"; }
 
  private:
   NiahConfig cfg_;

@@ -220,6 +220,42 @@ static std::string depth_key(std::optional<double> d) {
   return buf;
 }
 
+// From 1M on, the one-call count of a prompt fitted with per-chunk counts is tens to hundreds of tokens over
+// them (the drift), so a first build at the budget is always rejected. Tasks whose prompts cannot be cut
+// (Built::trim) start instead where a calibration prompt (this task and length, a fixed seed of its own, not
+// a sample) says the drift leaves the count: in the middle of the window when the drift is the
+// calibration's. The same on every thread and in every run, so samples stay functions of their own seeds.
+int64_t RulerTask::first_target(int64_t length, int64_t budget) const {
+  // Below 1M the first build lands; at 32M the drift is far from constant (and a calibration build costly).
+  if (length < (int64_t(1) << 20) || length >= (int64_t(16) << 20) || cuts_haystack() || ctx_->opts.keep_ids ||
+      !ctx_->res.tokenizer->one_call_simulated())
+    return budget;
+  std::lock_guard<std::mutex> lk(calib_mu_);
+  auto it = calib_.find(length);
+  if (it != calib_.end()) return it->second;
+  // Three calibration prompts: their mean drift, and the mean gap the fit leaves under its target (coarse
+  // units: cwe's list words), so that the first count lands, on average, in the middle of the window.
+  int64_t t = budget, drift = 0, gap = 0;
+  constexpr int kCalib = 3;
+  int made = 0;
+  for (int k = 0; k < kCalib; ++k) {
+    Rng rng(sample_seed("ruler", name_, length, -1 - k, ctx_->opts.seed, "calibration"));
+    try {
+      Built c = build(budget, rng, std::nullopt, -1 - k);
+      give_text_buffer(std::move(c.input));
+      if (c.trim || c.one_call_tokens < 0 || c.one_call_stopped) break;
+      drift += c.one_call_tokens - c.prompt_tokens;
+      gap += budget - c.prompt_tokens;
+      ++made;
+    } catch (const TooShort&) {
+      break;
+    }
+  }
+  if (made == kCalib && std::abs(drift / kCalib) <= budget / 64) t = budget - slack_ / 2 - (drift - gap) / kCalib;
+  calib_.emplace(length, t);
+  return t;
+}
+
 Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> depth) const {
   if (depth && (!(*depth >= 0) || *depth > 100)) throw Error("depth must be in [0, 100], got " + std::to_string(*depth));
   const std::string where = "ruler/" + name_ + " at " + format_length(length);
@@ -243,6 +279,7 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
   // two differ by more than the slack allows (tens of tokens at 1M, thousands at 8M), the builder's budget is
   // moved by the difference and the sample is rebuilt from the same seed.
   Retarget search(budget, slack);
+  search.start_at(first_target(length, budget));
   Built b;
   int64_t exact = 0;
   std::vector<int64_t> offsets, tokens_at;

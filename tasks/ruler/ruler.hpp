@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -195,6 +197,8 @@ class RulerTask : public TaskGenerator {
  protected:
   // budget = length - tokens_to_generate. Must return a prompt of at most `budget` tokens.
   virtual Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t index) const = 0;
+  // Whether build() sets Built::trim (then no calibration build is made, see first_target).
+  virtual bool cuts_haystack() const { return false; }
   // The task's string `field` of its section of the prompt templates.
   std::string tpl(const std::string& field) const { return ctx_->tpl->str(section_, field); }
   std::shared_ptr<const Ctx> ctx_;
@@ -204,6 +208,12 @@ class RulerTask : public TaskGenerator {
   int64_t min_len_;
   std::string metric_, section_;
   int64_t slack_;
+
+ private:
+  // The first build target for `length` (the budget unless calibrated, see generate()).
+  int64_t first_target(int64_t length, int64_t budget) const;
+  mutable std::mutex calib_mu_;
+  mutable std::map<int64_t, int64_t> calib_;  // length -> first target
 };
 
 // Builder for a task's prompt parts: instruction + context + question, answer prefix.
