@@ -221,13 +221,13 @@ static std::string depth_key(std::optional<double> d) {
 }
 
 // From 1M on, the one-call count of a prompt fitted with per-chunk counts is tens to hundreds of tokens over
-// them (the drift), so a first build at the budget is always rejected. Tasks whose prompts cannot be cut
-// (Built::trim) start instead where a calibration prompt (this task and length, a fixed seed of its own, not
-// a sample) says the drift leaves the count: in the middle of the window when the drift is the
-// calibration's. The same on every thread and in every run, so samples stay functions of their own seeds.
+// them (the drift), so a first build at the budget is always rejected. At 1M, tasks whose prompts cannot be
+// cut (Built::trim) start instead where calibration prompts (this task and length, fixed seeds of their own,
+// not samples) say the drift leaves the count: in the middle of the window on average. The same on every thread and in every run, so samples stay functions of their own seeds.
 int64_t RulerTask::first_target(int64_t length, int64_t budget) const {
-  // Below 1M the first build lands; at 32M the drift is far from constant (and a calibration build costly).
-  if (length < (int64_t(1) << 20) || length >= (int64_t(16) << 20) || cuts_haystack() || ctx_->opts.keep_ids ||
+  // Below 1M the first build lands. From 2M on calibration prompts cost more than the rebuilds they save (cwe's
+  // lists there outgrow the word pool: each calibration prompt brings hundreds of thousands of new pair words).
+  if (length < (int64_t(1) << 20) || length >= (int64_t(2) << 20) || cuts_haystack() || ctx_->opts.keep_ids ||
       !ctx_->res.tokenizer->one_call_simulated())
     return budget;
   std::lock_guard<std::mutex> lk(calib_mu_);
