@@ -39,11 +39,8 @@ class Retarget {
     } else {
       if (!lo_known_ || target_ > lo_) lo_ = target_, c_lo_ = count, lo_known_ = true;
     }
-    const int64_t aim = over_ > 0 ? budget_ + over_ : budget_ - slack_ / 2;
-    // The prompt's per-chunk count moved by the miss (its haystack then changes by about the miss, also where
-    // units are coarse and the fit left the per-chunk count well under the target).
-    int64_t next = per_chunk >= 0 && per_chunk + (aim - count) != target_ ? per_chunk + (aim - count)
-                                                                          : target_ + (aim - count);
+    const int64_t aim = over_ > 0 ? budget_ + over_ : budget_ - slack_ / 4;
+    int64_t next = target_ + (aim - count);
     if (std::abs(aim - count) > budget_ / 16) {
       // Far off (32M): the count is then roughly proportional to the target.
       next = static_cast<int64_t>(double(target_) * double(aim) / double(count));
