@@ -350,7 +350,9 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
                    where.c_str(), static_cast<long long>(index), attempt, static_cast<long long>(search.target()),
                    static_cast<long long>(b.prompt_tokens), static_cast<long long>(exact), static_cast<long long>(budget));
     // With a prompt that can be cut, a rebuild aims a little over the budget, then cuts.
-    search.set_over(b.trim && trims ? slack + budget / 1024 : 0);
+    // (A stopped count has no cut states; the next build of an essay task will.)
+    const bool cuttable = trims && (b.trim || (b.one_call_stopped && cuts_haystack()));
+    search.set_over(cuttable ? slack + budget / 1024 : 0);
     if (search.accept(exact, b.prompt_tokens, &b.one_call_curve, b.one_call_stopped)) break;
     if (search.exhausted() && search.fall_back()) continue;
     if (search.exhausted())
