@@ -906,20 +906,36 @@ void OneCallCounter::words(const uint32_t* ids, size_t n) {
   if (n == 0) return;
   any_ = true;
   using OC = Tokenizer::OneCall;
+  static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
   const auto& recs = oc_->recs;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < n;) {
     const float aS = std::fabs(S_);
-    if (aS >= 8192.0f) {
+    if (!full_dp && aS >= 8192.0f /* 2^(kBinadeLo - 1) */) {
       const int e = OC::exponent(aS);
       if (e < OC::kBinadeHi) {
+        // OneCall::step's binade case (see fast_step) while S stays below `room`: S only grows in magnitude,
+        // so it stays in this binade, with room for every word.
         if (oc_->filled[e - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e);
         const auto& tab = oc_->binades[e - OC::kBinadeLo];
-        if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
-        if (fast_step(ids[i])) continue;
+        const double u = OC::pow2(e - 24), room = OC::pow2(e) - double(oc_->max_mag) - 64 * u;
+        const bool marks = open_ < mark_off_.size();
+        for (; i < n && double(std::fabs(S_)) < room && count_ <= limit_; ++i) {
+          const uint32_t id = ids[i];
+          if (id >= tab.size()) break;
+          const OC::Binade& b = tab[id];
+          if (b.du == OC::kUnknown || b.du == OC::kNever) break;
+          if (marks && mark_off_[open_] < pos_ + static_cast<int64_t>(b.len) + 1) break;
+          if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
+          S_ = static_cast<float>(double(S_) + double(b.du) * u);
+          count_ += b.tokens;
+          pos_ += static_cast<int64_t>(b.len) + 1;
+          if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+        }
+        if (i == n) break;
       }
     }
     if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);
-    step(ids[i]);
+    step(ids[i++]);
   }
 }
 
