@@ -417,15 +417,16 @@ struct Tokenizer::OneCall {
     uint16_t step_n, size;      // path length; normalised bytes (3 + len)
     float robust, mag;          // float path == exact path while ulp(|S| + mag) < robust
     int32_t tokens;             // tokens of the exact path (byte pieces counted one per byte)
-    uint32_t binade_off;        // its per-binade outcomes in `binades` (UINT32_MAX: none yet)
   };
   // The float Viterbi over a word whose scores all stay in one binade [2^(e-1), 2^e) of magnitude is the same
   // for every running score S there: floats are multiples of u = 2^(e-24), a piece moves a score by
   // round(add / u) * u (unless add / u is a multiple of u plus a half: then S's parity decides), and each
   // comparison is between a sum S' + add (exact in double) and a stored multiple of u, i.e. between integers
-  // times u plus add. So the outcome (score moved by du * u, tokens) is computed once per word and binade.
+  // times u plus add. So the outcome (score moved by du * u, tokens) is computed once per word and binade,
+  // and kept in one table per binade indexed by word (small enough to stay in cache while S is in the binade).
   struct Binade {
-    int32_t du, tokens;  // du: kUnknown, kNever (the binade's ties or inexact sums: always run the lattice)
+    int32_t du;            // kUnknown, kNever (the binade's ties or inexact sums, long words: run the lattice)
+    uint16_t tokens, len;  // len: the word's bytes
   };
   static constexpr int32_t kUnknown = INT32_MIN, kNever = INT32_MIN + 1;
   static constexpr int kBinadeLo = 14, kBinadeHi = 34;  // binades memoised: |S| in [2^13, 2^34)
@@ -438,7 +439,8 @@ struct Tokenizer::OneCall {
   std::vector<Sim::Edge> edges;
   std::vector<Step> steps;
   std::vector<Rec> recs;
-  std::vector<Binade> binades;
+  std::vector<Binade> binades[kBinadeHi - kBinadeLo];  // [binade][word]
+  float max_mag = 0;                                    // the largest Rec::mag
   std::vector<uint64_t> slot_hash;
   std::vector<uint32_t> slot_rec;  // UINT32_MAX: empty
   std::vector<float> best;
@@ -468,7 +470,9 @@ struct Tokenizer::OneCall {
     edges.clear();
     steps.clear();
     recs.clear();
-    binades.clear();
+    for (auto& t : binades) t.clear();
+    std::fill(filled.begin(), filled.end(), 0u);
+    max_mag = 0;
     slot_hash.assign(size_t(1) << 16, 0);
     slot_rec.assign(size_t(1) << 16, UINT32_MAX);
   }
@@ -507,8 +511,8 @@ struct Tokenizer::OneCall {
     sim->lattice(w, edges, scratch);
     r.edge_n = static_cast<uint32_t>(edges.size() - r.edge_off);
     r.size = static_cast<uint16_t>(w.size() + 3);
-    r.binade_off = UINT32_MAX;
     best_path(r);
+    max_mag = std::max(max_mag, r.mag);
     const uint32_t id = static_cast<uint32_t>(recs.size());
     recs.push_back(r);
     slot_hash[si] = h;
@@ -633,6 +637,40 @@ struct Tokenizer::OneCall {
       ++count;
     }
   }
+  // Word id's outcome in binade e, from a running score S in it with room for the word (|S| + mag + 64 u < 2^e).
+  Binade outcome(uint32_t id, int e, float S) {
+    const Rec& r = recs[id];
+    const double u = pow2(e - 24), top = pow2(e);
+    Binade b{kNever, 0, 0};
+    if (r.len > 65535) return b;
+    bool ok = true;
+    const Sim::Edge* ed = edges.data() + r.edge_off;
+    for (size_t q = 0; ok && q < r.edge_n; ++q) {
+      const double a = add_of(ed[q]), m = a / u;
+      ok = a < 0 && m - std::floor(m) != 0.5 && (a + 2 * top) - 2 * top == a;
+    }
+    if (ok) {
+      float S1 = S;
+      int64_t c1 = 0;
+      lattice_dp(id, 0, S1, c1, nullptr, nullptr);
+      const double du = (double(S1) - double(S)) / u;
+      if (du == std::nearbyint(du) && du > -2e9) b = Binade{static_cast<int32_t>(du), static_cast<uint16_t>(c1), static_cast<uint16_t>(r.len)};
+    }
+    return b;
+  }
+  // Every word's outcome in binade e (the outcome is the same from every S in the binade with room for the
+  // word, so from the binade's bottom), for the words interned since the last fill: a haystack of corpus words
+  // then never meets a word for the first time in a binade.
+  std::vector<uint32_t> filled = std::vector<uint32_t>(kBinadeHi - kBinadeLo, 0);
+  void fill_binade(int e) {
+    auto& tab = binades[e - kBinadeLo];
+    if (tab.size() < recs.size()) tab.resize(recs.size(), Binade{kUnknown, 0, 0});
+    const float S0 = -static_cast<float>(pow2(e - 1));
+    const double u = pow2(e - 24), top = pow2(e);
+    for (uint32_t id = filled[e - kBinadeLo]; id < recs.size(); ++id)
+      if (tab[id].du == kUnknown && double(-S0) + double(recs[id].mag) + 64 * u < top) tab[id] = outcome(id, e, S0);
+    filled[e - kBinadeLo] = static_cast<uint32_t>(recs.size());
+  }
   // Steps word `id`, whose bytes start at text offset ws, from (S, count); ids and marks when given.
   void step(uint32_t id, int64_t ws, float& S, int64_t& count, std::vector<int32_t>* ids, Marks* mk) {
     static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
@@ -643,27 +681,10 @@ struct Tokenizer::OneCall {
       const int e = exponent(aS);
       const double u = pow2(e - 24), top = pow2(e);
       if (e < kBinadeHi && double(aS) + double(r.mag) + 64 * u < top) {
-        if (r.binade_off == UINT32_MAX) {
-          recs[id].binade_off = static_cast<uint32_t>(binades.size());
-          binades.resize(binades.size() + (kBinadeHi - kBinadeLo), Binade{kUnknown, 0});
-        }
-        Binade& b = binades[recs[id].binade_off + static_cast<uint32_t>(e - kBinadeLo)];
-        if (b.du == kUnknown) {
-          b.du = kNever;
-          bool ok = true;
-          const Sim::Edge* ed = edges.data() + r.edge_off;
-          for (size_t q = 0; ok && q < r.edge_n; ++q) {
-            const double a = add_of(ed[q]), m = a / u;
-            ok = a < 0 && m - std::floor(m) != 0.5 && (a + 2 * top) - 2 * top == a;
-          }
-          if (ok) {
-            float S1 = S;
-            int64_t c1 = 0;
-            lattice_dp(id, ws, S1, c1, nullptr, nullptr);
-            const double du = (double(S1) - double(S)) / u;
-            if (du == std::nearbyint(du) && du > -2e9) b = Binade{static_cast<int32_t>(du), static_cast<int32_t>(c1)};
-          }
-        }
+        auto& tab = binades[e - kBinadeLo];
+        if (tab.size() <= id) tab.resize(std::max<size_t>(recs.size(), 1024), Binade{kUnknown, 0, 0});
+        Binade& b = tab[id];
+        if (b.du == kUnknown) b = outcome(id, e, S);
         if (b.du != kNever) {
           S = static_cast<float>(double(S) + double(b.du) * u);
           count += b.tokens;
@@ -792,13 +813,62 @@ OneCallCounter::~OneCallCounter() {
 }
 uint64_t OneCallCounter::generation() const { return oc_ ? oc_->gen : 0; }
 uint32_t OneCallCounter::intern(std::string_view word) { return oc_->intern(word); }
+int64_t OneCallCounter::alone(uint32_t id) {
+  float S = 0.0f;
+  int64_t count = 0;
+  oc_->step(id, 0, S, count, nullptr, nullptr);
+  return count;
+}
 
 void OneCallCounter::step(uint32_t id) {
+  if (count_ > limit_) {
+    stopped_ = true;
+    return;
+  }
+  if (fast_step(id)) return;
   Tokenizer::OneCall::Marks mk{mark_off_.data(), mark_off_.size(), open_, mark_tok_.data()};
   const bool marks = open_ < mark_off_.size();
   oc_->step(id, pos_, S_, count_, nullptr, marks ? &mk : nullptr);
   if (marks) open_ = mk.k;
   pos_ += static_cast<int64_t>(oc_->recs[id].len) + 1;
+  if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+}
+
+void OneCallCounter::prepare(double max_abs_score) {
+  using OC = Tokenizer::OneCall;
+  for (int e = OC::kBinadeLo; e < OC::kBinadeHi && OC::pow2(e - 1) <= max_abs_score; ++e)
+    if (oc_->filled[e - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e);
+}
+
+// While S stays well inside one binade (no word can carry it out: max_mag), a word whose outcome there is
+// known moves S and the count by its table entry: OneCall::step's binade case, without reading the word's
+// record. False: step it the ordinary way.
+bool OneCallCounter::fast_step(uint32_t id) {
+  using OC = Tokenizer::OneCall;
+  static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
+  const float aS = std::fabs(S_);
+  if (full_dp || !(aS >= 8192.0f /* 2^(kBinadeLo - 1) */) || count_ > limit_) return false;
+  const int e = OC::exponent(aS);
+  if (e >= OC::kBinadeHi) return false;
+  const double u = OC::pow2(e - 24), top = OC::pow2(e);
+  const auto& tab = oc_->binades[e - OC::kBinadeLo];
+  if (!(double(aS) + double(oc_->max_mag) + 64 * u < top) || id >= tab.size()) return false;
+  const OC::Binade& b = tab[id];
+  if (b.du == OC::kUnknown || b.du == OC::kNever ||
+      !(open_ >= mark_off_.size() || mark_off_[open_] >= pos_ + static_cast<int64_t>(b.len) + 1))
+    return false;
+  S_ = static_cast<float>(double(S_) + double(b.du) * u);
+  count_ += b.tokens;
+  pos_ += static_cast<int64_t>(b.len) + 1;
+  if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+  return true;
+}
+
+void OneCallCounter::resume(const Checkpoint& c) {
+  S_ = c.S;
+  count_ = c.count;
+  pos_ = c.pos;
+  any_ = true;
 }
 
 void OneCallCounter::text(std::string_view s) {
@@ -835,20 +905,37 @@ void OneCallCounter::space_word(uint32_t id, std::string_view w) {
 void OneCallCounter::words(const uint32_t* ids, size_t n) {
   if (n == 0) return;
   any_ = true;
-  // Each step reads its word's record and that record's entry for the current binade, both usually cache
-  // misses: fetch them a few words ahead.
+  using OC = Tokenizer::OneCall;
+  static const bool full_dp = std::getenv("LCTX_ONE_CALL_FULL_DP") != nullptr;
   const auto& recs = oc_->recs;
-  const auto& bins = oc_->binades;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);
-    if (i + 4 < n) {
-      const auto& r = recs[ids[i + 4]];
-      const float aS = std::fabs(S_);
-      const int k = (aS >= 8192.0f ? Tokenizer::OneCall::exponent(aS) : 0) - Tokenizer::OneCall::kBinadeLo;
-      if (r.binade_off != UINT32_MAX && k >= 0 && k < Tokenizer::OneCall::kBinadeHi - Tokenizer::OneCall::kBinadeLo)
-        __builtin_prefetch(&bins[r.binade_off + static_cast<uint32_t>(k)]);
+  for (size_t i = 0; i < n;) {
+    const float aS = std::fabs(S_);
+    if (!full_dp && aS >= 8192.0f /* 2^(kBinadeLo - 1) */) {
+      const int e = OC::exponent(aS);
+      if (e < OC::kBinadeHi) {
+        // OneCall::step's binade case (see fast_step) while S stays below `room`: S only grows in magnitude,
+        // so it stays in this binade, with room for every word.
+        if (oc_->filled[e - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e);
+        const auto& tab = oc_->binades[e - OC::kBinadeLo];
+        const double u = OC::pow2(e - 24), room = OC::pow2(e) - double(oc_->max_mag) - 64 * u;
+        const bool marks = open_ < mark_off_.size();
+        for (; i < n && double(std::fabs(S_)) < room && count_ <= limit_; ++i) {
+          const uint32_t id = ids[i];
+          if (id >= tab.size()) break;
+          const OC::Binade& b = tab[id];
+          if (b.du == OC::kUnknown || b.du == OC::kNever) break;
+          if (marks && mark_off_[open_] < pos_ + static_cast<int64_t>(b.len) + 1) break;
+          if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
+          S_ = static_cast<float>(double(S_) + double(b.du) * u);
+          count_ += b.tokens;
+          pos_ += static_cast<int64_t>(b.len) + 1;
+          if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+        }
+        if (i == n) break;
+      }
     }
-    step(ids[i]);
+    if (i + 8 < n) __builtin_prefetch(&recs[ids[i + 8]]);
+    step(ids[i++]);
   }
 }
 
@@ -905,6 +992,23 @@ void OneCallCounter::repeat(std::string_view unit, int64_t k) {
         const double a = st[q].add, m = a / u, f = m - std::floor(m);
         if (!(a < 0) || std::fabs(f - 0.5) < 1e-6) ok = false;
         delta += std::nearbyint(m) * u;
+      }
+    }
+    using OC = Tokenizer::OneCall;
+    if (!ok && S_ < 0 && open_ >= mark_off_.size() && !trace_ && aS >= 8192.0f && e2 < OC::kBinadeHi) {
+      // Past the exact-path range: the words' outcomes in this binade (OneCall::step's binade case), each a
+      // fixed move of S while S stays in the binade with room for every word.
+      if (oc_->filled[e2 - OC::kBinadeLo] < oc_->recs.size()) oc_->fill_binade(e2);
+      const auto& tab = oc_->binades[e2 - OC::kBinadeLo];
+      ok = true;
+      delta = 0;
+      toks = 0;
+      maxmag = double(oc_->max_mag);
+      for (size_t i = 0; ok && i < ids.size(); ++i) {
+        const OC::Binade& b = tab[ids[i]];
+        ok = b.du != OC::kUnknown && b.du != OC::kNever;
+        delta += double(b.du) * u;
+        toks += b.tokens;
       }
     }
     int64_t j = 0;

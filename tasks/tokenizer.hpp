@@ -77,6 +77,8 @@ class OneCallCounter {
   bool active() const { return oc_ != nullptr; }
   uint64_t generation() const;
   uint32_t intern(std::string_view word);  // a word: bytes between two spaces
+  // count_one_call of the interned word alone (== encode(word).size(), the word's per-chunk count).
+  int64_t alone(uint32_t id);
   void text(std::string_view s);
   void words(const uint32_t* ids, size_t n);
   void repeat(std::string_view unit, int64_t k);
@@ -85,9 +87,29 @@ class OneCallCounter {
   int64_t finish();
   int64_t mark_token(size_t m) const { return mark_tok_[m]; }
   bool at_word_start() const { return pending_.empty(); }
+  // The state between two words: every word before text offset pos stepped, nothing pending.
+  struct Checkpoint {
+    int64_t pos;
+    float S;
+    int64_t count;
+  };
+  // While t is not null, the state after every word stepped is appended to *t.
+  void trace(std::vector<Checkpoint>* t) { trace_ = t; }
+  // A fresh counter (nothing appended, no marks) continues from a checkpoint of another counter's text: what
+  // follows is appended at offset c.pos of that text.
+  void resume(const Checkpoint& c);
+  int64_t count() const { return count_; }  // tokens of the words stepped so far
+  // Precomputes every interned word's outcome in each binade of running scores up to max_abs_score (what
+  // stepping words there would compute on first sight; same counts).
+  void prepare(double max_abs_score);
+  // Once more than `limit` tokens are counted, nothing more is stepped: finish() then returns a count over the
+  // limit but below the text's (and marks past that point are wrong); stopped() says so.
+  void stop_after(int64_t limit) { limit_ = limit; }
+  bool stopped() const { return stopped_; }
 
  private:
   void step(uint32_t id);
+  bool fast_step(uint32_t id);
   Tokenizer::OneCall* oc_ = nullptr;
   float S_ = 0;
   int64_t count_ = 0, pos_ = 0;  // pos_: text offset of the pending word
@@ -96,6 +118,9 @@ class OneCallCounter {
   bool any_ = false, finished_ = false;
   std::vector<int64_t> mark_off_, mark_tok_;
   size_t open_ = 0;
+  std::vector<Checkpoint>* trace_ = nullptr;
+  int64_t limit_ = INT64_MAX;
+  bool stopped_ = false;
 };
 
 }  // namespace lctx

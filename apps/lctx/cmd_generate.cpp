@@ -112,16 +112,23 @@ bool append_json_string(std::string& out, std::string_view s) {
 }
 
 // A record as nlohmann's compact dump writes it (keys in order), with long strings through append_json_string.
-std::string dump_record(const nlohmann::json& r) {
+// input: when not null, the value of the key "input" (whatever r holds there), so that a long prompt is not
+// copied into the JSON value first.
+std::string dump_record(const nlohmann::json& r, const std::string* input = nullptr) {
   const auto dump = [](const nlohmann::json& v) { return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
   if (!r.is_object()) return dump(r);
   std::string out = "{";
+  if (input) out.reserve(input->size() + input->size() / 64 + 65536);
   bool first = true;
   for (auto it = r.begin(); it != r.end(); ++it) {
     if (!first) out += ',';
     first = false;
     out += dump(nlohmann::json(it.key()));
     out += ':';
+    if (input && it.key() == "input") {
+      if (input->size() < 256 || !append_json_string(out, *input)) out += dump(nlohmann::json(*input));
+      continue;
+    }
     const nlohmann::json& v = it.value();
     if (!v.is_string() || v.get_ref<const std::string&>().size() < 256 ||
         !append_json_string(out, v.get_ref<const std::string&>()))
@@ -134,18 +141,31 @@ std::string dump_record(const nlohmann::json& r) {
 // One record in the chosen layout. ruler: RULER's fields plus `others` (lctx's metadata under others.lctx, which
 // RULER's call_api.py copies into the predictions) and `truncation` (-1, as call_api.py defaults it);
 // babilong: the dataset's {input, question, target} only.
-std::string serialise(const lctx::TaskGenerator& gen, const lctx::Sample& s, const std::string& layout) {
-  nlohmann::json r = gen.record(s);
+// The prompt is moved out of s while the record is made (record() would copy it) and back afterwards.
+std::string serialise(const lctx::TaskGenerator& gen, lctx::Sample& s, const std::string& layout) {
+  if (layout == "babilong") {
+    nlohmann::json r{{"input", s.input}, {"question", s.question}, {"target", s.target}};
+    return dump_record(r);
+  }
+  std::string input = std::move(s.input);
+  s.input.clear();
+  nlohmann::json r;
+  try {
+    r = gen.record(s);
+  } catch (...) {
+    s.input = std::move(input);
+    throw;
+  }
+  s.input = std::move(input);
+  if (!r.contains("input")) return dump_record(r);
   if (layout == "ruler") {
     nlohmann::json others = nlohmann::json::object();
     others["lctx"] = std::move(r["lctx"]);
     r.erase("lctx");
     r["others"] = std::move(others);
     r["truncation"] = -1;
-  } else if (layout == "babilong") {
-    r = nlohmann::json{{"input", s.input}, {"question", s.question}, {"target", s.target}};
   }
-  return dump_record(r);
+  return dump_record(r, &s.input);
 }
 
 // README.md of a BABILong-layout folder: the Hugging Face dataset card's `configs:` (config = length, split =

@@ -53,12 +53,27 @@ Line Line::make(std::string text, ChunkMemo& memo) {
   return l;
 }
 
+static thread_local std::string spare_text;
+static thread_local int64_t oc_limit = INT64_MAX;
+void PromptBuilder::one_call_limit(int64_t limit) { oc_limit = limit; }
+std::string take_text_buffer() {
+  std::string s = std::move(spare_text);
+  spare_text = std::string();
+  s.clear();
+  return s;
+}
+void give_text_buffer(std::string&& s) {
+  if (s.capacity() > spare_text.capacity()) spare_text = std::move(s);
+}
+
 PromptBuilder::PromptBuilder(ChunkMemo& memo, bool keep_text, bool keep_ids)
     : memo_(memo), tok_(memo.tokenizer()), keep_text_(keep_text), keep_ids_(keep_ids),
       separable_(memo.tokenizer().whitespace_separable()) {
+  if (keep_text) out_ = take_text_buffer();
   static const bool off = std::getenv("LCTX_NO_COMPOSED_COUNT") != nullptr;
   if (keep_text && !keep_ids && separable_ && tok_.one_call_simulated() && !off)
     oc_ = std::make_unique<OneCallCounter>(tok_);
+  if (oc_) oc_->stop_after(oc_limit);
 }
 
 size_t PromptBuilder::mark() {
@@ -72,7 +87,7 @@ int64_t PromptBuilder::mark_one_call_token(size_t m) const { return oc_ && finis
 
 // Corpus words [a, b) into the one-call counter without hashing them: a per-thread table from the corpus's
 // distinct-word index to the counter's word id.
-void PromptBuilder::oc_corpus_words(const Corpus& c, size_t a, size_t b) {
+void PromptBuilder::oc_corpus_words(const Corpus& c, size_t a, size_t b, int64_t tok_base) {
   struct Table {
     const Corpus* corpus = nullptr;
     const Tokenizer* tok = nullptr;
@@ -102,6 +117,10 @@ void PromptBuilder::oc_corpus_words(const Corpus& c, size_t a, size_t b) {
     if (n == 256) {
       oc_->words(buf, n);
       n = 0;
+      if ((curve_words_ += 256) >= 4096) {
+        curve_words_ = 0;
+        curve_.emplace_back(tok_base + c.tokens(a, i + 1), oc_->count());
+      }
     }
   }
   oc_->words(buf, n);
@@ -230,7 +249,7 @@ void PromptBuilder::words(const Corpus& c, size_t a, size_t b) {
       out_ += mid;
       out_ += ' ';
     }
-    if (oc_) oc_corpus_words(c, a + 1, b - 1);
+    if (oc_) oc_corpus_words(c, a + 1, b - 1, tokens_ - c.tokens(a + 1, b - 1));
     bytes_ += static_cast<int64_t>(mid.size()) + 1;
     pend_start_ += static_cast<int64_t>(mid.size()) + 1;
   }

@@ -1,6 +1,8 @@
 // Common words extraction (RULER cwe): a numbered list "1. word 2. word ..." in which 10 common words occur
 // 30 times each and every other word 3 times, after one worked example. Answer: the 10 common words.
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <deque>
 #include <functional>
 #include <unordered_map>
@@ -76,9 +78,13 @@ struct ListCache {
       num_oc.push_back(UINT32_MAX);
     }
   }
+  bool all_interned = false;  // every pool word has its one-call id (pool_oc) of generation oc_gen
+  int64_t prepared_for = 0;   // their binade outcomes are precomputed for prompts up to this budget
   void one_call_generation(uint64_t g) {
     if (g == oc_gen) return;
     oc_gen = g;
+    all_interned = false;
+    prepared_for = 0;
     std::fill(pool_oc.begin(), pool_oc.end(), UINT32_MAX);
     std::fill(num_oc.begin(), num_oc.end(), UINT32_MAX);
   }
@@ -193,6 +199,28 @@ class Cwe : public RulerTask {
     std::deque<std::string> pairs;
     std::vector<Item> items;  // common words 0..9, then the uncommon words in draw order
     std::vector<int64_t> ucw_prefix{0};
+    // A word's per-chunk count is the one-call count of the word alone: from its one-call record (interned
+    // anyway for the final build) where the call is replayed, which is much cheaper than an encode call.
+    static const bool no_composed = std::getenv("LCTX_NO_COMPOSED_COUNT") != nullptr;
+    std::unique_ptr<OneCallCounter> ioc;
+    if (fast && ctx_->res.tokenizer->one_call_simulated() && !no_composed) {
+      ioc = std::make_unique<OneCallCounter>(*ctx_->res.tokenizer);
+      lc->one_call_generation(ioc->generation());
+      // A list that takes a sizeable part of the pool (32K and up): every pool word's record at once, once per
+      // thread, instead of a lattice for each word the first time a sample draws it.
+      if (!lc->all_interned && budget / (5 * st.freq_ucw) >= static_cast<int64_t>(pool_.size() / 64)) {
+        for (size_t pi = 0; pi < pool_.size(); ++pi) {
+          if (lc->pool_oc[pi] == UINT32_MAX) lc->pool_oc[pi] = ioc->intern(pool_[pi]);
+          if (lc->pool_tokens[pi] < 0) lc->pool_tokens[pi] = static_cast<int32_t>(ioc->alone(lc->pool_oc[pi]));
+        }
+        lc->all_interned = true;
+      }
+      // Their outcomes in every binade this prompt's running score passes through (about -8 per token).
+      if (lc->all_interned && budget > lc->prepared_for) {
+        ioc->prepare(12.0 * double(budget));
+        lc->prepared_for = budget;
+      }
+    }
     auto item_of = [&](size_t stream_index) {
       size_t pi = ws.pool_index(stream_index);
       std::string_view t;
@@ -203,13 +231,20 @@ class Cwe : public RulerTask {
         t = pool_[pi];
       }
       int32_t k;
+      uint32_t oc_id = UINT32_MAX;
       if (pi != SIZE_MAX && lc->pool_tokens[pi] >= 0) {
         k = lc->pool_tokens[pi];
+      } else if (ioc) {
+        oc_id = pi != SIZE_MAX ? lc->pool_oc[pi] : UINT32_MAX;
+        if (oc_id == UINT32_MAX) oc_id = ioc->intern(t);
+        if (pi != SIZE_MAX) lc->pool_oc[pi] = oc_id;
+        k = static_cast<int32_t>(ioc->alone(oc_id));
+        if (pi != SIZE_MAX) lc->pool_tokens[pi] = k;
       } else {
         k = static_cast<int32_t>(memo.get(t).size());
         if (pi != SIZE_MAX) lc->pool_tokens[pi] = k;
       }
-      return Item{t, k, pi};
+      return Item{t, k, pi, oc_id};
     };
     int64_t common_tokens = 0;
     if (fast) {

@@ -41,6 +41,7 @@ class Niah : public RulerTask {
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t) const override;
+  bool cuts_haystack() const override { return cfg_.haystack == "essay"; }
 
  private:
   NiahConfig cfg_;
@@ -133,6 +134,11 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
   };
 
   std::function<void(PromptBuilder&, int64_t, Marks*)> assemble;
+  struct Tail {
+    std::vector<OneCallCounter::Checkpoint> cps;  // one-call state at the start of haystack words from, from + 1, ...
+    int64_t from = 0, n = 0;
+  };
+  std::shared_ptr<Tail> tail;  // essay haystacks
   int64_t n_max = 0;
   double per_unit = 1;
 
@@ -162,7 +168,11 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
         a += len;
       }
     };
-    assemble = [&, snap, hay](PromptBuilder& pb, int64_t n, Marks* mk) {
+    // The final build records the one-call state at the start of each of the haystack's last words (after
+    // the last needle), so that the prompt can be cut to fewer words there without building it again.
+    tail = std::make_shared<Tail>();
+    const int64_t tail_words = 4 * (slack_ + budget / 1024) + 64;
+    assemble = [&, snap, hay, tail_words](PromptBuilder& pb, int64_t n, Marks* mk) {
       pb.lit(pre);
       bool sep = false;
       int64_t cur = 0;
@@ -174,7 +184,19 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
         put_needle(pb, i, mk);
         sep = true;
       }
-      hay(pb, cur, n, sep);
+      OneCallCounter* oc = mk ? pb.one_call() : nullptr;
+      const int64_t from = oc ? std::max(cur, n - tail_words) : n;
+      hay(pb, cur, from, sep);
+      tail->cps.clear();
+      tail->from = from;
+      tail->n = n;
+      if (from < n && sep) {
+        oc->trace(&tail->cps);
+        hay(pb, from, n, sep);
+        oc->trace(nullptr);
+      } else {
+        hay(pb, from, n, sep);
+      }
       pb.lit(post);
     };
     n_max = budget;  // every word takes at least one token
@@ -292,6 +314,14 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
   }
 
   PromptBuilder pb(memo, true, keep_ids);
+  if (cfg_.haystack == "essay") {
+    // The essay words' bytes, so that the text is written without growing its buffer.
+    const Corpus& C = *ctx_->res.corpus;
+    const double per_word = double(C.text(0, C.num_words()).size() + 1) / double(C.num_words());
+    size_t extra = pre.size() + post.size() + ap.size() + 4096;
+    for (auto& nd : needles) extra += nd.text.size() + 2;
+    pb.out_reserve(static_cast<size_t>(double(n) * per_word * 1.01) + extra);
+  }
   Marks mk;
   mk.needle.assign(needles.size(), 0);
   assemble(pb, n, &mk);
@@ -307,6 +337,45 @@ Built Niah::build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t
   b.extra["answer_char_offset"] = pb.mark_char(mk.answer);
   b.extra["haystack_units"] = n;
   b.extra["keys"] = keys;
+  if (tail && !tail->cps.empty() && static_cast<int64_t>(tail->cps.size()) == tail->n - tail->from) {
+    // Cutting the haystack after word m (from <= m < n): the one-call count resumes from the state at m's start,
+    // then m, the question and the answer prefix are counted.
+    const Tokenizer* tok = ctx_->res.tokenizer.get();
+    b.trim = [tail, tok, post, ap](Built& bb, int64_t lo, int64_t hi) -> int64_t {
+      const auto& cps = tail->cps;
+      const int64_t K = static_cast<int64_t>(cps.size());
+      const int64_t hay_end = static_cast<int64_t>(bb.input.size() - post.size());
+      auto word_end = [&](int64_t k) { return k + 1 < K ? cps[k + 1].pos - 1 : hay_end; };
+      auto count = [&](int64_t k) {
+        OneCallCounter oc(*tok);
+        oc.resume(cps[k]);
+        oc.text(std::string_view(bb.input).substr(cps[k].pos, word_end(k) - cps[k].pos));
+        oc.text(post);
+        oc.text(ap);
+        return oc.finish();
+      };
+      int64_t l = 0, h = K - 1;  // the largest k whose count is <= hi, by bisection (counts grow with k)
+      if (count(0) > hi) return -1;
+      while (l < h) {
+        const int64_t m = l + (h - l + 1) / 2;
+        if (count(m) <= hi) l = m; else h = m - 1;
+      }
+      int64_t best = -1, best_count = -1;
+      for (int64_t k = std::min(K - 1, l + 4); k >= std::max<int64_t>(0, l - 4); --k) {
+        const int64_t c = count(k);
+        if (c >= lo && c <= hi) {
+          best = k;
+          best_count = c;
+          break;
+        }
+      }
+      if (best < 0) return -2;
+      bb.input.resize(static_cast<size_t>(word_end(best)));
+      bb.input += post;
+      bb.extra["haystack_units"] = tail->from + best + 1;
+      return best_count;
+    };
+  }
   return b;
 }
 

@@ -196,6 +196,8 @@ void finish_built(Built& b, PromptBuilder& pb, size_t input_end, bool keep_ids) 
   if (keep_ids) b.ids = std::move(pb.ids());
   b.one_call_tokens = pb.one_call_tokens();
   b.one_call_marks.clear();
+  b.one_call_curve = pb.one_call_curve();
+  b.one_call_stopped = pb.one_call_stopped();
   if (b.one_call_tokens >= 0)
     for (size_t m = 0; m < pb.num_marks(); ++m) b.one_call_marks.emplace_back(pb.mark_char(m), pb.mark_one_call_token(m));
 }
@@ -216,6 +218,42 @@ static std::string depth_key(std::optional<double> d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "depth=%.4f", *d);
   return buf;
+}
+
+// From 1M on, the one-call count of a prompt fitted with per-chunk counts is tens to hundreds of tokens over
+// them (the drift), so a first build at the budget is always rejected. At 1M, tasks whose prompts cannot be
+// cut (Built::trim) start instead where calibration prompts (this task and length, fixed seeds of their own,
+// not samples) say the drift leaves the count: in the middle of the window on average. The same on every thread and in every run, so samples stay functions of their own seeds.
+int64_t RulerTask::first_target(int64_t length, int64_t budget) const {
+  // Below 1M the first build lands. From 2M on calibration prompts cost more than the rebuilds they save (cwe's
+  // lists there outgrow the word pool: each calibration prompt brings hundreds of thousands of new pair words).
+  if (length < (int64_t(1) << 20) || length >= (int64_t(2) << 20) || cuts_haystack() || ctx_->opts.keep_ids ||
+      !ctx_->res.tokenizer->one_call_simulated())
+    return budget;
+  std::lock_guard<std::mutex> lk(calib_mu_);
+  auto it = calib_.find(length);
+  if (it != calib_.end()) return it->second;
+  // Three calibration prompts: their mean drift, and the mean gap the fit leaves under its target (coarse
+  // units: cwe's list words), so that the first count lands, on average, in the middle of the window.
+  int64_t t = budget, drift = 0, gap = 0;
+  constexpr int kCalib = 3;
+  int made = 0;
+  for (int k = 0; k < kCalib; ++k) {
+    Rng rng(sample_seed("ruler", name_, length, -1 - k, ctx_->opts.seed, "calibration"));
+    try {
+      Built c = build(budget, rng, std::nullopt, -1 - k);
+      give_text_buffer(std::move(c.input));
+      if (c.trim || c.one_call_tokens < 0 || c.one_call_stopped) break;
+      drift += c.one_call_tokens - c.prompt_tokens;
+      gap += budget - c.prompt_tokens;
+      ++made;
+    } catch (const TooShort&) {
+      break;
+    }
+  }
+  if (made == kCalib && std::abs(drift / kCalib) <= budget / 64) t = budget - slack_ / 2 - (drift - gap) / kCalib;
+  calib_.emplace(length, t);
+  return t;
 }
 
 Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> depth) const {
@@ -241,24 +279,34 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
   // two differ by more than the slack allows (tens of tokens at 1M, thousands at 8M), the builder's budget is
   // moved by the difference and the sample is rebuilt from the same seed.
   Retarget search(budget, slack);
+  search.start_at(first_target(length, budget));
   Built b;
   int64_t exact = 0;
   std::vector<int64_t> offsets, tokens_at;
   std::vector<int32_t> ids;
+  bool trims = true;
   for (int attempt = 0;; ++attempt) {
     Rng rng(ss);
+    if (attempt > 0) give_text_buffer(std::move(b.input));
+    // A count far over the budget (32M: the first build's is 40% over) is not needed exactly: the builder's
+    // one-call count stops a little past where the next target's search needs its drift curve.
+    PromptBuilder::one_call_limit(budget + 4 * (slack + budget / 1024) + 65536);
     try {
       b = build(search.target(), rng, depth, index);
     } catch (const TooShort&) {
+      PromptBuilder::one_call_limit(INT64_MAX);
       throw Error("impossible length " + format_length(length) + " for ruler/" + name_ +
                   ": the fixed part of the prompt does not fit (minimum about " + format_length(min_len_) + ")");
     }
+    PromptBuilder::one_call_limit(INT64_MAX);
     offsets = b.needle_chars;
     if (b.answer_char >= 0) offsets.push_back(b.answer_char);
     // The builder composed the one-call count and the marks' tokens while writing the prompt (PromptBuilder,
     // OneCallCounter); otherwise (ids kept, tokenizers whose call is not replayed) the prompt is counted here.
     bool composed = b.one_call_tokens >= 0 && !ctx_->opts.keep_ids;
-    if (composed) {
+    if (composed && b.one_call_stopped) {
+      exact = b.one_call_tokens;  // over the limit, so over the budget
+    } else if (composed) {
       tokens_at.assign(offsets.size(), -1);
       for (size_t i = 0; i < offsets.size(); ++i)
         for (auto& [off, tk] : b.one_call_marks)
@@ -268,9 +316,16 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
           }
       composed = std::find(tokens_at.begin(), tokens_at.end(), -1) == tokens_at.end();
       exact = b.one_call_tokens;
+      // Over the budget by less than the generator can cut off its haystack's end: cut, no rebuild (the
+      // marks lie before the cut, so their tokens stay).
+      if (composed && exact > budget && b.trim && trims) {
+        const int64_t cut = b.trim(b, budget - slack, budget);
+        if (cut >= 0) exact = cut;
+        else if (cut == -2) trims = false;  // no cut lands: aim inside the window from here on
+      }
     }
     static const bool verify = std::getenv("LCTX_VERIFY_ONE_CALL") != nullptr;
-    if (!composed || verify) {
+    if (!composed || (verify && !b.one_call_stopped)) {
       std::vector<int64_t> sorted = offsets;
       std::sort(sorted.begin(), sorted.end());
       std::string full;
@@ -294,7 +349,11 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
       std::fprintf(stderr, "lctx: %s #%lld attempt %d: target %lld, per-chunk %lld, one call %lld, budget %lld\n",
                    where.c_str(), static_cast<long long>(index), attempt, static_cast<long long>(search.target()),
                    static_cast<long long>(b.prompt_tokens), static_cast<long long>(exact), static_cast<long long>(budget));
-    if (search.accept(exact)) break;
+    // With a prompt that can be cut, a rebuild aims a little over the budget, then cuts.
+    // (A stopped count has no cut states; the next build of an essay task will.)
+    const bool cuttable = trims && (b.trim || (b.one_call_stopped && cuts_haystack()));
+    search.set_over(cuttable ? slack + budget / 1024 : 0);
+    if (search.accept(exact, b.prompt_tokens, &b.one_call_curve, b.one_call_stopped)) break;
     if (search.exhausted() && search.fall_back()) continue;
     if (search.exhausted())
       throw Error("internal: " + where + " prompt has " + std::to_string(exact) + " tokens (one call), budget " +

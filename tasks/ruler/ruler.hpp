@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,6 +86,13 @@ class PromptBuilder {
   // kept when the text is and the ids are not, for tokenizers whose call is replayed. -1 otherwise.
   int64_t one_call_tokens() const;
   int64_t mark_one_call_token(size_t m) const;  // token covering the marked byte in the one-call encoding
+  // (per-chunk tokens, one-call tokens) of prefixes of the text, every few thousand corpus words (words()):
+  // how the one-call count drifts from the per-chunk count along this text.
+  const std::vector<std::pair<int64_t, int64_t>>& one_call_curve() const { return curve_; }
+  // Builders made on this thread from now on stop the one-call count once it passes `limit` (a prompt that
+  // long is rejected whatever its exact count); INT64_MAX: never.
+  static void one_call_limit(int64_t limit);
+  bool one_call_stopped() const { return oc_ && oc_->stopped(); }
   int64_t bytes() const { return bytes_; }
   int64_t mark_token(size_t m) const { return marks_[m].token; }  // token containing the marked character
   int64_t mark_char(size_t m) const { return marks_[m].offset; }
@@ -100,7 +109,8 @@ class PromptBuilder {
   void flush_at_cut();  // the pending chunk ends at a cut that follows immediately
   void emit_pending();  // emit(pend_, pend_start_), with the known count of a cut_word chunk
   void resolve(std::string_view chunk, int64_t start, int64_t first_token, const std::vector<int32_t>& ids);
-  void oc_corpus_words(const Corpus& c, size_t a, size_t b);  // words [a, b), each followed by a space
+  // Words [a, b), each followed by a space; tok_base: the per-chunk tokens of the text before word a.
+  void oc_corpus_words(const Corpus& c, size_t a, size_t b, int64_t tok_base);
 
   ChunkMemo& memo_;
   const Tokenizer& tok_;
@@ -113,7 +123,14 @@ class PromptBuilder {
   size_t first_open_mark_ = 0;
   bool finished_ = false;
   std::unique_ptr<OneCallCounter> oc_;
+  std::vector<std::pair<int64_t, int64_t>> curve_;
+  size_t curve_words_ = 0;  // corpus words stepped since the last curve point
 };
+
+// A spare prompt buffer per thread: a rejected build's text is handed back, and the next builder that keeps
+// its text writes into it (its capacity kept), instead of faulting in fresh pages for every build.
+std::string take_text_buffer();
+void give_text_buffer(std::string&& s);
 
 // Largest n in [0, n_max] with T(n) <= budget, for a T that is (nearly) nondecreasing; T(0) must fit, else
 // the caller's length is impossible (returns -1). guess: a first estimate of n.
@@ -147,7 +164,13 @@ struct Built {
   std::vector<std::string> outputs;
   int64_t prompt_tokens = 0;
   int64_t one_call_tokens = -1;  // the one-call count of input + answer_prefix when the builder composed it
+  bool one_call_stopped = false;  // the count was stopped past the limit (PromptBuilder::one_call_limit)
   std::vector<std::pair<int64_t, int64_t>> one_call_marks;  // (byte offset, one-call token) of every mark
+  std::vector<std::pair<int64_t, int64_t>> one_call_curve;  // PromptBuilder::one_call_curve of the prompt
+  // Set by generators that can shorten the prompt they built without building it again: makes the prompt's
+  // one-call count land in [lo, hi] by dropping haystack units at its end, and returns the new count; b is
+  // unchanged and it returns -1 when the cut would have to be longer than it can make, -2 when no cut lands.
+  std::function<int64_t(Built& b, int64_t lo, int64_t hi)> trim;
   std::vector<int32_t> ids;
   std::vector<double> depths;                 // percent, one per needle/golden item (empty if none)
   std::vector<int64_t> needle_tokens, needle_chars;  // token/char offset of each needle in the prompt
@@ -174,6 +197,8 @@ class RulerTask : public TaskGenerator {
  protected:
   // budget = length - tokens_to_generate. Must return a prompt of at most `budget` tokens.
   virtual Built build(int64_t budget, Rng& rng, std::optional<double> depth, int64_t index) const = 0;
+  // Whether build() sets Built::trim (then no calibration build is made, see first_target).
+  virtual bool cuts_haystack() const { return false; }
   // The task's string `field` of its section of the prompt templates.
   std::string tpl(const std::string& field) const { return ctx_->tpl->str(section_, field); }
   std::shared_ptr<const Ctx> ctx_;
@@ -183,6 +208,12 @@ class RulerTask : public TaskGenerator {
   int64_t min_len_;
   std::string metric_, section_;
   int64_t slack_;
+
+ private:
+  // The first build target for `length` (the budget unless calibrated, see generate()).
+  int64_t first_target(int64_t length, int64_t budget) const;
+  mutable std::mutex calib_mu_;
+  mutable std::map<int64_t, int64_t> calib_;  // length -> first target
 };
 
 // Builder for a task's prompt parts: instruction + context + question, answer prefix.
