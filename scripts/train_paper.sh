@@ -58,8 +58,13 @@ LIMIT=$((BUDGET - MARGIN))
 [ "$LIMIT" -ge 10 ] || { echo "train_paper: BUDGET_SECONDS must exceed MARGIN ($MARGIN) by >= 10 s" >&2; exit 2; }
 mkdir -p "$OUTDIR"
 
-json_get() {  # file key -> the value of the first "key": (scalar keys of the checkpoint's "train" object)
-  grep -o "\"$2\": *[^,}]*" "$1" 2>/dev/null | head -1 | sed 's/.*: *//; s/"//g'
+json_get() {  # file key -> the value of "key" in the checkpoint's own "train" object (not in its init_from)
+  python3 -c 'import json, sys
+try:
+    v = json.load(open(sys.argv[1])).get("train", {}).get(sys.argv[2], "")
+except Exception:
+    v = ""
+print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2" 2>/dev/null
 }
 arch_of() {  # config file, model name -> hsa | swa | mamba
   local k
