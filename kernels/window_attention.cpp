@@ -142,10 +142,8 @@ torch::Tensor window_attention(const torch::Tensor& q, const torch::Tensor& k, c
   }
 #endif
   // Training (autograd, queries and keys at the same positions): the blocked form, a few fused operations.
-  if (under_autograd(q, k, v) && q_pos0 == k_pos0 && q.size(2) == k.size(2)) {
-    check_args(q, k, v, window, q_pos0, k_pos0);
-    return window_attention_blocked(q, k, v, window, scale);
-  }
+  if (under_autograd(q, k, v) && q_pos0 == k_pos0 && q.size(2) == k.size(2))
+    return window_attention_blocked(q, k, v, window, scale);  // checks its arguments
   return window_attention_reference(q, k, v, window, q_pos0, k_pos0, scale);
 }
 

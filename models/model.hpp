@@ -60,8 +60,9 @@ class Model : public torch::nn::Module {
   // in its training forward (top-k covers the whole sequence, no ranking noise) instead of its training
   // top-k; inference is unchanged. Models without selection ignore it. Set by the trainer per step.
   virtual void set_full_selection(bool on) { (void)on; }
-  // Training-time selection anneal: with f in (0, 1] the training forward selects at least ceil(f * visible
-  // chunks) (its training top-k when that is more); 0 = the training top-k alone. Set by the trainer per step.
+  // Training-time selection anneal: with f in (0, 1] the training forward selects at least ceil(f * the
+  // sequence's complete chunks), at most the visible ones (its training top-k when that is more); 0 = the
+  // training top-k alone. Set by the trainer per step.
   virtual void set_selection_fraction(double f) { (void)f; }
 
   // Streamed inference on device(); results equal forward_logits on the same ids within a documented
