@@ -346,8 +346,17 @@ class Cwe : public RulerTask {
       }
     }
     auto grow_ucw = [&](int64_t n) {
-      while (static_cast<int64_t>(items.size()) - kNumCw < n) {
-        items.push_back(item_of(first_ucw + items.size() - kNumCw));
+      const size_t end = first_ucw + static_cast<size_t>(std::max<int64_t>(n, 0));
+      size_t i = first_ucw + items.size() - kNumCw;
+      if (i >= end) return;
+      // All the new words drawn first, then their records read with a prefetch ahead: the random reads of
+      // the pool's records overlap instead of following one another.
+      ws.pool_index(std::min(end, pool_.size()) - 1);
+      items.reserve(items.size() + (end - i));
+      ucw_prefix.reserve(ucw_prefix.size() + (end - i));
+      for (; i < end; ++i) {
+        if (lc && i + 8 < std::min(end, pool_.size())) __builtin_prefetch(&lc->pool[ws.pool_index(i + 8)]);
+        items.push_back(item_of(i));
         ucw_prefix.push_back(ucw_prefix.back() + items.back().tokens);
       }
     };
