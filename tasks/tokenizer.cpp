@@ -902,6 +902,14 @@ void OneCallCounter::space_word(uint32_t id, std::string_view w) {
   pending_id_ = id;
 }
 
+void OneCallCounter::space_words(const uint32_t* ids, size_t n, std::string_view last) {
+  if (n == 0) return;
+  text(" ");
+  words(ids, n - 1);
+  pending_.assign(last.data(), last.size());
+  pending_id_ = ids[n - 1];
+}
+
 void OneCallCounter::words(const uint32_t* ids, size_t n) {
   if (n == 0) return;
   any_ = true;

@@ -83,6 +83,9 @@ class OneCallCounter {
   void words(const uint32_t* ids, size_t n);
   void repeat(std::string_view unit, int64_t k);
   void space_word(uint32_t id, std::string_view w);  // text(" ") then text(w), w's id known (w: no spaces)
+  // space_word(ids[i], w_i) for i in [0, n), where only the last word's text w_{n-1} is needed: the words
+  // before it are stepped by id in one loop (words()).
+  void space_words(const uint32_t* ids, size_t n, std::string_view last);
   size_t mark(int64_t offset);  // offsets: nondecreasing, at or after every byte appended so far
   int64_t finish();
   int64_t mark_token(size_t m) const { return mark_tok_[m]; }

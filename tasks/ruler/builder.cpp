@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include "tasks/ruler/ruler.hpp"
@@ -195,6 +196,49 @@ void PromptBuilder::cut_word(std::string_view w, int64_t w_tokens, uint32_t oc_i
   bytes_ += static_cast<int64_t>(w.size());
   if (keep_text_) out_ += w;
   if (oc_) oc_->space_word(oc_id, w);
+}
+
+// memcpy for the short strings of a word list: fixed-size moves instead of a call per word.
+static inline void copy_short(char* d, const char* s, size_t n) {
+  if (n >= 8 && n <= 16) {
+    std::memcpy(d, s, 8);
+    std::memcpy(d + n - 8, s + n - 8, 8);
+  } else if (n >= 4 && n < 8) {
+    std::memcpy(d, s, 4);
+    std::memcpy(d + n - 4, s + n - 4, 4);
+  } else if (n < 4) {
+    for (size_t k = 0; k < n; ++k) d[k] = s[k];
+  } else {
+    std::memcpy(d, s, n);
+  }
+}
+
+void PromptBuilder::cut_words(const std::string_view* w, const int32_t* w_tokens, const uint32_t* oc_ids, size_t n) {
+  // An open mark (on the pending chunk, a cut_word's) is resolved by the chunks that follow, one by one.
+  for (; n > 0 && first_open_mark_ < marks_.size(); ++w, ++w_tokens, ++oc_ids, --n) cut_word(*w, *w_tokens, *oc_ids);
+  if (n == 0) return;
+  emit_pending();
+  int64_t before_last = 0;  // bytes of the words before the last, each with the space before it
+  for (size_t i = 0; i + 1 < n; ++i) {
+    tokens_ += w_tokens[i];
+    before_last += 1 + static_cast<int64_t>(w[i].size());
+  }
+  const int64_t added = before_last + 1 + static_cast<int64_t>(w[n - 1].size());
+  if (keep_text_) {
+    size_t at = out_.size();
+    out_.resize(at + static_cast<size_t>(added));
+    char* p = out_.data() + at;
+    for (size_t i = 0; i < n; ++i) {
+      *p++ = ' ';
+      copy_short(p, w[i].data(), w[i].size());
+      p += w[i].size();
+    }
+  }
+  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + before_last;
+  bytes_ += added;
+  pend_.assign(w[n - 1].data(), w[n - 1].size());
+  pend_known_ = w_tokens[n - 1];
+  if (oc_) oc_->space_words(oc_ids, n, w[n - 1]);
 }
 
 void PromptBuilder::lit(std::string_view s) {

@@ -5,7 +5,6 @@
 #include <memory>
 #include <deque>
 #include <functional>
-#include <unordered_map>
 #include <numeric>
 #include <set>
 
@@ -20,9 +19,15 @@ constexpr int kNumCw = 10, kFreqCw = 30, kFreqUcw = 3;
 // Words in a seeded random order, drawn lazily; past the end of the pool, hyphenated pairs of pool words.
 class WordStream {
  public:
-  WordStream(const std::vector<std::string>& pool, Rng& rng) : pool_(pool), rng_(rng), perm_(pool.size()) {
-    std::iota(perm_.begin(), perm_.end(), 0u);
+  WordStream(const std::vector<std::string>& pool, Rng& rng) : pool_(pool), rng_(rng), perm_(identity(pool.size())) {}
+  // The permutation goes back to the identity (only the drawn positions and their swap partners moved), so
+  // the next stream on this thread starts from it instead of writing the whole pool's worth of indices.
+  ~WordStream() {
+    for (size_t k = done_; k-- > 0;) std::swap(perm_[k], perm_[partner_[k]]);
+    spare() = std::move(perm_);
   }
+  WordStream(const WordStream&) = delete;
+  WordStream& operator=(const WordStream&) = delete;
   std::string at(size_t i) {
     const size_t N = pool_.size();
     draw(std::min(i + 1, N));
@@ -38,12 +43,29 @@ class WordStream {
   }
 
  private:
+  static std::vector<uint32_t>& spare() {
+    thread_local std::vector<uint32_t> s;
+    return s;
+  }
+  static std::vector<uint32_t> identity(size_t n) {
+    std::vector<uint32_t> v = std::move(spare());
+    spare().clear();
+    if (v.size() != n) {
+      v.resize(n);
+      std::iota(v.begin(), v.end(), 0u);
+    }
+    return v;
+  }
   void draw(size_t upto) {
-    for (; done_ < upto; ++done_) std::swap(perm_[done_], perm_[done_ + rng_.below(perm_.size() - done_)]);
+    for (; done_ < upto; ++done_) {
+      const size_t j = done_ + rng_.below(perm_.size() - done_);
+      std::swap(perm_[done_], perm_[j]);
+      partner_.push_back(static_cast<uint32_t>(j));
+    }
   }
   const std::vector<std::string>& pool_;
   Rng& rng_;
-  std::vector<uint32_t> perm_;
+  std::vector<uint32_t> perm_, partner_;  // partner_[k]: the position swapped with k by draw k
   size_t done_ = 0;
 };
 
@@ -52,19 +74,27 @@ struct ListCache {
   const void* owner = nullptr;
   const Tokenizer* tok = nullptr;
   uint64_t oc_gen = 0;
-  std::vector<int32_t> pool_tokens;      // -1: not yet counted
-  std::vector<uint32_t> pool_oc;         // UINT32_MAX: not yet interned
+  // A pool word: its text (in Cwe::pool_text_), per-chunk tokens (-1: not yet counted), one-call id
+  // (UINT32_MAX: not yet interned), side by side so that a drawn word costs one cache miss; tail: the tokens
+  // of its chunk when it ends the list (it joins the question), -1: not yet counted.
+  struct PoolWord {
+    uint32_t off, len;
+    int32_t tokens;
+    uint32_t oc;
+    int32_t tail;
+  };
+  std::vector<PoolWord> pool;
   std::vector<std::string> nums;         // nums[i] = "i." (nums[0] unused)
   std::vector<int64_t> num_prefix;       // sum of the tokens of nums[1..i]
   std::vector<uint32_t> num_oc;
-  static ListCache& local(const void* owner, const Tokenizer& tok, size_t pool) {
+  static ListCache& local(const void* owner, const Tokenizer& tok, const std::vector<std::pair<uint32_t, uint32_t>>& words) {
     thread_local ListCache c;
     if (c.owner != owner || c.tok != &tok) {
       c = ListCache();
       c.owner = owner;
       c.tok = &tok;
-      c.pool_tokens.assign(pool, -1);
-      c.pool_oc.assign(pool, UINT32_MAX);
+      c.pool.reserve(words.size());
+      for (auto [off, len] : words) c.pool.push_back(PoolWord{off, len, -1, UINT32_MAX, -1});
       c.nums.emplace_back();
       c.num_prefix.push_back(0);
       c.num_oc.push_back(UINT32_MAX);
@@ -78,14 +108,14 @@ struct ListCache {
       num_oc.push_back(UINT32_MAX);
     }
   }
-  bool all_interned = false;  // every pool word has its one-call id (pool_oc) of generation oc_gen
+  bool all_interned = false;  // every pool word has its one-call id (PoolWord::oc) of generation oc_gen
   int64_t prepared_for = 0;   // their binade outcomes are precomputed for prompts up to this budget
   void one_call_generation(uint64_t g) {
     if (g == oc_gen) return;
     oc_gen = g;
     all_interned = false;
     prepared_for = 0;
-    std::fill(pool_oc.begin(), pool_oc.end(), UINT32_MAX);
+    for (PoolWord& w : pool) w.oc = UINT32_MAX;
     std::fill(num_oc.begin(), num_oc.end(), UINT32_MAX);
   }
 };
@@ -99,6 +129,10 @@ class Cwe : public RulerTask {
     s.insert(W.verbs.begin(), W.verbs.end());
     for (auto& w : s)
       if (w.find('-') == std::string::npos) pool_.push_back(w);
+    for (auto& w : pool_) {
+      pool_words_.emplace_back(static_cast<uint32_t>(pool_text_.size()), static_cast<uint32_t>(w.size()));
+      pool_text_ += w;
+    }
     plain_ = std::all_of(pool_.begin(), pool_.end(), [](const std::string& w) {
       return !w.empty() && std::none_of(w.begin(), w.end(), [](char c) { return is_ws(c); });
     });
@@ -136,6 +170,13 @@ class Cwe : public RulerTask {
       if (i < kNumCw) ex_common.push_back(w);
       for (int r = 0; r < (i < kNumCw ? ex_cw : ex_ucw); ++r) ex_list.push_back(w);
     }
+    // The example's list as word ordinals (ex_order[k] = i: the k-th entry is example word i), for the fast
+    // path; shuffled by a copy of rng, which permutes a list of that size exactly as ex_list's shuffle does.
+    std::vector<uint32_t> ex_order;
+    for (int i = 0; i < ex_words; ++i)
+      for (int r = 0; r < (i < kNumCw ? ex_cw : ex_ucw); ++r) ex_order.push_back(static_cast<uint32_t>(i));
+    Rng order_rng = rng;
+    order_rng.shuffle(ex_order);
     rng.shuffle(ex_list);
     std::vector<std::string> common;
     for (int i = 0; i < kNumCw; ++i) common.push_back(ws.at(next++));
@@ -189,7 +230,7 @@ class Cwe : public RulerTask {
     // T(n) = T(the same prompt with the one-item list [wN]) + tokens("2." .. "N.") + tokens(all words) - tokens(wN).
     // wN is the word the shuffle's first draw puts last (Rng::shuffle swaps from the back).
     const bool fast = plain_ && ctx_->res.tokenizer->whitespace_separable() && !keep_ids;
-    ListCache* lc = fast ? &ListCache::local(this, *ctx_->res.tokenizer, pool_.size()) : nullptr;
+    ListCache* lc = fast ? &ListCache::local(this, *ctx_->res.tokenizer, pool_words_) : nullptr;
     struct Item {
       std::string_view text;
       int32_t tokens;
@@ -210,8 +251,9 @@ class Cwe : public RulerTask {
       // thread, instead of a lattice for each word the first time a sample draws it.
       if (!lc->all_interned && budget / (5 * st.freq_ucw) >= static_cast<int64_t>(pool_.size() / 64)) {
         for (size_t pi = 0; pi < pool_.size(); ++pi) {
-          if (lc->pool_oc[pi] == UINT32_MAX) lc->pool_oc[pi] = ioc->intern(pool_[pi]);
-          if (lc->pool_tokens[pi] < 0) lc->pool_tokens[pi] = static_cast<int32_t>(ioc->alone(lc->pool_oc[pi]));
+          ListCache::PoolWord& pw = lc->pool[pi];
+          if (pw.oc == UINT32_MAX) pw.oc = ioc->intern(pool_[pi]);
+          if (pw.tokens < 0) pw.tokens = static_cast<int32_t>(ioc->alone(pw.oc));
         }
         lc->all_interned = true;
       }
@@ -224,27 +266,77 @@ class Cwe : public RulerTask {
     auto item_of = [&](size_t stream_index) {
       size_t pi = ws.pool_index(stream_index);
       std::string_view t;
+      ListCache::PoolWord* pw = nullptr;
       if (pi == SIZE_MAX) {
         pairs.push_back(ws.at(stream_index));
         t = pairs.back();
       } else {
-        t = pool_[pi];
+        pw = &lc->pool[pi];
+        t = std::string_view(pool_text_).substr(pw->off, pw->len);
       }
       int32_t k;
-      uint32_t oc_id = UINT32_MAX;
-      if (pi != SIZE_MAX && lc->pool_tokens[pi] >= 0) {
-        k = lc->pool_tokens[pi];
+      uint32_t oc_id = pw ? pw->oc : UINT32_MAX;
+      if (pw && pw->tokens >= 0) {
+        k = pw->tokens;
       } else if (ioc) {
-        oc_id = pi != SIZE_MAX ? lc->pool_oc[pi] : UINT32_MAX;
         if (oc_id == UINT32_MAX) oc_id = ioc->intern(t);
-        if (pi != SIZE_MAX) lc->pool_oc[pi] = oc_id;
         k = static_cast<int32_t>(ioc->alone(oc_id));
-        if (pi != SIZE_MAX) lc->pool_tokens[pi] = k;
+        if (pw) {
+          pw->tokens = k;
+          pw->oc = oc_id;
+        }
       } else {
         k = static_cast<int32_t>(memo.get(t).size());
-        if (pi != SIZE_MAX) lc->pool_tokens[pi] = k;
+        if (pw) pw->tokens = k;
       }
       return Item{t, k, pi, oc_id};
+    };
+    // The one-call id of an item or list number ("12."), interned on first use by the builder's counter.
+    auto item_oc = [&](OneCallCounter* oc, Item& it) {
+      if (!oc) return UINT32_MAX;
+      if (it.oc == UINT32_MAX) {
+        if (it.pool != SIZE_MAX) {
+          uint32_t& id = lc->pool[it.pool].oc;
+          if (id == UINT32_MAX) id = oc->intern(it.text);
+          it.oc = id;
+        } else {
+          it.oc = oc->intern(it.text);
+        }
+      }
+      return it.oc;
+    };
+    auto num_oc = [&](OneCallCounter* oc, size_t i) {
+      if (!oc) return UINT32_MAX;
+      uint32_t& id = lc->num_oc[i];
+      if (id == UINT32_MAX) id = oc->intern(lc->nums[i]);
+      return id;
+    };
+    // head() with the example's words and numbers written as known chunks (the fast path): no encode call
+    // for an example word on its first sight, and no hashing of the words already counted.
+    std::vector<Item> ex_items;
+    auto head_fast = [&](PromptBuilder& pb) {
+      if (ex_items.empty()) {
+        for (int i = 0; i < ex_words; ++i) ex_items.push_back(item_of(static_cast<size_t>(i)));
+        lc->numbers(ex_order.size(), memo);
+      }
+      OneCallCounter* oc = pb.one_call();
+      if (oc) lc->one_call_generation(oc->generation());
+      auto numbered_fast = [&](size_t count, auto&& word_at) {
+        pb.lit("1.");
+        for (size_t i = 0; i < count; ++i) {
+          if (i > 0) pb.cut_word(lc->nums[i + 1], lc->num_prefix[i + 1] - lc->num_prefix[i], num_oc(oc, i + 1));
+          Item& it = ex_items[word_at(i)];
+          pb.cut_word(it.text, it.tokens, item_oc(oc, it));
+        }
+      };
+      pb.lit(pre);
+      numbered_fast(ex_order.size(), [&](size_t i) { return ex_order[i]; });
+      pb.lit(q);
+      pb.lit(ap);
+      pb.lit(" ");
+      numbered_fast(kNumCw, [](size_t i) { return i; });
+      pb.lit(tpl("example_separator"));
+      pb.lit(pre);
     };
     int64_t common_tokens = 0;
     if (fast) {
@@ -254,8 +346,17 @@ class Cwe : public RulerTask {
       }
     }
     auto grow_ucw = [&](int64_t n) {
-      while (static_cast<int64_t>(items.size()) - kNumCw < n) {
-        items.push_back(item_of(first_ucw + items.size() - kNumCw));
+      const size_t end = first_ucw + static_cast<size_t>(std::max<int64_t>(n, 0));
+      size_t i = first_ucw + items.size() - kNumCw;
+      if (i >= end) return;
+      // All the new words drawn first, then their records read with a prefetch ahead: the random reads of
+      // the pool's records overlap instead of following one another.
+      ws.pool_index(std::min(end, pool_.size()) - 1);
+      items.reserve(items.size() + (end - i));
+      ucw_prefix.reserve(ucw_prefix.size() + (end - i));
+      for (; i < end; ++i) {
+        if (lc && i + 8 < std::min(end, pool_.size())) __builtin_prefetch(&lc->pool[ws.pool_index(i + 8)]);
+        items.push_back(item_of(i));
         ucw_prefix.push_back(ucw_prefix.back() + items.back().tokens);
       }
     };
@@ -266,24 +367,46 @@ class Cwe : public RulerTask {
       return r < n_common_items ? static_cast<size_t>(r / st.freq_cw)
                                 : static_cast<size_t>(kNumCw + (r - n_common_items) / st.freq_ucw);
     };
-    std::unordered_map<size_t, int64_t> one_item;  // item -> T of the prompt with the list [item]
+    // T of the prompt with the one-item list [w]: "1." ends the head's last chunk and a cut follows, so it is
+    // T(head + "1.") + T(w + q + ap), and the latter is w's chunk (w and the start of q + ap up to their first
+    // cut) plus the chunks after that cut. The fixed parts are counted once.
+    const std::string qa = q + ap;
+    size_t qa_cut = 0;  // the first cut of w + q + ap, as an offset into q + ap (w: no whitespace)
+    while (qa_cut + 1 < qa.size() && !(qa[qa_cut] == ' ' && (qa_cut == 0 || !is_ws(qa[qa_cut - 1])) && !is_ws(qa[qa_cut + 1])))
+      ++qa_cut;
+    if (qa_cut + 1 >= qa.size()) qa_cut = qa.size();
+    int64_t one_item_fixed = -1;
+    std::string w_chunk;
+    auto one_item = [&](const Item& it) {
+      if (one_item_fixed < 0) {
+        PromptBuilder pb(memo, false, false);
+        head_fast(pb);
+        pb.lit("1.");
+        pb.finish();
+        one_item_fixed = pb.tokens();
+        if (qa_cut < qa.size()) {
+          PromptBuilder rest(memo, false, false);
+          rest.lit(std::string_view(qa).substr(qa_cut + 1));
+          rest.finish();
+          one_item_fixed += rest.tokens();
+        }
+      }
+      // w's chunk, counted once per pool word and thread; the one-call count of a text without spaces is its
+      // encoding's length, and much cheaper than an encode call.
+      int32_t* known = it.pool != SIZE_MAX ? &lc->pool[it.pool].tail : nullptr;
+      if (known && *known >= 0) return one_item_fixed + *known;
+      w_chunk.assign(it.text.data(), it.text.size());
+      w_chunk.append(qa, 0, qa_cut);
+      const int32_t k = static_cast<int32_t>(ioc ? ioc->alone(ioc->intern(w_chunk)) : memo.get(w_chunk).size());
+      if (known) *known = k;
+      return one_item_fixed + k;
+    };
     auto count_fast = [&](int64_t n) {
       grow_ucw(n);
       const int64_t N = n_common_items + n * st.freq_ucw;
       lc->numbers(static_cast<size_t>(N), memo);
       const size_t last = last_slot(N);
-      auto it = one_item.find(last);
-      if (it == one_item.end()) {
-        PromptBuilder pb(memo, false, false);
-        head(pb);
-        pb.lit("1. ");
-        pb.lit(items[last].text);
-        pb.lit(q);
-        pb.lit(ap);
-        pb.finish();
-        it = one_item.emplace(last, pb.tokens()).first;
-      }
-      return it->second + (lc->num_prefix[N] - lc->num_prefix[1]) + st.freq_cw * common_tokens +
+      return one_item(items[last]) + (lc->num_prefix[N] - lc->num_prefix[1]) + st.freq_cw * common_tokens +
              st.freq_ucw * ucw_prefix[n] - items[last].tokens;
     };
     auto count = prompt_counter(memo, assemble, ap);
@@ -311,38 +434,44 @@ class Cwe : public RulerTask {
       PromptBuilder pb(memo, true, false);
       OneCallCounter* oc = pb.one_call();
       if (oc) lc->one_call_generation(oc->generation());
-      auto item_oc = [&](Item& it) {
-        if (!oc) return UINT32_MAX;
-        if (it.oc == UINT32_MAX) {
-          if (it.pool != SIZE_MAX) {
-            uint32_t& id = lc->pool_oc[it.pool];
-            if (id == UINT32_MAX) id = oc->intern(it.text);
-            it.oc = id;
-          } else {
-            it.oc = oc->intern(it.text);
-          }
-        }
-        return it.oc;
-      };
-      auto num_oc = [&](size_t i) {
-        if (!oc) return UINT32_MAX;
-        uint32_t& id = lc->num_oc[i];
-        if (id == UINT32_MAX) id = oc->intern(lc->nums[i]);
-        return id;
-      };
-      head(pb);
+      head_fast(pb);
       size_t mark = SIZE_MAX;
       pb.out_reserve(static_cast<size_t>(N) * 16);
+      pb.lit("1.");
+      // The list after "1.": number and item words, handed to the builder in blocks (cut_words); the first
+      // occurrence of common word 0 (the answer's mark) on its own.
+      const size_t first0 = static_cast<size_t>(std::find(list.begin(), list.end(), 0u) - list.begin());
+      constexpr size_t kBlock = 4096;
+      std::vector<std::string_view> bw;
+      std::vector<int32_t> bt;
+      std::vector<uint32_t> bid;
+      bw.reserve(kBlock + 2);
+      bt.reserve(kBlock + 2);
+      bid.reserve(kBlock + 2);
+      auto flush = [&] {
+        pb.cut_words(bw.data(), bt.data(), bid.data(), bw.size());
+        bw.clear();
+        bt.clear();
+        bid.clear();
+      };
       for (size_t i = 0; i < list.size(); ++i) {
-        if (i == 0) {
-          pb.lit("1.");
-        } else {
-          const int64_t k = lc->num_prefix[i + 1] - lc->num_prefix[i];
-          pb.cut_word(lc->nums[i + 1], k, num_oc(i + 1));
+        if (i > 0) {
+          bw.push_back(lc->nums[i + 1]);
+          bt.push_back(static_cast<int32_t>(lc->num_prefix[i + 1] - lc->num_prefix[i]));
+          bid.push_back(num_oc(oc, i + 1));
         }
         Item& it = items[list[i]];
-        pb.cut_word(it.text, it.tokens, item_oc(it), mark == SIZE_MAX && list[i] == 0 ? &mark : nullptr);
+        if (i == first0) {
+          flush();
+          pb.cut_word(it.text, it.tokens, item_oc(oc, it), &mark);
+          continue;
+        }
+        bw.push_back(it.text);
+        bt.push_back(it.tokens);
+        bid.push_back(item_oc(oc, it));
+        if (bw.size() >= kBlock) flush();
       }
+      flush();
       pb.lit(q);
       finish_marked(b, pb, mark, ap, n, false);
       b.extra["list_items"] = kNumCw * st.freq_cw + n * st.freq_ucw;
@@ -362,6 +491,8 @@ class Cwe : public RulerTask {
   }
 
   std::vector<std::string> pool_;
+  std::string pool_text_;                                  // the pool's words back to back
+  std::vector<std::pair<uint32_t, uint32_t>> pool_words_;  // (offset, length) of each in pool_text_
   bool plain_ = false;  // every pool word is free of whitespace
 };
 

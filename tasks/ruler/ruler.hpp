@@ -77,6 +77,9 @@ class PromptBuilder {
   // a non-space: the space is a cut, w a whole chunk of w_tokens tokens (and one-call word oc_id, when
   // one_call() is not null). Only when the tokenizer is whitespace-separable and ids are not kept.
   void cut_word(std::string_view w, int64_t w_tokens, uint32_t oc_id, size_t* mark = nullptr);
+  // cut_word(w[i], w_tokens[i], oc_ids[i]) for i in [0, n), no marks: the text written in one pass, the
+  // one-call count stepped in one loop (OneCallCounter::space_words).
+  void cut_words(const std::string_view* w, const int32_t* w_tokens, const uint32_t* oc_ids, size_t n);
   OneCallCounter* one_call() { return oc_.get(); }
   void out_reserve(size_t extra) { if (keep_text_) out_.reserve(out_.size() + extra); }
   void finish();                                             // flush the last chunk
