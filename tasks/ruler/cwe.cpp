@@ -164,20 +164,18 @@ class Cwe : public RulerTask {
     WordStream ws(pool_, wrng);
     const int ex_words = st.ex_words, ex_cw = st.ex_cw, ex_ucw = st.ex_ucw;
     size_t next = 0;
-    std::vector<std::string> ex_list, ex_common;
-    for (int i = 0; i < ex_words; ++i) {
-      std::string w = ws.at(next++);
-      if (i < kNumCw) ex_common.push_back(w);
-      for (int r = 0; r < (i < kNumCw ? ex_cw : ex_ucw); ++r) ex_list.push_back(w);
-    }
-    // The example's list as word ordinals (ex_order[k] = i: the k-th entry is example word i), for the fast
-    // path; shuffled by a copy of rng, which permutes a list of that size exactly as ex_list's shuffle does.
+    std::vector<std::string> ex_ws, ex_common;
+    for (int i = 0; i < ex_words; ++i) ex_ws.push_back(ws.at(next++));
+    ex_common.assign(ex_ws.begin(), ex_ws.begin() + std::min(ex_words, kNumCw));
+    // The example's shuffled list as word ordinals (ex_order[k] = i: the k-th entry is example word i; the
+    // fast path writes it from these) and as text (ex_list, the slow path's).
     std::vector<uint32_t> ex_order;
     for (int i = 0; i < ex_words; ++i)
       for (int r = 0; r < (i < kNumCw ? ex_cw : ex_ucw); ++r) ex_order.push_back(static_cast<uint32_t>(i));
-    Rng order_rng = rng;
-    order_rng.shuffle(ex_order);
-    rng.shuffle(ex_list);
+    rng.shuffle(ex_order);
+    std::vector<std::string> ex_list;
+    ex_list.reserve(ex_order.size());
+    for (uint32_t i : ex_order) ex_list.push_back(ex_ws[i]);
     std::vector<std::string> common;
     for (int i = 0; i < kNumCw; ++i) common.push_back(ws.at(next++));
     const size_t first_ucw = next;
@@ -208,16 +206,20 @@ class Cwe : public RulerTask {
       sr.shuffle(list);
       return list;
     };
-    // Everything before the list: the worked example, then the instruction again.
-    auto head = [&](PromptBuilder& pb) {
+    // Everything before the list: the worked example, then the instruction again. write_list(false) writes
+    // the example's numbered list, write_list(true) its numbered answer (head and head_fast differ only there).
+    auto head_layout = [&](PromptBuilder& pb, auto&& write_list) {
       pb.lit(pre);
-      numbered(pb, ex_list, nullptr, nullptr);
+      write_list(false);
       pb.lit(q);
       pb.lit(ap);
       pb.lit(" ");
-      numbered(pb, ex_common, nullptr, nullptr);
+      write_list(true);
       pb.lit(tpl("example_separator"));
       pb.lit(pre);
+    };
+    auto head = [&](PromptBuilder& pb) {
+      head_layout(pb, [&](bool answer) { numbered(pb, answer ? ex_common : ex_list, nullptr, nullptr); });
     };
     auto assemble = [&](PromptBuilder& pb, int64_t n, size_t* mark) {
       head(pb);
@@ -329,14 +331,12 @@ class Cwe : public RulerTask {
           pb.cut_word(it.text, it.tokens, item_oc(oc, it));
         }
       };
-      pb.lit(pre);
-      numbered_fast(ex_order.size(), [&](size_t i) { return ex_order[i]; });
-      pb.lit(q);
-      pb.lit(ap);
-      pb.lit(" ");
-      numbered_fast(kNumCw, [](size_t i) { return i; });
-      pb.lit(tpl("example_separator"));
-      pb.lit(pre);
+      head_layout(pb, [&](bool answer) {
+        if (answer)
+          numbered_fast(ex_common.size(), [](size_t i) { return i; });
+        else
+          numbered_fast(ex_order.size(), [&](size_t i) { return ex_order[i]; });
+      });
     };
     int64_t common_tokens = 0;
     if (fast) {
