@@ -118,7 +118,10 @@ HsaConfig HsaConfig::preset(const std::string& name) {
     c.lower_layers = 2; c.upper_groups = 2; c.group_swa_layers = 1; c.hsa_swa = false;
     c.window = 128; c.chunk = 64; c.topk = 8; c.train_topk = 8; c.encoder_layers = 2;
     c.chunk_encoder = ChunkEncoderKind::encoder_cls; c.residual = HsaResidual::bypass;
-    c.selection_sparsity = SelectionSparsity::enforced; c.chunk_weights = ChunkWeights::stick_breaking;
+    // Chunk weights: the papers' softmax over the selected scores, with one zero logit so that a layer can
+    // retrieve nothing. Stick-breaking (the authors' code default) never learned to copy at this size
+    // (docs/training.md); it stays a key (assets/configs/hsa-paper-sb.json).
+    c.selection_sparsity = SelectionSparsity::enforced; c.chunk_weights = ChunkWeights::softmax1;
     c.qk_norm = true; c.init = HsaInit::normal;
   } else {
     throw Error("hsa config: unknown preset '" + name + "' (tiny, small, paper)");

@@ -645,10 +645,11 @@ TEST_CASE("hsa dense_retrieval equals a per-token gathered loop (GQA, softmax1, 
   REQUIRE(kl[0][2].item<double>() > 0.0);
 }
 
-TEST_CASE("hsa paper preset: layout, size, init, shipped configs differ from it in one key", "[hsa]") {
+TEST_CASE("hsa paper preset: layout, size, init, chunk weights, shipped configs differ from it in one key", "[hsa]") {
   auto c = HsaConfig::preset("paper");
   REQUIRE(c.layout == HsaLayout::paper);
   REQUIRE(c.kv_heads == 1);
+  REQUIRE(c.chunk_weights == ChunkWeights::softmax1);  // weights sum below 1: a layer can retrieve nothing
   REQUIRE(c.train_topk == 8);
   REQUIRE(c.train_topk * c.chunk * 8 == 4096);  // 1/8 of the chunks of a 4096-token row
   REQUIRE(HsaConfig::from_json(c.to_json()).to_json() == c.to_json());
@@ -672,7 +673,8 @@ TEST_CASE("hsa paper preset: layout, size, init, shipped configs differ from it 
   REQUIRE(full == c.to_json());
   for (auto [file, key] : {std::pair<const char*, const char*>{"hsa-paper-meanpool.json", "chunk_encoder"},
                            {"hsa-paper-standard.json", "residual"},
-                           {"hsa-paper-dense.json", "selection_sparsity"}}) {
+                           {"hsa-paper-dense.json", "selection_sparsity"},
+                           {"hsa-paper-sb.json", "chunk_weights"}}) {
     auto abl = load(file);
     std::vector<std::string> diff;
     for (auto it = full.begin(); it != full.end(); ++it)
