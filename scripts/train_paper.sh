@@ -18,7 +18,8 @@
 #   an earlier stage's outputs: each model starts from INIT_FROM/MODEL with `--init-from`, e.g. a short-context
 #   stage first, docs/training.md), CONST_LR=1 (min-lr = lr: no decay, for a stage cut by its budget), INSTALL (a folder, e.g.
 #   assets/checkpoints: each finished model's config.json, model.safetensors and train_log.jsonl are copied
-#   to INSTALL/MODEL/).
+#   to INSTALL/MODEL/), TOPK (HSA models: the inference and training top-k, config keys topk and train_topk,
+#   on top of the config file, e.g. 32 of the 64 chunks of a 4096-token row).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: scripts/train_paper.sh OUTDIR [BUDGET_SECONDS] [MODEL ...]" >&2; exit 2; }
@@ -87,6 +88,13 @@ for m in "${MODELS[@]}"; do
   [ -n "$arch" ] || { echo "train_paper: cannot tell the kind of $m (add \"kind\" to $cfg)" >&2; exit 1; }
   dir=$OUTDIR/$m
   mkdir -p "$dir"
+  if [ -n "${TOPK:-}" ] && [ "$arch" = hsa ]; then  # the config file plus the two top-k keys
+    python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); k = int(sys.argv[2]); c.update({"topk": k, "train_topk": k})
+json.dump(c, open(sys.argv[3], "w"))' "$cfg" "$TOPK" "$dir/topk_config.json" ||
+      { echo "train_paper: cannot write $dir/topk_config.json (TOPK must be a whole number)" >&2; exit 1; }
+    cfg=$dir/topk_config.json
+  fi
   if [ -f "$dir/config.json" ] && [ "$(json_get "$dir/config.json" complete)" = true ]; then
     names+=("$m"); pids+=(0); continue
   fi
