@@ -927,18 +927,30 @@ void OneCallCounter::words(const uint32_t* ids, size_t n) {
         const auto& tab = oc_->binades[e - OC::kBinadeLo];
         const double u = OC::pow2(e - 24), room = OC::pow2(e) - double(oc_->max_mag) - 64 * u;
         const bool marks = open_ < mark_off_.size();
-        for (; i < n && double(std::fabs(S_)) < room && count_ <= limit_; ++i) {
+        // Every score met here is a multiple of u below 2^e in magnitude, so each float step
+        // S = float(double(S) + du * u) is exact: S after k words is S0 + (du_1 + ... + du_k) * u. The sum is
+        // kept as an integer (no float round trip in the loop's dependency chain) and S formed from it.
+        const double S0 = double(S_);
+        const uint32_t tab_n = static_cast<uint32_t>(tab.size());
+        const OC::Binade* tp = tab.data();
+        const int64_t mark_at = marks ? mark_off_[open_] : INT64_MAX;
+        int64_t acc = 0, cnt = count_, pos = pos_;
+        for (; i < n; ++i) {
+          if (!(std::fabs(S0 + double(acc) * u) < room) || cnt > limit_) break;
           const uint32_t id = ids[i];
-          if (id >= tab.size()) break;
-          const OC::Binade& b = tab[id];
+          if (id >= tab_n) break;
+          const OC::Binade b = tp[id];
           if (b.du == OC::kUnknown || b.du == OC::kNever) break;
-          if (marks && mark_off_[open_] < pos_ + static_cast<int64_t>(b.len) + 1) break;
-          if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
-          S_ = static_cast<float>(double(S_) + double(b.du) * u);
-          count_ += b.tokens;
-          pos_ += static_cast<int64_t>(b.len) + 1;
-          if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+          if (mark_at < pos + static_cast<int64_t>(b.len) + 1) break;
+          if (i + 12 < n && ids[i + 12] < tab_n) __builtin_prefetch(tp + ids[i + 12]);
+          acc += b.du;
+          cnt += b.tokens;
+          pos += static_cast<int64_t>(b.len) + 1;
+          if (trace_) trace_->push_back(Checkpoint{pos, static_cast<float>(S0 + double(acc) * u), cnt});
         }
+        S_ = static_cast<float>(S0 + double(acc) * u);
+        count_ = cnt;
+        pos_ = pos;
         if (i == n) break;
       }
     }
