@@ -942,7 +942,7 @@ void OneCallCounter::words(const uint32_t* ids, size_t n) {
           const OC::Binade b = tp[id];
           if (b.du == OC::kUnknown || b.du == OC::kNever) break;
           if (mark_at < pos + static_cast<int64_t>(b.len) + 1) break;
-          if (i + 12 < n && ids[i + 12] < tab_n) __builtin_prefetch(tp + ids[i + 12]);
+          if (i + 24 < n && ids[i + 24] < tab_n) __builtin_prefetch(tp + ids[i + 24]);
           acc += b.du;
           cnt += b.tokens;
           pos += static_cast<int64_t>(b.len) + 1;
