@@ -264,6 +264,18 @@ void PromptBuilder::cut_words_counted(int64_t tokens_before_last, int64_t bytes_
   if (oc_) oc_->space_words(oc_ids, n, last);
 }
 
+void PromptBuilder::cut_words_appended(int64_t tokens_before_last, int64_t bytes_before_last, std::string_view last,
+                                       int64_t last_tokens) {
+  if (!keep_text_ || keep_ids_ || oc_ || first_open_mark_ < marks_.size())
+    throw Error("internal: PromptBuilder::cut_words_appended without text, or with ids, a one-call count or an open mark");
+  emit_pending();
+  tokens_ += tokens_before_last;
+  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + bytes_before_last;
+  bytes_ += bytes_before_last + 1 + static_cast<int64_t>(last.size());
+  pend_.assign(last.data(), last.size());
+  pend_known_ = last_tokens;
+}
+
 void PromptBuilder::lit(std::string_view s) {
   if (s.empty()) return;
   if (keep_text_) out_ += s;

@@ -71,12 +71,24 @@ class WordStream {
   size_t done_ = 0;
 };
 
-// A word's records for the list loops: one-call id, per-chunk tokens, bytes.
+// A word's records for the list loops: one-call id, per-chunk tokens, bytes, and where its text starts in a
+// buffer of texts (ListCache::num_text, Drawn::item_text) that ends in kPad bytes of padding, so that a word
+// of up to kPad bytes can be copied as kPad bytes.
 struct WordRec {
   uint32_t oc;
   int32_t tokens;
-  uint32_t len;
+  uint32_t len, off;
 };
+constexpr size_t kPad = 16;
+// Appends t to a padded text buffer; returns its offset.
+inline uint32_t append_padded(std::string& buf, std::string_view t) {
+  if (buf.size() < kPad) buf.assign(kPad, '\0');
+  buf.resize(buf.size() - kPad);
+  const uint32_t off = static_cast<uint32_t>(buf.size());
+  buf.append(t.data(), t.size());
+  buf.append(kPad, '\0');
+  return off;
+}
 
 // A list word: its text, per-chunk tokens, pool index and one-call id.
 struct Item {
@@ -100,7 +112,9 @@ struct Drawn {
   std::vector<Item> items, ex_items;  // items: common words 0..9, then the uncommon words in draw order
   std::vector<int64_t> ucw_prefix{0};
   std::vector<WordRec> recs;           // recs[k]: items[k]'s (filled for the final builds)
-  std::vector<std::string_view> texts;  // texts[k] = items[k].text
+  std::string item_text;               // their texts back to back (WordRec::off), padded
+  std::vector<std::string_view> texts;  // texts[k]: items[k]'s in item_text
+  uint32_t max_len = 0;                // the longest item
   struct Tried {
     int64_t n, tokens, one_call;
     bool stopped;
@@ -128,7 +142,9 @@ struct Drawn {
     ex_items.clear();
     ucw_prefix.assign(1, 0);
     recs.clear();
+    item_text.clear();
     texts.clear();
+    max_len = 0;
     tried.clear();
   }
 };
@@ -162,20 +178,24 @@ struct ListCache {
       for (auto [off, len] : words) c.pool.push_back(PoolWord{off, len, -1, UINT32_MAX, -1});
       c.nums.emplace_back();
       c.num_prefix.push_back(0);
-      c.num_rec.push_back(WordRec{UINT32_MAX, 0, 0});
+      c.num_rec.push_back(WordRec{UINT32_MAX, 0, 0, 0});
       c.num_sv.emplace_back();
     }
     return c;
   }
+  std::string num_text;  // the numbers' texts back to back (WordRec::off), padded
   void numbers(size_t n, ChunkMemo& memo) {  // nums up to n
+    if (nums.size() > n) return;
     while (nums.size() <= n) {
       nums.push_back(std::to_string(nums.size()) + ".");
       const int32_t k = static_cast<int32_t>(memo.get(nums.back()).size());
       num_prefix.push_back(num_prefix.back() + k);
-      num_rec.push_back(WordRec{UINT32_MAX, k, static_cast<uint32_t>(nums.back().size())});
-      num_sv.emplace_back(nums.back());
+      num_rec.push_back(WordRec{UINT32_MAX, k, static_cast<uint32_t>(nums.back().size()), append_padded(num_text, nums.back())});
+      num_sv.emplace_back();
     }
+    for (size_t i = 1; i < nums.size(); ++i) num_sv[i] = std::string_view(num_text.data() + num_rec[i].off, num_rec[i].len);
   }
+  std::string scratch;        // the text of a list being written
   bool all_interned = false;  // every pool word has its one-call id (PoolWord::oc) of generation oc_gen
   int64_t prepared_for = 0;   // their binade outcomes are precomputed for prompts up to this budget
   void one_call_generation(uint64_t g) {
@@ -510,10 +530,16 @@ class Cwe : public RulerTask {
       // The list after "1." as words: word 2i is entry i's item, word 2i - 1 the number "i+1." before it.
       const size_t W = 2 * static_cast<size_t>(N) - 1;
       OneCallCounter* any_oc = ioc.get();  // one-call ids are the thread's, whichever counter interns them
-      for (size_t k = d.recs.size(); k < items.size(); ++k) {
-        Item& it = items[k];
-        d.recs.push_back(WordRec{item_oc(any_oc, it), it.tokens, static_cast<uint32_t>(it.text.size())});
-        d.texts.push_back(it.text);
+      if (d.recs.size() < items.size()) {
+        for (size_t k = d.recs.size(); k < items.size(); ++k) {
+          Item& it = items[k];
+          const uint32_t len = static_cast<uint32_t>(it.text.size());
+          d.recs.push_back(WordRec{item_oc(any_oc, it), it.tokens, len, append_padded(d.item_text, it.text)});
+          d.max_len = std::max(d.max_len, len);
+        }
+        d.texts.resize(d.recs.size());
+        for (size_t k = 0; k < d.recs.size(); ++k)
+          d.texts[k] = std::string_view(d.item_text.data() + d.recs[k].off, d.recs[k].len);
       }
       if (any_oc)
         for (size_t i = 2; i <= static_cast<size_t>(N); ++i) num_oc(any_oc, i);
@@ -529,7 +555,32 @@ class Cwe : public RulerTask {
       std::vector<int32_t> bt(kBlock);
       std::vector<uint32_t> bid(kBlock);
       // Words [a, b) in blocks: with their texts (cut_words), or counted from their records (cut_words_counted).
+      const char* ntxt = lc->num_text.data();
+      const char* itxt = d.item_text.data();
+      const size_t max_len = std::max<size_t>(d.max_len, lc->nums[static_cast<size_t>(N)].size());
+      std::string& scratch = lc->scratch;
       auto words = [&](PromptBuilder& pb, size_t a, size_t b, bool text) {
+        if (text && a < b && !pb.one_call()) {
+          // The text written here, word by word from the padded buffers, then appended at once.
+          if (scratch.size() < (b - a) * (max_len + 1) + kPad) scratch.resize((b - a) * (max_len + 1) + kPad);
+          char* const base = scratch.data();
+          char* p = base;
+          int64_t tok = 0;
+          for (size_t j = a; j < b; ++j) {
+            const WordRec& r = rec_of(j);
+            const char* src = (j & 1 ? ntxt : itxt) + r.off;
+            *p = ' ';
+            if (r.len <= kPad) std::memcpy(p + 1, src, kPad);
+            else std::memcpy(p + 1, src, r.len);
+            p += 1 + r.len;
+            tok += r.tokens;
+          }
+          pb.text().append(base, static_cast<size_t>(p - base));
+          const WordRec& last = rec_of(b - 1);
+          pb.cut_words_appended(tok - last.tokens, static_cast<int64_t>(p - base) - static_cast<int64_t>(last.len) - 1,
+                                text_of(b - 1), last.tokens);
+          return;
+        }
         for (size_t s0 = a; s0 < b; s0 += kBlock) {
           const size_t e = std::min(b, s0 + kBlock), m = e - s0;
           if (text) {

@@ -88,6 +88,10 @@ class PromptBuilder {
   // bytes (each word with the space before it) of the words before the last, their one-call ids, the last word.
   void cut_words_counted(int64_t tokens_before_last, int64_t bytes_before_last, const uint32_t* oc_ids, size_t n,
                          std::string_view last, int64_t last_tokens);
+  // The same for a builder that keeps the text but no ids and no one-call count: the caller has appended the
+  // words to text() itself, each after a space.
+  void cut_words_appended(int64_t tokens_before_last, int64_t bytes_before_last, std::string_view last,
+                          int64_t last_tokens);
   OneCallCounter* one_call() { return oc_.get(); }
   void out_reserve(size_t extra) { if (keep_text_) out_.reserve(out_.size() + extra); }
   void finish();                                             // flush the last chunk
