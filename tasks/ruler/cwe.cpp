@@ -59,6 +59,7 @@ class WordStream {
     return v;
   }
   void draw(size_t upto) {
+    if (upto > partner_.capacity()) partner_.reserve(std::max(upto, 2 * partner_.capacity()));
     for (; done_ < upto; ++done_) {
       const size_t j = done_ + rng_.below(perm_.size() - done_);
       std::swap(perm_[done_], perm_[j]);
@@ -166,6 +167,8 @@ struct ListCache {
   std::vector<PoolWord> pool;
   std::deque<std::string> nums;          // nums[i] = "i." (nums[0] unused)
   std::vector<int64_t> num_prefix;       // sum of the tokens of nums[1..i]
+  std::vector<int64_t> num_bprefix;      // sum of the bytes of nums[1..i], one more each (its space)
+  std::vector<uint32_t> num_ids;         // num_ids[i] = num_rec[i].oc, for the interned prefix
   std::vector<WordRec> num_rec;          // nums[i]'s one-call id (UINT32_MAX: not yet interned), tokens, bytes
   std::vector<std::string_view> num_sv;  // nums[i]
   static ListCache& local(const void* owner, const Tokenizer& tok, const std::vector<std::pair<uint32_t, uint32_t>>& words) {
@@ -178,6 +181,7 @@ struct ListCache {
       for (auto [off, len] : words) c.pool.push_back(PoolWord{off, len, -1, UINT32_MAX, -1});
       c.nums.emplace_back();
       c.num_prefix.push_back(0);
+      c.num_bprefix.push_back(0);
       c.num_rec.push_back(WordRec{UINT32_MAX, 0, 0, 0});
       c.num_sv.emplace_back();
     }
@@ -190,12 +194,14 @@ struct ListCache {
       nums.push_back(std::to_string(nums.size()) + ".");
       const int32_t k = static_cast<int32_t>(memo.get(nums.back()).size());
       num_prefix.push_back(num_prefix.back() + k);
+      num_bprefix.push_back(num_bprefix.back() + static_cast<int64_t>(nums.back().size()) + 1);
       num_rec.push_back(WordRec{UINT32_MAX, k, static_cast<uint32_t>(nums.back().size()), append_padded(num_text, nums.back())});
       num_sv.emplace_back();
     }
     for (size_t i = 1; i < nums.size(); ++i) num_sv[i] = std::string_view(num_text.data() + num_rec[i].off, num_rec[i].len);
   }
   std::string scratch;        // the text of a list being written
+  std::vector<uint32_t> ids;  // the one-call ids of a list being counted
   bool all_interned = false;  // every pool word has its one-call id (PoolWord::oc) of generation oc_gen
   int64_t prepared_for = 0;   // their binade outcomes are precomputed for prompts up to this budget
   void one_call_generation(uint64_t g) {
@@ -205,6 +211,7 @@ struct ListCache {
     prepared_for = 0;
     for (PoolWord& w : pool) w.oc = UINT32_MAX;
     for (WordRec& r : num_rec) r.oc = UINT32_MAX;
+    num_ids.clear();
   }
 };
 
@@ -517,12 +524,14 @@ class Cwe : public RulerTask {
           b.one_call_curve = t.curve;
           return b;
         }
-      std::vector<uint32_t> list;
-      list.reserve(static_cast<size_t>(N));
-      for (int c = 0; c < kNumCw; ++c)
-        for (int r = 0; r < st.freq_cw; ++r) list.push_back(static_cast<uint32_t>(c));
-      for (int64_t i = 0; i < n; ++i)
-        for (int r = 0; r < st.freq_ucw; ++r) list.push_back(static_cast<uint32_t>(kNumCw + i));
+      std::vector<uint32_t> list(static_cast<size_t>(N));
+      {
+        uint32_t* o = list.data();
+        for (int c = 0; c < kNumCw; ++c)
+          for (int r = 0; r < st.freq_cw; ++r) *o++ = static_cast<uint32_t>(c);
+        for (int64_t i = 0; i < n; ++i)
+          for (int r = 0; r < st.freq_ucw; ++r) *o++ = static_cast<uint32_t>(kNumCw + i);
+      }
       Rng sr(shuffle_seed);
       sr.shuffle(list);
       // The first occurrence of common word 0 (the answer's mark).
@@ -531,18 +540,28 @@ class Cwe : public RulerTask {
       const size_t W = 2 * static_cast<size_t>(N) - 1;
       OneCallCounter* any_oc = ioc.get();  // one-call ids are the thread's, whichever counter interns them
       if (d.recs.size() < items.size()) {
+        std::string& buf = d.item_text;
+        if (buf.size() >= kPad) buf.resize(buf.size() - kPad);
+        buf.reserve(buf.size() + (items.size() - d.recs.size()) * 12 + kPad);
+        d.recs.reserve(items.size());
         for (size_t k = d.recs.size(); k < items.size(); ++k) {
+          if (k + 8 < items.size()) __builtin_prefetch(items[k + 8].text.data());
           Item& it = items[k];
           const uint32_t len = static_cast<uint32_t>(it.text.size());
-          d.recs.push_back(WordRec{item_oc(any_oc, it), it.tokens, len, append_padded(d.item_text, it.text)});
+          d.recs.push_back(WordRec{item_oc(any_oc, it), it.tokens, len, static_cast<uint32_t>(buf.size())});
+          buf.append(it.text.data(), it.text.size());
           d.max_len = std::max(d.max_len, len);
         }
+        buf.append(kPad, '\0');
         d.texts.resize(d.recs.size());
         for (size_t k = 0; k < d.recs.size(); ++k)
           d.texts[k] = std::string_view(d.item_text.data() + d.recs[k].off, d.recs[k].len);
       }
-      if (any_oc)
-        for (size_t i = 2; i <= static_cast<size_t>(N); ++i) num_oc(any_oc, i);
+      if (any_oc && lc->num_ids.size() <= static_cast<size_t>(N)) {
+        const size_t from = lc->num_ids.size();
+        lc->num_ids.resize(static_cast<size_t>(N) + 1, UINT32_MAX);
+        for (size_t i = std::max<size_t>(from, 2); i <= static_cast<size_t>(N); ++i) lc->num_ids[i] = num_oc(any_oc, i);
+      }
       const WordRec* irec = d.recs.data();
       const WordRec* nrec = lc->num_rec.data();
       const std::string_view* itext = d.texts.data();
@@ -594,6 +613,7 @@ class Cwe : public RulerTask {
           } else {
             int64_t tok = 0, bytes = 0;
             for (size_t j = s0; j < e; ++j) {
+              if (!(j & 1) && j + 32 < W) __builtin_prefetch(irec + lp[(j + 32) / 2]);
               const WordRec& r = rec_of(j);
               bid[j - s0] = r.oc;
               tok += r.tokens;
@@ -616,7 +636,65 @@ class Cwe : public RulerTask {
         words(pb, 0, mw, text);
         pb.cut_word(text_of(mw), rec_of(mw).tokens, rec_of(mw).oc, mark);
         if (mw + 1 < W) pb.cut_word(text_of(mw + 1), rec_of(mw + 1).tokens, rec_of(mw + 1).oc);
-        words(pb, std::min(W, mw + 2), W, text);
+        const bool counted = !text && any_oc && pb.one_call();
+        const bool raw = text && !pb.one_call();
+        if (mw + 2 < W && (counted || raw)) {
+          // The words after the mark (from an item, word mw + 2, to the list's last item, word W - 1) at once:
+          // their tokens and bytes are the whole list's less those before them; then their one-call ids, or
+          // their text written in place.
+          const int64_t tok_all = (lc->num_prefix[static_cast<size_t>(N)] - lc->num_prefix[1]) +
+                                  st.freq_cw * common_tokens + st.freq_ucw * ucw_prefix[static_cast<size_t>(n)];
+          int64_t bytes_all = lc->num_bprefix[static_cast<size_t>(N)] - lc->num_bprefix[1];
+          for (size_t k = 0; k < static_cast<size_t>(kNumCw + n); ++k)
+            bytes_all += (k < kNumCw ? st.freq_cw : st.freq_ucw) * (static_cast<int64_t>(irec[k].len) + 1);
+          int64_t tok_before = 0, bytes_before = 0;
+          for (size_t j = 0; j < mw + 2; ++j) {
+            tok_before += rec_of(j).tokens;
+            bytes_before += static_cast<int64_t>(rec_of(j).len) + 1;
+          }
+          const WordRec& last = rec_of(W - 1);
+          const int64_t tok = tok_all - tok_before, bytes = bytes_all - bytes_before;
+          const WordRec* ir = irec;
+          if (counted) {
+            std::vector<uint32_t>& ids = lc->ids;
+            const size_t m = W - (mw + 2);
+            if (ids.size() < m) ids.resize(m);
+            const uint32_t* nid = lc->num_ids.data();
+            uint32_t* o = ids.data();
+            *o++ = ir[lp[first0 + 1]].oc;
+            for (size_t i = first0 + 2; i < static_cast<size_t>(N); ++i) {
+              if (i + 16 < static_cast<size_t>(N)) __builtin_prefetch(ir + lp[i + 16]);
+              o[0] = nid[i + 1];
+              o[1] = ir[lp[i]].oc;
+              o += 2;
+            }
+            pb.cut_words_counted(tok - last.tokens, bytes - static_cast<int64_t>(last.len) - 1, ids.data(), m,
+                                 text_of(W - 1), last.tokens);
+          } else {
+            std::string& out = pb.text();
+            const size_t at = out.size();
+            out.resize(at + static_cast<size_t>(bytes) + kPad);
+            char* const base = out.data() + at;
+            char* p = base;
+            auto put = [&p](const WordRec& r, const char* txt) {
+              *p = ' ';
+              if (r.len <= kPad) std::memcpy(p + 1, txt + r.off, kPad);
+              else std::memcpy(p + 1, txt + r.off, r.len);
+              p += 1 + r.len;
+            };
+            put(ir[lp[first0 + 1]], itxt);
+            for (size_t i = first0 + 2; i < static_cast<size_t>(N); ++i) {
+              if (i + 16 < static_cast<size_t>(N)) __builtin_prefetch(ir + lp[i + 16]);
+              put(nrec[i + 1], ntxt);
+              put(ir[lp[i]], itxt);
+            }
+            if (p - base != bytes) throw Error("internal: cwe list text of " + std::to_string(p - base) + " bytes, not " + std::to_string(bytes));
+            out.resize(at + static_cast<size_t>(bytes));
+            pb.cut_words_appended(tok - last.tokens, bytes - static_cast<int64_t>(last.len) - 1, text_of(W - 1), last.tokens);
+          }
+        } else {
+          words(pb, std::min(W, mw + 2), W, text);
+        }
         pb.lit(q);
       };
       auto extra = [&](Built& b) {
