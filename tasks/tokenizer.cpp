@@ -965,11 +965,43 @@ size_t OneCallCounter::mark(int64_t offset) {
   return mark_off_.size() - 1;
 }
 
-void OneCallCounter::repeat(std::string_view unit, int64_t k) {
+void OneCallCounter::repeat(std::string_view unit, int64_t k) { repeat(unit, k, nullptr); }
+
+void OneCallCounter::repeat(std::string_view unit, int64_t k, RepeatIds* cache) {
   if (k <= 0) return;
-  text(unit);
-  if (--k == 0) return;
   const size_t fs = unit.find(' '), ls = unit.rfind(' ');
+  if (fs == std::string_view::npos || !cache) {
+    text(unit);
+  } else {
+    // text(unit) with the ids of the words between its first and last space from the cache (interned once).
+    if (cache->gen != oc_->gen || cache->unit != unit) {
+      cache->gen = oc_->gen;
+      cache->unit.assign(unit.data(), unit.size());
+      cache->mid.clear();
+      for (size_t p = fs + 1; p <= ls;) {
+        size_t sp = unit.find(' ', p);
+        cache->mid.push_back(oc_->intern(unit.substr(p, sp - p)));
+        p = sp + 1;
+      }
+    }
+    any_ = true;
+    const std::string_view head = unit.substr(0, fs);
+    uint32_t first;
+    if (pending_.empty()) {
+      first = oc_->intern(head);
+    } else if (head.empty() && pending_id_ != UINT32_MAX) {
+      first = pending_id_;
+    } else {
+      pending_.append(head.data(), head.size());
+      first = oc_->intern(pending_);
+    }
+    pending_.clear();
+    pending_id_ = UINT32_MAX;
+    step(first);
+    for (uint32_t id : cache->mid) step(id);
+    pending_.assign(unit.data() + ls + 1, unit.size() - ls - 1);
+  }
+  if (--k == 0) return;
   if (fs == std::string_view::npos) {
     while (k-- > 0) text(unit);
     return;
@@ -980,10 +1012,14 @@ void OneCallCounter::repeat(std::string_view unit, int64_t k) {
   std::string first = pending_;
   first.append(unit.data(), fs);
   ids.push_back(oc_->intern(first));
-  for (size_t p = fs + 1; p <= ls;) {
-    size_t sp = unit.find(' ', p);
-    ids.push_back(oc_->intern(unit.substr(p, sp - p)));
-    p = sp + 1;
+  if (cache) {
+    ids.insert(ids.end(), cache->mid.begin(), cache->mid.end());
+  } else {
+    for (size_t p = fs + 1; p <= ls;) {
+      size_t sp = unit.find(' ', p);
+      ids.push_back(oc_->intern(unit.substr(p, sp - p)));
+      p = sp + 1;
+    }
   }
   const std::string saved = pending_;
   pending_.clear();

@@ -399,7 +399,7 @@ void PromptBuilder::repeat(std::string_view sep, const Line& l, int64_t k) {
       out_.reserve(out_.size() + static_cast<size_t>(k - 2) * unit.size());
       for (int64_t i = 2; i < k; ++i) out_ += unit;
     }
-    oc_->repeat(unit, k - 2);
+    oc_->repeat(unit, k - 2, &l.repeat_ids);
     tokens_ += dt * (k - 2);
     bytes_ += db * (k - 2);
     pend_start_ += db * (k - 2);

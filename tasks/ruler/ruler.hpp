@@ -60,6 +60,7 @@ struct Line {
   std::vector<int32_t> mid_ids;
   mutable std::vector<uint32_t> mid_words;  // one-call word ids of mid_text (OneCallCounter), on first use
   mutable uint64_t mid_words_gen = 0;       // the generation of the word records they belong to (0: none)
+  mutable OneCallCounter::RepeatIds repeat_ids;  // PromptBuilder::repeat's unit (separator + text), one-call ids
   static Line make(std::string text, ChunkMemo& memo);
 };
 
