@@ -291,13 +291,16 @@ struct Tokenizer::Sim {
   int32_t byte_id[256];
   // A word's lattice: candidates in visiting order (start ascending, then length ascending, then the unknown
   // candidate of that start).
+  // 16 bytes: a user-defined piece's bonus is not stored but computed from its length (user_score).
   struct Edge {
     uint16_t from, to;
     bool unk, user;
-    float score;    // piece score (unk: unk_score)
-    double uscore;  // user-defined bonus
+    float score;  // piece score (unk: unk_score)
     int32_t id;
   };
+  static_assert(sizeof(Edge) == 16, "Edge: 16 bytes");
+  // What SentencePiece scores a user-defined piece of the edge's length with.
+  double user_score(const Edge& e) const { return double(float(size_t(e.to - e.from)) * max_score) - 0.1; }
   // Appends the lattice of "▁" + rest to `out` (scratch: a buffer for the normalised word).
   void lattice(std::string_view rest, std::vector<Edge>& out, std::string& scratch) const {
     scratch.assign("\xE2\x96\x81");
@@ -316,13 +319,13 @@ struct Tokenizer::Sim {
         const Piece& pc = node_info[static_cast<size_t>(node_piece[node])];
         if (pc.type == kUnused) continue;
         Edge e{static_cast<uint16_t>(start), static_cast<uint16_t>(start + len), false, pc.type == kUserDefined,
-               pc.score, double(float(len) * max_score) - 0.1, pc.id};
+               pc.score, pc.id};
         out.push_back(e);
         if (len == mblen) single = true;
       }
       if (!single)
         out.push_back(Edge{static_cast<uint16_t>(start), static_cast<uint16_t>(start + mblen), true, false,
-                                 unk_score, 0.0, unk_id});
+                                 unk_score, unk_id});
       start += mblen;
     }
   }
@@ -533,7 +536,7 @@ struct Tokenizer::OneCall {
     }
     return id;
   }
-  static double add_of(const Sim::Edge& e) { return e.unk ? double(e.score) : e.user ? e.uscore : double(e.score); }
+  double add_of(const Sim::Edge& e) const { return e.unk ? double(e.score) : e.user ? sim->user_score(e) : double(e.score); }
   // The word's Viterbi in exact arithmetic (sums of a few floats are exact in double): its best path, and
   // `robust`, an ulp u of the running score below which the float32 Viterbi provably takes that path. With
   // the same path at every node before j, the float score at a node i is within k_i * u / 2 of the exact one
@@ -732,7 +735,7 @@ struct Tokenizer::OneCall {
           back[ed.to] = static_cast<int32_t>(k);
         }
       } else {
-        const double cand = (ed.user ? ed.uscore : static_cast<double>(ed.score)) + till;
+        const double cand = (ed.user ? sim->user_score(ed) : static_cast<double>(ed.score)) + till;
         if (back[ed.to] == -1 || cand > best[ed.to]) {
           best[ed.to] = static_cast<float>(cand);
           back[ed.to] = static_cast<int32_t>(k);
