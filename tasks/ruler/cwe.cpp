@@ -81,6 +81,12 @@ struct WordRec {
   uint32_t len, off;
 };
 constexpr size_t kPad = 16;
+// reserve() for a container that grows by steps (the fit's candidate list sizes): at least doubling, so that
+// the growth copies it a bounded number of times.
+template <class V>
+void grow_to(V& v, size_t n) {
+  if (n > v.capacity()) v.reserve(std::max(n, 2 * v.capacity()));
+}
 // Appends t to a padded text buffer; returns its offset.
 inline uint32_t append_padded(std::string& buf, std::string_view t) {
   if (buf.size() < kPad) buf.assign(kPad, '\0');
@@ -445,8 +451,8 @@ class Cwe : public RulerTask {
       // All the new words drawn first, then their records read with a prefetch ahead: the random reads of
       // the pool's records overlap instead of following one another.
       ws.pool_index(std::min(end, pool_.size()) - 1);
-      items.reserve(items.size() + (end - i));
-      ucw_prefix.reserve(ucw_prefix.size() + (end - i));
+      grow_to(items, items.size() + (end - i));
+      grow_to(ucw_prefix, ucw_prefix.size() + (end - i));
       for (; i < end; ++i) {
         if (lc && i + 8 < std::min(end, pool_.size())) __builtin_prefetch(&lc->pool[ws.pool_index(i + 8)]);
         items.push_back(item_of(i));
@@ -542,8 +548,8 @@ class Cwe : public RulerTask {
       if (d.recs.size() < items.size()) {
         std::string& buf = d.item_text;
         if (buf.size() >= kPad) buf.resize(buf.size() - kPad);
-        buf.reserve(buf.size() + (items.size() - d.recs.size()) * 12 + kPad);
-        d.recs.reserve(items.size());
+        grow_to(buf, buf.size() + (items.size() - d.recs.size()) * 12 + kPad);
+        grow_to(d.recs, items.size());
         for (size_t k = d.recs.size(); k < items.size(); ++k) {
           if (k + 8 < items.size()) __builtin_prefetch(items[k + 8].text.data());
           Item& it = items[k];
