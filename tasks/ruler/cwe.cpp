@@ -224,6 +224,11 @@ struct ListCache {
 class Cwe : public RulerTask {
  public:
   Cwe(std::shared_ptr<const Ctx> ctx, const TaskInfo& info) : RulerTask(std::move(ctx), info), id_(next_id()) {
+    const std::string ncw = std::to_string(kNumCw);
+    pre_ = fill(tpl("instruction"), {{"num_cw", ncw}});
+    q_ = fill(tpl("question"), {{"num_cw", ncw}});
+    ap_ = fill(tpl("answer_prefix"), {{"num_cw", ncw}});
+    sep_ = tpl("example_separator");
     const WordLists& W = *ctx_->res.words;
     std::set<std::string> s(W.nouns.begin(), W.nouns.end());
     s.insert(W.adjectives.begin(), W.adjectives.end());
@@ -304,18 +309,15 @@ class Cwe : public RulerTask {
     for (int i = 0; i < ex_words; ++i)
       for (int r = 0; r < (i < kNumCw ? ex_cw : ex_ucw); ++r) ex_order.push_back(static_cast<uint32_t>(i));
     rng.shuffle(ex_order);
-    std::vector<std::string> ex_list;
-    ex_list.reserve(ex_order.size());
-    for (uint32_t i : ex_order) ex_list.push_back(ex_ws[i]);
+    std::vector<std::string> ex_list;  // made by the slow path's head()
     std::vector<std::string> common;
     for (int i = 0; i < kNumCw; ++i) common.push_back(ws.at(next++));
     const size_t first_ucw = next;
     const uint64_t shuffle_seed = rng.next();
 
-    const std::string ncw = std::to_string(kNumCw);
-    const std::string pre = fill(tpl("instruction"), {{"num_cw", ncw}});
-    const std::string q = fill(tpl("question"), {{"num_cw", ncw}});
-    const std::string ap = fill(tpl("answer_prefix"), {{"num_cw", ncw}});
+    const std::string& pre = pre_;
+    const std::string& q = q_;
+    const std::string& ap = ap_;
     auto numbered = [](PromptBuilder& pb, const std::vector<std::string>& list, const std::string* mark_word,
                        size_t* mark) {
       for (size_t i = 0; i < list.size(); ++i) {
@@ -346,10 +348,12 @@ class Cwe : public RulerTask {
       pb.lit(ap);
       pb.lit(" ");
       write_list(true);
-      pb.lit(tpl("example_separator"));
+      pb.lit(sep_);
       pb.lit(pre);
     };
     auto head = [&](PromptBuilder& pb) {
+      if (ex_list.empty())
+        for (uint32_t i : ex_order) ex_list.push_back(ex_ws[i]);
       head_layout(pb, [&](bool answer) { numbered(pb, answer ? ex_common : ex_list, nullptr, nullptr); });
     };
     auto assemble = [&](PromptBuilder& pb, int64_t n, size_t* mark) {
@@ -762,6 +766,7 @@ class Cwe : public RulerTask {
   std::vector<std::pair<uint32_t, uint32_t>> pool_words_;  // (offset, length) of each in pool_text_
   bool plain_ = false;  // every pool word is free of whitespace
   uint64_t id_;         // unique per generator in the process (Drawn::owner)
+  std::string pre_, q_, ap_, sep_;  // the instruction, question, answer prefix and example separator, filled
   static uint64_t next_id() {
     static std::atomic<uint64_t> n{0};
     return ++n;
