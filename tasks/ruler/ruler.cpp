@@ -295,12 +295,14 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
     // at the count (Built::count_only). Not for prompts that can be cut (their text is cut instead), nor once
     // the search falls back (it then accepts any count), nor when counts are verified against the text.
     static const bool verify = std::getenv("LCTX_VERIFY_ONE_CALL") != nullptr;
+    struct WindowReset {  // whatever build() does, the window is this build's only
+      ~WindowReset() { set_accept_window(1, 0); }
+    } window_reset;
     if (!cuts_haystack() && !search.fell_back() && !verify && !ctx_->opts.keep_ids) set_accept_window(budget - slack, budget);
     try {
       b = build(search.target(), rng, depth, index);
     } catch (const TooShort&) {
       PromptBuilder::one_call_limit(INT64_MAX);
-      set_accept_window(1, 0);
       throw Error("impossible length " + format_length(length) + " for ruler/" + name_ +
                   ": the fixed part of the prompt does not fit (minimum about " + format_length(min_len_) + ")");
     }
