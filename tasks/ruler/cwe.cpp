@@ -119,6 +119,7 @@ struct Drawn {
   std::vector<Item> items, ex_items;  // items: common words 0..9, then the uncommon words in draw order
   std::vector<int64_t> ucw_prefix{0};
   std::vector<WordRec> recs;           // recs[k]: items[k]'s (filled for the final builds)
+  std::vector<uint32_t> rec_oc;        // rec_oc[k] = recs[k].oc (a compact copy for the counts)
   std::string item_text;               // their texts back to back (WordRec::off), padded
   std::vector<std::string_view> texts;  // texts[k]: items[k]'s in item_text
   uint32_t max_len = 0;                // the longest item
@@ -149,6 +150,7 @@ struct Drawn {
     ex_items.clear();
     ucw_prefix.assign(1, 0);
     recs.clear();
+    rec_oc.clear();
     item_text.clear();
     texts.clear();
     max_len = 0;
@@ -563,6 +565,8 @@ class Cwe : public RulerTask {
           d.max_len = std::max(d.max_len, len);
         }
         buf.append(kPad, '\0');
+        d.rec_oc.resize(d.recs.size());
+        for (size_t k = 0; k < d.recs.size(); ++k) d.rec_oc[k] = d.recs[k].oc;
         d.texts.resize(d.recs.size());
         for (size_t k = 0; k < d.recs.size(); ++k)
           d.texts[k] = std::string_view(d.item_text.data() + d.recs[k].off, d.recs[k].len);
@@ -670,12 +674,12 @@ class Cwe : public RulerTask {
             const size_t m = W - (mw + 2);
             if (ids.size() < m) ids.resize(m);
             const uint32_t* nid = lc->num_ids.data();
+            const uint32_t* iid = d.rec_oc.data();
             uint32_t* o = ids.data();
-            *o++ = ir[lp[first0 + 1]].oc;
+            *o++ = iid[lp[first0 + 1]];
             for (size_t i = first0 + 2; i < static_cast<size_t>(N); ++i) {
-              if (i + 16 < static_cast<size_t>(N)) __builtin_prefetch(ir + lp[i + 16]);
               o[0] = nid[i + 1];
-              o[1] = ir[lp[i]].oc;
+              o[1] = iid[lp[i]];
               o += 2;
             }
             pb.cut_words_counted(tok - last.tokens, bytes - static_cast<int64_t>(last.len) - 1, ids.data(), m,
