@@ -13,25 +13,11 @@ Rng::Rng(uint64_t seed) {
   for (auto& s : s_) s = x = splitmix64(x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+void Rng::below_zero() { throw Error("Rng::below(0)"); }
 
-uint64_t Rng::next() {
-  uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
-
-uint64_t Rng::below(uint64_t n) {
-  if (n == 0) throw Error("Rng::below(0)");
-  uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t x;
-  do x = next(); while (x >= limit);
+uint64_t Rng::below_rest(uint64_t n, uint64_t x) {
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  while (x >= limit) x = next();
   return x % n;
 }
 

@@ -291,13 +291,16 @@ struct Tokenizer::Sim {
   int32_t byte_id[256];
   // A word's lattice: candidates in visiting order (start ascending, then length ascending, then the unknown
   // candidate of that start).
+  // 16 bytes: a user-defined piece's bonus is not stored but computed from its length (user_score).
   struct Edge {
     uint16_t from, to;
     bool unk, user;
-    float score;    // piece score (unk: unk_score)
-    double uscore;  // user-defined bonus
+    float score;  // piece score (unk: unk_score)
     int32_t id;
   };
+  static_assert(sizeof(Edge) == 16, "Edge: 16 bytes");
+  // What SentencePiece scores a user-defined piece of the edge's length with.
+  double user_score(const Edge& e) const { return double(float(size_t(e.to - e.from)) * max_score) - 0.1; }
   // Appends the lattice of "▁" + rest to `out` (scratch: a buffer for the normalised word).
   void lattice(std::string_view rest, std::vector<Edge>& out, std::string& scratch) const {
     scratch.assign("\xE2\x96\x81");
@@ -316,13 +319,13 @@ struct Tokenizer::Sim {
         const Piece& pc = node_info[static_cast<size_t>(node_piece[node])];
         if (pc.type == kUnused) continue;
         Edge e{static_cast<uint16_t>(start), static_cast<uint16_t>(start + len), false, pc.type == kUserDefined,
-               pc.score, double(float(len) * max_score) - 0.1, pc.id};
+               pc.score, pc.id};
         out.push_back(e);
         if (len == mblen) single = true;
       }
       if (!single)
         out.push_back(Edge{static_cast<uint16_t>(start), static_cast<uint16_t>(start + mblen), true, false,
-                                 unk_score, 0.0, unk_id});
+                                 unk_score, unk_id});
       start += mblen;
     }
   }
@@ -533,7 +536,7 @@ struct Tokenizer::OneCall {
     }
     return id;
   }
-  static double add_of(const Sim::Edge& e) { return e.unk ? double(e.score) : e.user ? e.uscore : double(e.score); }
+  double add_of(const Sim::Edge& e) const { return e.unk ? double(e.score) : e.user ? sim->user_score(e) : double(e.score); }
   // The word's Viterbi in exact arithmetic (sums of a few floats are exact in double): its best path, and
   // `robust`, an ulp u of the running score below which the float32 Viterbi provably takes that path. With
   // the same path at every node before j, the float score at a node i is within k_i * u / 2 of the exact one
@@ -732,7 +735,7 @@ struct Tokenizer::OneCall {
           back[ed.to] = static_cast<int32_t>(k);
         }
       } else {
-        const double cand = (ed.user ? ed.uscore : static_cast<double>(ed.score)) + till;
+        const double cand = (ed.user ? sim->user_score(ed) : static_cast<double>(ed.score)) + till;
         if (back[ed.to] == -1 || cand > best[ed.to]) {
           best[ed.to] = static_cast<float>(cand);
           back[ed.to] = static_cast<int32_t>(k);
@@ -927,18 +930,30 @@ void OneCallCounter::words(const uint32_t* ids, size_t n) {
         const auto& tab = oc_->binades[e - OC::kBinadeLo];
         const double u = OC::pow2(e - 24), room = OC::pow2(e) - double(oc_->max_mag) - 64 * u;
         const bool marks = open_ < mark_off_.size();
-        for (; i < n && double(std::fabs(S_)) < room && count_ <= limit_; ++i) {
+        // Every score met here is a multiple of u below 2^e in magnitude, so each float step
+        // S = float(double(S) + du * u) is exact: S after k words is S0 + (du_1 + ... + du_k) * u. The sum is
+        // kept as an integer (no float round trip in the loop's dependency chain) and S formed from it.
+        const double S0 = double(S_);
+        const uint32_t tab_n = static_cast<uint32_t>(tab.size());
+        const OC::Binade* tp = tab.data();
+        const int64_t mark_at = marks ? mark_off_[open_] : INT64_MAX;
+        int64_t acc = 0, cnt = count_, pos = pos_;
+        for (; i < n; ++i) {
+          if (!(std::fabs(S0 + double(acc) * u) < room) || cnt > limit_) break;
           const uint32_t id = ids[i];
-          if (id >= tab.size()) break;
-          const OC::Binade& b = tab[id];
+          if (id >= tab_n) break;
+          const OC::Binade b = tp[id];
           if (b.du == OC::kUnknown || b.du == OC::kNever) break;
-          if (marks && mark_off_[open_] < pos_ + static_cast<int64_t>(b.len) + 1) break;
-          if (i + 12 < n && ids[i + 12] < tab.size()) __builtin_prefetch(&tab[ids[i + 12]]);
-          S_ = static_cast<float>(double(S_) + double(b.du) * u);
-          count_ += b.tokens;
-          pos_ += static_cast<int64_t>(b.len) + 1;
-          if (trace_) trace_->push_back(Checkpoint{pos_, S_, count_});
+          if (mark_at < pos + static_cast<int64_t>(b.len) + 1) break;
+          if (i + 24 < n && ids[i + 24] < tab_n) __builtin_prefetch(tp + ids[i + 24]);
+          acc += b.du;
+          cnt += b.tokens;
+          pos += static_cast<int64_t>(b.len) + 1;
+          if (trace_) trace_->push_back(Checkpoint{pos, static_cast<float>(S0 + double(acc) * u), cnt});
         }
+        S_ = static_cast<float>(S0 + double(acc) * u);
+        count_ = cnt;
+        pos_ = pos;
         if (i == n) break;
       }
     }
@@ -953,11 +968,43 @@ size_t OneCallCounter::mark(int64_t offset) {
   return mark_off_.size() - 1;
 }
 
-void OneCallCounter::repeat(std::string_view unit, int64_t k) {
+void OneCallCounter::repeat(std::string_view unit, int64_t k) { repeat(unit, k, nullptr); }
+
+void OneCallCounter::repeat(std::string_view unit, int64_t k, RepeatIds* cache) {
   if (k <= 0) return;
-  text(unit);
-  if (--k == 0) return;
   const size_t fs = unit.find(' '), ls = unit.rfind(' ');
+  if (fs == std::string_view::npos || !cache) {
+    text(unit);
+  } else {
+    // text(unit) with the ids of the words between its first and last space from the cache (interned once).
+    if (cache->gen != oc_->gen || cache->unit != unit) {
+      cache->gen = oc_->gen;
+      cache->unit.assign(unit.data(), unit.size());
+      cache->mid.clear();
+      for (size_t p = fs + 1; p <= ls;) {
+        size_t sp = unit.find(' ', p);
+        cache->mid.push_back(oc_->intern(unit.substr(p, sp - p)));
+        p = sp + 1;
+      }
+    }
+    any_ = true;
+    const std::string_view head = unit.substr(0, fs);
+    uint32_t first;
+    if (pending_.empty()) {
+      first = oc_->intern(head);
+    } else if (head.empty() && pending_id_ != UINT32_MAX) {
+      first = pending_id_;
+    } else {
+      pending_.append(head.data(), head.size());
+      first = oc_->intern(pending_);
+    }
+    pending_.clear();
+    pending_id_ = UINT32_MAX;
+    step(first);
+    for (uint32_t id : cache->mid) step(id);
+    pending_.assign(unit.data() + ls + 1, unit.size() - ls - 1);
+  }
+  if (--k == 0) return;
   if (fs == std::string_view::npos) {
     while (k-- > 0) text(unit);
     return;
@@ -968,10 +1015,14 @@ void OneCallCounter::repeat(std::string_view unit, int64_t k) {
   std::string first = pending_;
   first.append(unit.data(), fs);
   ids.push_back(oc_->intern(first));
-  for (size_t p = fs + 1; p <= ls;) {
-    size_t sp = unit.find(' ', p);
-    ids.push_back(oc_->intern(unit.substr(p, sp - p)));
-    p = sp + 1;
+  if (cache) {
+    ids.insert(ids.end(), cache->mid.begin(), cache->mid.end());
+  } else {
+    for (size_t p = fs + 1; p <= ls;) {
+      size_t sp = unit.find(' ', p);
+      ids.push_back(oc_->intern(unit.substr(p, sp - p)));
+      p = sp + 1;
+    }
   }
   const std::string saved = pending_;
   pending_.clear();

@@ -82,6 +82,14 @@ class OneCallCounter {
   void text(std::string_view s);
   void words(const uint32_t* ids, size_t n);
   void repeat(std::string_view unit, int64_t k);
+  // The one-call ids of a unit's words between its first and last space, kept by the caller for repeat() of
+  // the same unit (valid for one generation()).
+  struct RepeatIds {
+    uint64_t gen = 0;
+    std::string unit;
+    std::vector<uint32_t> mid;
+  };
+  void repeat(std::string_view unit, int64_t k, RepeatIds* cache);
   void space_word(uint32_t id, std::string_view w);  // text(" ") then text(w), w's id known (w: no spaces)
   // space_word(ids[i], w_i) for i in [0, n), where only the last word's text w_{n-1} is needed: the words
   // before it are stepped by id in one loop (words()).

@@ -1,5 +1,8 @@
 // lctx generate: write RULER / BABILong samples as JSONL (one file per suite/task/length), streaming, in
 // parallel over samples with a fixed output order, atomically (FILE.tmp then rename), plus a manifest.
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -66,6 +69,20 @@ bool append_json_string(std::string& out, std::string_view s) {
   };
   while (p < e) {
     const unsigned char* run = p;
+#if defined(__SSE2__)
+    // Sixteen bytes at a time: a signed byte below 0x20 is a control byte or one >= 0x80.
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    while (e - p >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i sp = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+      const int mask = _mm_movemask_epi8(sp);
+      if (mask) {
+        p += __builtin_ctz(static_cast<unsigned>(mask));
+        break;
+      }
+      p += 16;
+    }
+#endif
     while (e - p >= 8) {
       uint64_t v;
       std::memcpy(&v, p, 8);

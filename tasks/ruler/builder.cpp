@@ -67,12 +67,21 @@ void give_text_buffer(std::string&& s) {
   if (s.capacity() > spare_text.capacity()) spare_text = std::move(s);
 }
 
-PromptBuilder::PromptBuilder(ChunkMemo& memo, bool keep_text, bool keep_ids)
+static thread_local int64_t window_lo = 1, window_hi = 0;
+void set_accept_window(int64_t lo, int64_t hi) {
+  window_lo = lo;
+  window_hi = hi;
+}
+bool accept_window_set() { return window_lo <= window_hi; }
+bool outside_accept_window(int64_t c) { return accept_window_set() && (c < window_lo || c > window_hi); }
+
+PromptBuilder::PromptBuilder(ChunkMemo& memo, bool keep_text, bool keep_ids, OneCallMode one_call)
     : memo_(memo), tok_(memo.tokenizer()), keep_text_(keep_text), keep_ids_(keep_ids),
       separable_(memo.tokenizer().whitespace_separable()) {
   if (keep_text) out_ = take_text_buffer();
   static const bool off = std::getenv("LCTX_NO_COMPOSED_COUNT") != nullptr;
-  if (keep_text && !keep_ids && separable_ && tok_.one_call_simulated() && !off)
+  const bool mode = one_call == OneCallMode::always || (one_call == OneCallMode::with_text && keep_text);
+  if (mode && !keep_ids && separable_ && tok_.one_call_simulated() && !off)
     oc_ = std::make_unique<OneCallCounter>(tok_);
   if (oc_) oc_->stop_after(oc_limit);
 }
@@ -241,6 +250,32 @@ void PromptBuilder::cut_words(const std::string_view* w, const int32_t* w_tokens
   if (oc_) oc_->space_words(oc_ids, n, w[n - 1]);
 }
 
+void PromptBuilder::cut_words_counted(int64_t tokens_before_last, int64_t bytes_before_last, const uint32_t* oc_ids,
+                                      size_t n, std::string_view last, int64_t last_tokens) {
+  if (n == 0) return;
+  if (keep_text_ || keep_ids_ || first_open_mark_ < marks_.size())
+    throw Error("internal: PromptBuilder::cut_words_counted with text, ids or an open mark");
+  emit_pending();
+  tokens_ += tokens_before_last;
+  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + bytes_before_last;
+  bytes_ += bytes_before_last + 1 + static_cast<int64_t>(last.size());
+  pend_.assign(last.data(), last.size());
+  pend_known_ = last_tokens;
+  if (oc_) oc_->space_words(oc_ids, n, last);
+}
+
+void PromptBuilder::cut_words_appended(int64_t tokens_before_last, int64_t bytes_before_last, std::string_view last,
+                                       int64_t last_tokens) {
+  if (!keep_text_ || keep_ids_ || oc_ || first_open_mark_ < marks_.size())
+    throw Error("internal: PromptBuilder::cut_words_appended without text, or with ids, a one-call count or an open mark");
+  emit_pending();
+  tokens_ += tokens_before_last;
+  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + bytes_before_last;
+  bytes_ += bytes_before_last + 1 + static_cast<int64_t>(last.size());
+  pend_.assign(last.data(), last.size());
+  pend_known_ = last_tokens;
+}
+
 void PromptBuilder::lit(std::string_view s) {
   if (s.empty()) return;
   if (keep_text_) out_ += s;
@@ -360,9 +395,11 @@ void PromptBuilder::repeat(std::string_view sep, const Line& l, int64_t k) {
     const int64_t dt = tokens_ - t0, db = bytes_ - b0;
     std::string unit(sep);
     unit += l.text;
-    out_.reserve(out_.size() + static_cast<size_t>(k - 2) * unit.size());
-    for (int64_t i = 2; i < k; ++i) out_ += unit;
-    oc_->repeat(unit, k - 2);
+    if (keep_text_) {
+      out_.reserve(out_.size() + static_cast<size_t>(k - 2) * unit.size());
+      for (int64_t i = 2; i < k; ++i) out_ += unit;
+    }
+    oc_->repeat(unit, k - 2, &l.repeat_ids);
     tokens_ += dt * (k - 2);
     bytes_ += db * (k - 2);
     pend_start_ += db * (k - 2);

@@ -291,6 +291,14 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
     // A count far over the budget (32M: the first build's is 40% over) is not needed exactly: the builder's
     // one-call count stops a little past where the next target's search needs its drift curve.
     PromptBuilder::one_call_limit(budget + 4 * (slack + budget / 1024) + 65536);
+    // A prompt whose one-call count lands outside the window is rejected, whatever its text: a build may stop
+    // at the count (Built::count_only). Not for prompts that can be cut (their text is cut instead), nor once
+    // the search falls back (it then accepts any count), nor when counts are verified against the text.
+    static const bool verify = std::getenv("LCTX_VERIFY_ONE_CALL") != nullptr;
+    struct WindowReset {  // whatever build() does, the window is this build's only
+      ~WindowReset() { set_accept_window(1, 0); }
+    } window_reset;
+    if (!cuts_haystack() && !search.fell_back() && !verify && !ctx_->opts.keep_ids) set_accept_window(budget - slack, budget);
     try {
       b = build(search.target(), rng, depth, index);
     } catch (const TooShort&) {
@@ -299,6 +307,26 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
                   ": the fixed part of the prompt does not fit (minimum about " + format_length(min_len_) + ")");
     }
     PromptBuilder::one_call_limit(INT64_MAX);
+    set_accept_window(1, 0);
+    if (b.count_only) {
+      exact = b.one_call_tokens;
+      static const bool debug = std::getenv("LCTX_DEBUG_COUNT") != nullptr;
+      if (debug)
+        std::fprintf(stderr, "lctx: %s #%lld attempt %d: target %lld, per-chunk %lld, one call %lld, budget %lld (count only)\n",
+                     where.c_str(), static_cast<long long>(index), attempt, static_cast<long long>(search.target()),
+                     static_cast<long long>(b.prompt_tokens), static_cast<long long>(exact), static_cast<long long>(budget));
+      search.set_over(0);
+      if (exact >= budget - slack && exact <= budget)
+        throw Error("internal: " + where + ": a count-only build inside the window");
+      if (search.accept(exact, b.prompt_tokens, &b.one_call_curve, b.one_call_stopped))
+        throw Error("internal: " + where + ": a count-only build accepted");
+      if (search.exhausted() && search.fall_back()) continue;
+      if (search.exhausted())
+        throw Error("internal: " + where + " prompt has " + std::to_string(exact) + " tokens (one call), budget " +
+                    std::to_string(budget) + ", slack " + std::to_string(slack) + ", after " +
+                    std::to_string(search.attempts()) + " attempts");
+      continue;
+    }
     offsets = b.needle_chars;
     if (b.answer_char >= 0) offsets.push_back(b.answer_char);
     // The builder composed the one-call count and the marks' tokens while writing the prompt (PromptBuilder,
@@ -324,7 +352,6 @@ Sample RulerTask::generate(int64_t length, int64_t index, std::optional<double> 
         else if (cut == -2) trims = false;  // no cut lands: aim inside the window from here on
       }
     }
-    static const bool verify = std::getenv("LCTX_VERIFY_ONE_CALL") != nullptr;
     if (!composed || (verify && !b.one_call_stopped)) {
       std::vector<int64_t> sorted = offsets;
       std::sort(sorted.begin(), sorted.end());

@@ -60,13 +60,18 @@ struct Line {
   std::vector<int32_t> mid_ids;
   mutable std::vector<uint32_t> mid_words;  // one-call word ids of mid_text (OneCallCounter), on first use
   mutable uint64_t mid_words_gen = 0;       // the generation of the word records they belong to (0: none)
+  mutable OneCallCounter::RepeatIds repeat_ids;  // PromptBuilder::repeat's unit (separator + text), one-call ids
   static Line make(std::string text, ChunkMemo& memo);
 };
+
+// When a PromptBuilder composes the one-call count: with_text, when it keeps the text and not the ids (and the
+// tokenizer's call is replayed); always, also without the text (a count of the prompt only); never.
+enum class OneCallMode { with_text, always, never };
 
 class PromptBuilder {
  public:
   // keep_text: materialise the prompt text; keep_ids: materialise the token ids. Count-only otherwise.
-  PromptBuilder(ChunkMemo& memo, bool keep_text, bool keep_ids);
+  PromptBuilder(ChunkMemo& memo, bool keep_text, bool keep_ids, OneCallMode one_call = OneCallMode::with_text);
 
   void lit(std::string_view s);                              // any literal text
   void words(const Corpus& c, size_t a, size_t b);           // corpus words [a, b) joined by single spaces
@@ -80,6 +85,14 @@ class PromptBuilder {
   // cut_word(w[i], w_tokens[i], oc_ids[i]) for i in [0, n), no marks: the text written in one pass, the
   // one-call count stepped in one loop (OneCallCounter::space_words).
   void cut_words(const std::string_view* w, const int32_t* w_tokens, const uint32_t* oc_ids, size_t n);
+  // cut_words for a builder that keeps no text and has no open mark, from the words' sums: the tokens and the
+  // bytes (each word with the space before it) of the words before the last, their one-call ids, the last word.
+  void cut_words_counted(int64_t tokens_before_last, int64_t bytes_before_last, const uint32_t* oc_ids, size_t n,
+                         std::string_view last, int64_t last_tokens);
+  // The same for a builder that keeps the text but no ids and no one-call count: the caller has appended the
+  // words to text() itself, each after a space.
+  void cut_words_appended(int64_t tokens_before_last, int64_t bytes_before_last, std::string_view last,
+                          int64_t last_tokens);
   OneCallCounter* one_call() { return oc_.get(); }
   void out_reserve(size_t extra) { if (keep_text_) out_.reserve(out_.size() + extra); }
   void finish();                                             // flush the last chunk
@@ -174,6 +187,9 @@ struct Built {
   // one-call count land in [lo, hi] by dropping haystack units at its end, and returns the new count; b is
   // unchanged and it returns -1 when the cut would have to be longer than it can make, -2 when no cut lands.
   std::function<int64_t(Built& b, int64_t lo, int64_t hi)> trim;
+  // No text: the prompt's one-call count (one_call_tokens; prompt_tokens: its per-chunk count) lies outside the
+  // window generate() accepts (accept_window), so the build stopped at the count.
+  bool count_only = false;
   std::vector<int32_t> ids;
   std::vector<double> depths;                 // percent, one per needle/golden item (empty if none)
   std::vector<int64_t> needle_tokens, needle_chars;  // token/char offset of each needle in the prompt
@@ -218,6 +234,13 @@ class RulerTask : public TaskGenerator {
   mutable std::mutex calib_mu_;
   mutable std::map<int64_t, int64_t> calib_;  // length -> first target
 };
+
+// The one-call counts generate() accepts for the build under way, [lo, hi], set around build() where a prompt
+// outside them is rejected whatever it holds (not while calibrating or falling back); lo > hi: none.
+void set_accept_window(int64_t lo, int64_t hi);
+// Whether a window is set and the count lies outside it (a build may then return Built::count_only).
+bool outside_accept_window(int64_t one_call_count);
+bool accept_window_set();
 
 // Builder for a task's prompt parts: instruction + context + question, answer prefix.
 // Finishes `b` from a builder that holds the whole prompt (input followed by answer_prefix).

@@ -44,20 +44,13 @@ class Vt : public RulerTask {
 
  protected:
   Built build(int64_t budget, Rng& rng, std::optional<double>, int64_t) const override {
-    const Templates& T = *ctx_->tpl;
     const bool keep_ids = ctx_->opts.keep_ids;
     ChunkMemo& memo = ChunkMemo::local(*ctx_->res.tokenizer);
-    auto sents = T.noise_sentences();
+    const Lines& ls = lines(memo);
+    const auto& sents = ls.sents;
     const int64_t S = static_cast<int64_t>(sents.size());
-    std::string full;
-    for (auto& s : sents) full += (full.empty() ? "" : " ") + s;
-    const Line full_line = Line::make(full, memo);
-    std::vector<Line> partial;
-    std::string acc;
-    for (auto& s : sents) {
-      acc += (acc.empty() ? "" : " ") + s;
-      partial.push_back(Line::make(acc, memo));
-    }
+    const Line& full_line = ls.full_line;
+    const std::vector<Line>& partial = ls.partial;
 
     std::vector<std::string> used;
     Chain chain = make_chain(rng, used);
@@ -71,9 +64,11 @@ class Vt : public RulerTask {
     std::sort(exfrac.begin(), exfrac.end());
 
     const std::string nv = std::to_string(kHops + 1);
-    auto pre = tpl("instruction");
-    auto q = [&](const Chain& c) { return fill(tpl("question"), {{"query", c.value}, {"num_v", nv}}); };
-    auto a = [&](const Chain& c) { return fill(tpl("answer_prefix"), {{"query", c.value}, {"num_v", nv}}); };
+    const std::string& pre = ls.pre;
+    auto q = [&](const Chain& c) { return fill(ls.question, {{"query", c.value}, {"num_v", nv}}); };
+    auto a = [&](const Chain& c) { return fill(ls.answer_prefix, {{"query", c.value}, {"num_v", nv}}); };
+    const std::string q_ex = q(ex), a_ex = a(ex), q_chain = q(chain), a_chain = a(chain);
+    const std::string ex_answer = " " + join(ex.vars, " ");
 
     // Noise lines [0, L) with chain lines inserted before line floor(frac * (L + 1)) (clamped), newline-joined.
     auto context = [&](PromptBuilder& pb, int64_t n, const Chain& c, const std::vector<double>& fr,
@@ -118,18 +113,18 @@ class Vt : public RulerTask {
       // The worked example: a small haystack (3 noise lines) with its answer.
       pb.lit(pre);
       context(pb, 3 * S, ex, exfrac, nullptr, nullptr);
-      pb.lit(q(ex));
-      pb.lit(a(ex));
-      pb.lit(" " + join(ex.vars, " "));
-      pb.lit(tpl("example_separator"));
+      pb.lit(q_ex);
+      pb.lit(a_ex);
+      pb.lit(ex_answer);
+      pb.lit(ls.separator);
       pb.lit(pre);
       context(pb, n, chain, frac, marks, answer_mark);
-      pb.lit(q(chain));
+      pb.lit(q_chain);
     };
     auto count = [&](int64_t n) {
       PromptBuilder pb(memo, false, false);
       assemble(pb, n, nullptr, nullptr);
-      pb.lit(a(chain));
+      pb.lit(a_chain);
       pb.finish();
       return pb.tokens();
     };
@@ -145,7 +140,7 @@ class Vt : public RulerTask {
     size_t answer_mark = 0;
     assemble(pb, n, &marks, &answer_mark);
     const size_t input_end = static_cast<size_t>(pb.bytes());
-    pb.lit(a(chain));
+    pb.lit(a_chain);
     finish_built(b, pb, input_end, keep_ids);
     for (size_t m : marks) {
       b.needle_tokens.push_back(pb.mark_token(m));
@@ -158,6 +153,44 @@ class Vt : public RulerTask {
     b.extra["haystack_units"] = n;
     b.extra["value"] = chain.value;
     return b;
+  }
+
+ private:
+  // The filler lines (the noise sentences joined, whole and cut after each sentence) and the template strings,
+  // made once per thread for the generator's tokenizer and templates (the lines' one-call ids are the thread's).
+  struct Lines {
+    std::shared_ptr<const Tokenizer> tok;
+    std::shared_ptr<const Templates> tpl;
+    const ChunkMemo* memo = nullptr;
+    std::string section;
+    std::vector<std::string> sents;
+    Line full_line;
+    std::vector<Line> partial;
+    std::string pre, question, answer_prefix, separator;
+  };
+  const Lines& lines(ChunkMemo& memo) const {
+    thread_local Lines l;
+    if (l.tok != ctx_->res.tokenizer || l.tpl != ctx_->tpl || l.memo != &memo || l.section != section_) {
+      l = Lines();
+      l.section = section_;
+      l.tok = ctx_->res.tokenizer;
+      l.tpl = ctx_->tpl;
+      l.memo = &memo;
+      l.sents = ctx_->tpl->noise_sentences();
+      std::string full;
+      for (auto& s : l.sents) full += (full.empty() ? "" : " ") + s;
+      l.full_line = Line::make(full, memo);
+      std::string acc;
+      for (auto& s : l.sents) {
+        acc += (acc.empty() ? "" : " ") + s;
+        l.partial.push_back(Line::make(acc, memo));
+      }
+      l.pre = tpl("instruction");
+      l.question = tpl("question");
+      l.answer_prefix = tpl("answer_prefix");
+      l.separator = tpl("example_separator");
+    }
+    return l;
   }
 };
 
