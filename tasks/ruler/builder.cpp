@@ -227,9 +227,9 @@ void PromptBuilder::cut_words(const std::string_view* w, const int32_t* w_tokens
   for (; n > 0 && first_open_mark_ < marks_.size(); ++w, ++w_tokens, ++oc_ids, --n) cut_word(*w, *w_tokens, *oc_ids);
   if (n == 0) return;
   emit_pending();
-  int64_t before_last = 0;  // bytes of the words before the last, each with the space before it
+  int64_t tokens_before_last = 0, before_last = 0;  // bytes of the words before the last, each with the space before it
   for (size_t i = 0; i + 1 < n; ++i) {
-    tokens_ += w_tokens[i];
+    tokens_before_last += w_tokens[i];
     before_last += 1 + static_cast<int64_t>(w[i].size());
   }
   const int64_t added = before_last + 1 + static_cast<int64_t>(w[n - 1].size());
@@ -243,11 +243,17 @@ void PromptBuilder::cut_words(const std::string_view* w, const int32_t* w_tokens
       p += w[i].size();
     }
   }
-  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + before_last;
-  bytes_ += added;
-  pend_.assign(w[n - 1].data(), w[n - 1].size());
-  pend_known_ = w_tokens[n - 1];
+  pass_words(tokens_before_last, before_last, w[n - 1], w_tokens[n - 1]);
   if (oc_) oc_->space_words(oc_ids, n, w[n - 1]);
+}
+
+void PromptBuilder::pass_words(int64_t tokens_before_last, int64_t bytes_before_last, std::string_view last,
+                               int64_t last_tokens) {
+  tokens_ += tokens_before_last;
+  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + bytes_before_last;
+  bytes_ += bytes_before_last + 1 + static_cast<int64_t>(last.size());
+  pend_.assign(last.data(), last.size());
+  pend_known_ = last_tokens;
 }
 
 void PromptBuilder::cut_words_counted(int64_t tokens_before_last, int64_t bytes_before_last, const uint32_t* oc_ids,
@@ -256,11 +262,7 @@ void PromptBuilder::cut_words_counted(int64_t tokens_before_last, int64_t bytes_
   if (keep_text_ || keep_ids_ || first_open_mark_ < marks_.size())
     throw Error("internal: PromptBuilder::cut_words_counted with text, ids or an open mark");
   emit_pending();
-  tokens_ += tokens_before_last;
-  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + bytes_before_last;
-  bytes_ += bytes_before_last + 1 + static_cast<int64_t>(last.size());
-  pend_.assign(last.data(), last.size());
-  pend_known_ = last_tokens;
+  pass_words(tokens_before_last, bytes_before_last, last, last_tokens);
   if (oc_) oc_->space_words(oc_ids, n, last);
 }
 
@@ -269,11 +271,7 @@ void PromptBuilder::cut_words_appended(int64_t tokens_before_last, int64_t bytes
   if (!keep_text_ || keep_ids_ || oc_ || first_open_mark_ < marks_.size())
     throw Error("internal: PromptBuilder::cut_words_appended without text, or with ids, a one-call count or an open mark");
   emit_pending();
-  tokens_ += tokens_before_last;
-  pend_start_ += static_cast<int64_t>(pend_.size()) + 1 + bytes_before_last;
-  bytes_ += bytes_before_last + 1 + static_cast<int64_t>(last.size());
-  pend_.assign(last.data(), last.size());
-  pend_known_ = last_tokens;
+  pass_words(tokens_before_last, bytes_before_last, last, last_tokens);
 }
 
 void PromptBuilder::lit(std::string_view s) {

@@ -124,6 +124,9 @@ class PromptBuilder {
   void emit(std::string_view chunk, int64_t start);
   void flush_at_cut();  // the pending chunk ends at a cut that follows immediately
   void emit_pending();  // emit(pend_, pend_start_), with the known count of a cut_word chunk
+  // After emit_pending: words of tokens_before_last tokens and bytes_before_last bytes (each with the space
+  // before it) are counted, and `last` (last_tokens tokens, after one space) becomes the pending chunk.
+  void pass_words(int64_t tokens_before_last, int64_t bytes_before_last, std::string_view last, int64_t last_tokens);
   void resolve(std::string_view chunk, int64_t start, int64_t first_token, const std::vector<int32_t>& ids);
   // Words [a, b), each followed by a space; tok_base: the per-chunk tokens of the text before word a.
   void oc_corpus_words(const Corpus& c, size_t a, size_t b, int64_t tok_base);
